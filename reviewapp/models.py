@@ -1,0 +1,289 @@
+"""What was posted (lists, messages, series, revisions, patches, trailers) and
+what we did with it (fetches, dependencies, trees, applies, suite runs, digests)."""
+from django.conf import settings
+from django.db import models
+
+
+class MailingList(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+
+    def __str__(self):
+        return self.name
+
+
+class Message(models.Model):
+    COVER, PATCH, REPLY, OTHER = "cover", "patch", "reply", "other"
+    msgid = models.CharField(max_length=500, unique=True)
+    mailing_list = models.ForeignKey(MailingList, null=True, blank=True, on_delete=models.SET_NULL)
+    subject = models.TextField()
+    from_name = models.CharField(max_length=300, blank=True)
+    from_email = models.CharField(max_length=300, blank=True, db_index=True)
+    date = models.DateTimeField(null=True, blank=True, db_index=True)
+    in_reply_to = models.CharField(max_length=500, null=True, blank=True, db_index=True)
+    references = models.JSONField(default=list)
+    kind = models.CharField(max_length=10)
+    version = models.PositiveIntegerField(default=1)
+    number = models.PositiveIntegerField(null=True, blank=True)
+    total = models.PositiveIntegerField(null=True, blank=True)
+    title = models.TextField(blank=True)
+    body = models.TextField()
+    tags = models.JSONField(default=dict)
+    revision = models.ForeignKey("Revision", null=True, blank=True, related_name="messages",
+                                 on_delete=models.SET_NULL)
+    received = models.DateTimeField(auto_now_add=True)
+
+    def summary(self) -> dict:
+        """The light form the grouping code works on."""
+        return {"msgid": self.msgid, "kind": self.kind, "version": self.version,
+                "number": self.number, "total": self.total, "in_reply_to": self.in_reply_to,
+                "references": self.references, "from_email": self.from_email,
+                "title": self.title, "date": self.date.isoformat() if self.date else ""}
+
+    def __str__(self):
+        return self.msgid
+
+
+class Series(models.Model):
+    """A family of revisions of one piece of work."""
+    title = models.TextField()
+    author_email = models.CharField(max_length=300, db_index=True)
+    change_id = models.CharField(max_length=200, null=True, blank=True, db_index=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return self.title
+
+
+class Revision(models.Model):
+    series = models.ForeignKey(Series, related_name="revisions", on_delete=models.PROTECT)
+    msgid = models.CharField(max_length=500, unique=True)  # cover's, else first patch's
+    anchor = models.CharField(max_length=500, unique=True)  # the mail the posting hangs from
+    version = models.PositiveIntegerField(default=1)
+    rfc = models.BooleanField(default=False)
+    title = models.TextField()
+    cover = models.OneToOneField(Message, null=True, blank=True, related_name="cover_of",
+                                 on_delete=models.SET_NULL)
+    author_name = models.CharField(max_length=300, blank=True)
+    author_email = models.CharField(max_length=300, blank=True)
+    mailing_list = models.ForeignKey(MailingList, null=True, blank=True, on_delete=models.SET_NULL)
+    date = models.DateTimeField(null=True, blank=True, db_index=True)
+    expected = models.PositiveIntegerField(default=1)
+    received = models.PositiveIntegerField(default=0)
+    complete = models.BooleanField(default=False)
+    missing = models.JSONField(default=list)
+    base_commit = models.CharField(max_length=64, null=True, blank=True)
+    change_id = models.CharField(max_length=200, null=True, blank=True, db_index=True)
+    prerequisites = models.JSONField(default=list)  # [{"kind": "patch-id", "value": ...}]
+    previous = models.ForeignKey("self", null=True, blank=True, related_name="next_revisions",
+                                 on_delete=models.SET_NULL)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-date"]
+
+    @property
+    def author(self) -> str:
+        return f"{self.author_name} <{self.author_email}>" if self.author_name else f"<{self.author_email}>"
+
+    def __str__(self):
+        return f"{self.title} v{self.version}"
+
+
+class Patch(models.Model):
+    # Null only between storing a mail and grouping it into its revision.
+    revision = models.ForeignKey(Revision, null=True, related_name="patches", on_delete=models.CASCADE)
+    message = models.OneToOneField(Message, related_name="patch", on_delete=models.CASCADE)
+    number = models.PositiveIntegerField()
+    subject = models.TextField()
+    author_name = models.CharField(max_length=300, blank=True)
+    author_email = models.CharField(max_length=300, blank=True)
+    date = models.DateTimeField(null=True, blank=True)
+    commit_message = models.TextField(blank=True)
+    diff = models.TextField()
+    patch_id = models.CharField(max_length=40, null=True, blank=True, db_index=True)
+
+    class Meta:
+        ordering = ["number", "id"]
+
+    @property
+    def msgid(self) -> str:
+        return self.message.msgid
+
+    def __str__(self):
+        return f"[{self.number}] {self.subject}"
+
+
+class PatchFile(models.Model):
+    patch = models.ForeignKey(Patch, related_name="files", on_delete=models.CASCADE)
+    path = models.TextField()
+    old_path = models.TextField(null=True, blank=True)
+    old_blob = models.CharField(max_length=64, null=True, blank=True, db_index=True)
+    new_blob = models.CharField(max_length=64, null=True, blank=True, db_index=True)
+    status = models.CharField(max_length=10, default="modified")
+
+
+class Trailer(models.Model):
+    kind = models.CharField(max_length=60, db_index=True)
+    name = models.CharField(max_length=300, blank=True)
+    email = models.CharField(max_length=300, blank=True)
+    value = models.TextField()
+    message = models.ForeignKey(Message, related_name="trailers", on_delete=models.CASCADE)
+    patch = models.ForeignKey(Patch, null=True, blank=True, related_name="trailers",
+                              on_delete=models.CASCADE)
+    revision = models.ForeignKey(Revision, null=True, blank=True, related_name="trailers",
+                                 on_delete=models.CASCADE)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["message", "kind", "value"],
+                                               name="trailer_once_per_mail")]
+
+
+class FetchRequest(models.Model):
+    QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+    ref = models.TextField()
+    msgid = models.CharField(max_length=500, db_index=True)
+    state = models.CharField(max_length=10, default=QUEUED, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    revisions = models.JSONField(default=list)
+    created = models.DateTimeField(auto_now_add=True)
+    finished = models.DateTimeField(null=True, blank=True)
+
+
+class Dependency(models.Model):
+    DEPENDS_ON, PREVIOUS, SUPERSEDES, RELATED, BASE = (
+        "depends-on", "previous-revision", "supersedes", "related", "base")
+    source = models.ForeignKey(Revision, related_name="dependencies", on_delete=models.CASCADE)
+    kind = models.CharField(max_length=20)
+    target = models.CharField(max_length=500)  # as referred to: msgid, change-id, patch-id, sha
+    target_type = models.CharField(max_length=20, default="msgid")
+    target_revision = models.ForeignKey(Revision, null=True, blank=True, related_name="dependents",
+                                        on_delete=models.SET_NULL)
+    how = models.CharField(max_length=10)  # tag, prose, blob, reply
+    evidence = models.TextField()
+    evidence_msgid = models.CharField(max_length=500)
+    version = models.PositiveIntegerField(null=True, blank=True)
+    extra = models.JSONField(default=dict)
+    error = models.TextField(blank=True)  # why the target could not be resolved
+
+    class Meta:
+        constraints = [models.UniqueConstraint(
+            fields=["source", "kind", "target", "how", "evidence_msgid"], name="dependency_once")]
+
+
+class GraphSnapshot(models.Model):
+    root = models.ForeignKey(Revision, related_name="graphs", on_delete=models.CASCADE)
+    data = models.JSONField()
+    changes = models.JSONField(default=list)
+    computed = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-computed"]
+
+
+class Tree(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    source = models.TextField()
+    branches = models.JSONField(default=list)
+    mirror_path = models.TextField(blank=True)
+    state = models.CharField(max_length=10, default="new")
+    error = models.TextField(blank=True)
+    fetched = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return self.name
+
+
+class ApplyRun(models.Model):
+    QUEUED, RUNNING, APPLIED, CONFLICT, FAILED = "queued", "running", "applied", "conflict", "failed"
+    tree = models.ForeignKey(Tree, related_name="runs", on_delete=models.CASCADE)
+    root = models.ForeignKey(Revision, related_name="apply_runs", on_delete=models.CASCADE)
+    newest = models.BooleanField(default=False)
+    given_base = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=10, default=QUEUED, db_index=True)
+    chain = models.JSONField(default=list)  # revision msgids in apply order
+    cache_key = models.CharField(max_length=64, blank=True, db_index=True)
+    base = models.CharField(max_length=64, blank=True)
+    base_rule = models.CharField(max_length=20, blank=True)
+    base_attempts = models.JSONField(default=list)
+    progress = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+    head = models.CharField(max_length=64, blank=True)
+    tree_sha = models.CharField(max_length=64, blank=True)
+    ref = models.CharField(max_length=200, blank=True)
+    applied = models.JSONField(default=list)
+    failed = models.JSONField(null=True, blank=True)
+    cached = models.BooleanField(default=False)
+    error = models.TextField(blank=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                     on_delete=models.SET_NULL)
+    created = models.DateTimeField(auto_now_add=True)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+
+class Suite(models.Model):
+    """A suite is data: steps, timeouts and the tree paths it needs."""
+    name = models.CharField(max_length=100, unique=True)
+    definition = models.JSONField()
+
+    def __str__(self):
+        return self.name
+
+
+class SuiteRun(models.Model):
+    QUEUED, RUNNING = "queued", "running"
+    apply_run = models.ForeignKey(ApplyRun, related_name="suite_runs", on_delete=models.CASCADE)
+    suite = models.ForeignKey(Suite, related_name="runs", on_delete=models.CASCADE)
+    status = models.CharField(max_length=10, default=QUEUED, db_index=True)
+    step = models.CharField(max_length=40, blank=True)
+    tests = models.JSONField(default=list)
+    log = models.TextField(blank=True)
+    duration_s = models.FloatField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+
+class Subscription(models.Model):
+    address = models.CharField(max_length=300)
+    name = models.CharField(max_length=100, blank=True)
+    period = models.CharField(max_length=10, default="weekly")
+    lists = models.JSONField(default=list)
+    trees = models.JSONField(default=list)
+    paths = models.JSONField(default=list)
+    watched = models.JSONField(default=list)  # revision msgids
+    active = models.BooleanField(default=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+
+class Digest(models.Model):
+    COMPOSED, SENT, EMPTY = "composed", "sent", "empty"
+    subscription = models.ForeignKey(Subscription, related_name="digests", on_delete=models.CASCADE)
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField()
+    message_id = models.CharField(max_length=300, unique=True)
+    in_reply_to = models.CharField(max_length=300, blank=True)
+    subject = models.TextField()
+    body = models.TextField()
+    state = models.CharField(max_length=10, default=COMPOSED)
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    sending_since = models.DateTimeField(null=True, blank=True)
+    sent = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["subscription", "period_start"],
+                                               name="digest_once_per_period")]
+
+
+class AuditLog(models.Model):
+    user = models.CharField(max_length=150)
+    action = models.CharField(max_length=100)
+    target = models.TextField()
+    allowed = models.BooleanField()
+    created = models.DateTimeField(auto_now_add=True)

@@ -1,0 +1,51 @@
+"""Fetch a thread from the public-inbox at LORE_URL (through b4) and ingest it.
+
+A FetchRequest row records each attempt: claimed with a conditional update so
+two workers never run the same request, and failed with a clear error.
+"""
+import io
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from untangle import lore, mbox
+
+from ..models import FetchRequest
+from .ingest import IngestResult, ingest
+
+
+def request_fetch(ref: str) -> FetchRequest:
+    msgid = lore.parse_ref(ref)
+    return FetchRequest.objects.create(ref=ref, msgid=msgid)
+
+
+def claim(request_id: int) -> bool:
+    won = FetchRequest.objects.filter(
+        id=request_id, state__in=[FetchRequest.QUEUED, FetchRequest.FAILED]
+    ).update(state=FetchRequest.RUNNING)
+    return won == 1
+
+
+def fetch_thread(msgid: str) -> IngestResult:
+    data = lore.fetch_thread(msgid, settings.LORE_URL)
+    return ingest(mbox.messages_from_stream(io.BytesIO(data)))
+
+
+def run(request_id: int) -> FetchRequest:
+    """Do one attempt. Raises lore.FetchError after recording it, so a task can retry."""
+    req = FetchRequest.objects.get(id=request_id)
+    FetchRequest.objects.filter(id=req.id).update(attempts=req.attempts + 1)
+    try:
+        result = fetch_thread(req.msgid)
+    except lore.FetchError as exc:
+        FetchRequest.objects.filter(id=req.id).update(
+            state=FetchRequest.FAILED, error=str(exc), finished=timezone.now())
+        raise
+    from ..selectors import revisions
+    msgids = [r.msgid for r in revisions(result.revisions)]
+    with transaction.atomic():
+        FetchRequest.objects.filter(id=req.id).update(
+            state=FetchRequest.DONE, error="", revisions=msgids, finished=timezone.now())
+    req.refresh_from_db()
+    return req

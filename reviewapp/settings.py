@@ -1,0 +1,91 @@
+from pathlib import Path
+
+from .env import database_from_url, env_bool, env_int, env_secret, env_str, env_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("REVIEWAPP_VAR_DIR", str(BASE_DIR / "var")))
+DATA_DIR = Path(env_str("REVIEWAPP_DATA_DIR", str(VAR_DIR / "data")))
+
+DEBUG = env_bool("DEBUG", False)
+SECRET_KEY = env_secret("SECRET_KEY", "dev-only-not-secret-change-me")
+ALLOWED_HOSTS = [h for h in env_str("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h]
+BASE_URL = env_str("REVIEWAPP_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+
+DATABASES = {"default": database_from_url(
+    env_url("DATABASE_URL", f"sqlite:///{VAR_DIR / 'reviewapp.sqlite3'}",
+            ("sqlite", "postgres", "postgresql", "pgsql")))}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LORE_URL = env_url("LORE_URL", "https://lore.kernel.org/all", ("http", "https")).rstrip("/")
+GRAPH_DEPTH = env_int("REVIEWAPP_GRAPH_DEPTH", 5, minimum=0)
+FETCH_MAX_RETRIES = env_int("REVIEWAPP_FETCH_MAX_RETRIES", 3, minimum=0)
+SUITE_AFTER_APPLY = env_bool("REVIEWAPP_SUITE_AFTER_APPLY", True)
+KERNEL_IMAGE = env_str("REVIEWAPP_KERNEL", str(VAR_DIR / "kernel" / "vmlinuz"))
+DIGEST_SKIP_EMPTY = env_bool("REVIEWAPP_DIGEST_SKIP_EMPTY", False)
+
+SMTP = {
+    "host": env_str("SMTP_HOST", "127.0.0.1"),
+    "port": env_int("SMTP_PORT", 25, minimum=1),
+    "user": env_str("SMTP_USER", ""),
+    "password": env_secret("SMTP_PASSWORD", ""),
+    "starttls": env_bool("SMTP_STARTTLS", False),
+    "ssl": env_bool("SMTP_SSL", False),
+    "timeout": env_int("SMTP_TIMEOUT", 30, minimum=1),
+}
+DIGEST_FROM = env_str("DIGEST_FROM", "reviewapp <reviewapp@localhost>")
+
+CELERY_BROKER_URL = env_url(
+    "CELERY_BROKER_URL", "filesystem://", ("filesystem", "redis", "rediss", "amqp", "memory"))
+CELERY_BROKER_TRANSPORT_OPTIONS = (
+    {"data_folder_in": str(VAR_DIR / "broker"), "data_folder_out": str(VAR_DIR / "broker"),
+     "processed_folder": str(VAR_DIR / "broker-done"), "store_processed": False}
+    if CELERY_BROKER_URL.startswith("filesystem") else {})
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_ROUTES = {"worker.tasks.run_suite": {"queue": "suite"}}
+CELERY_BEAT_SCHEDULE = {
+    "send-due-digests": {"task": "worker.tasks.send_due_digests", "schedule": 3600.0},
+}
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "reviewapp",
+]
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+ROOT_URLCONF = "reviewapp.urls"
+TEMPLATES = [{
+    "BACKEND": "django.template.backends.django.DjangoTemplates",
+    "DIRS": [BASE_DIR / "templates"],
+    "APP_DIRS": True,
+    "OPTIONS": {"context_processors": [
+        "django.template.context_processors.request",
+        "django.contrib.auth.context_processors.auth",
+        "django.contrib.messages.context_processors.messages",
+    ]},
+}]
+WSGI_APPLICATION = "reviewapp.wsgi.application"
+STATIC_URL = "/static/"
+STATIC_ROOT = VAR_DIR / "static"
+USE_TZ = True
+TIME_ZONE = "UTC"
+LOGIN_URL = "/accounts/login/"
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"reviewapp": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")}},
+}

@@ -1,0 +1,56 @@
+import gzip
+
+import pytest
+
+from untangle.mbox import MboxError, messages_from_path
+
+MAIL = b"From: a@b.c\nSubject: s%d\nMessage-ID: <m%d@x>\n\nbody\n>From here\n>>From there\nFrom the start\n"
+
+
+def _mboxrd(n):
+    return b"".join(b"From mboxrd@z Thu Jan  1 00:00:00 1970\n" + (MAIL % (i, i)) + b"\n" for i in range(n))
+
+
+def test_mboxrd_messages_are_split_and_unquoted(tmp_path):
+    path = tmp_path / "t.mbox"
+    path.write_bytes(_mboxrd(3))
+    msgs = list(messages_from_path(path))
+    assert len(msgs) == 3
+    assert b"\nFrom here\n>From there\n" in msgs[0]
+
+
+def test_body_line_starting_with_from_does_not_split_a_message(tmp_path):
+    path = tmp_path / "t.mbox"
+    path.write_bytes(_mboxrd(2))
+    assert all(b"From the start" in m for m in messages_from_path(path))
+
+
+def test_gzip_mbox_is_read_like_plain(tmp_path):
+    path = tmp_path / "t.mbox.gz"
+    path.write_bytes(gzip.compress(_mboxrd(4)))
+    assert len(list(messages_from_path(path))) == 4
+
+
+def test_single_eml_file_is_one_message(tmp_path):
+    path = tmp_path / "one.eml"
+    path.write_bytes(MAIL % (1, 1))
+    assert list(messages_from_path(path)) == [MAIL % (1, 1)]
+
+
+def test_garbage_file_is_a_clear_error(tmp_path):
+    path = tmp_path / "junk.bin"
+    path.write_bytes(b"\x00\x01 not mail at all")
+    with pytest.raises(MboxError, match="not a mail"):
+        list(messages_from_path(path))
+
+
+def test_missing_file_is_a_clear_error(tmp_path):
+    with pytest.raises(MboxError, match="no such file"):
+        list(messages_from_path(tmp_path / "nope.mbox"))
+
+
+def test_mboxo_from_lines_are_unquoted(tmp_path):
+    path = tmp_path / "o.mbox"
+    path.write_bytes(b"From someone@x Mon Sep 17 00:00:00 2001\n" + (MAIL % (1, 1)))
+    (msg,) = messages_from_path(path)
+    assert b"\nFrom here\n" in msg

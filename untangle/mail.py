@@ -1,0 +1,299 @@
+"""Parse one raw mail into plain data: who, when, what it replies to, and,
+for a patch, its commit message, diff, files, trailers and patch-id."""
+import email
+import email.policy
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from email.header import decode_header, make_header
+from email.utils import getaddresses, parseaddr, parsedate_to_datetime
+
+from . import patchid, subject as subjects
+
+_MSGID = re.compile(r"<([^<>\s]+)>")
+_TRAILER = re.compile(
+    r"^([A-Z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*-by|Fixes|Link|Closes|Cc):\s*(.+?)\s*$", re.M)
+_TAG_LINE = re.compile(r"^(base-commit|change-id|prerequisite-[a-z-]+):\s*(\S.*?)\s*$", re.M | re.I)
+_DIFF_START = re.compile(r"^(diff --git |Index: |--- (a/|/dev/null))", re.M)
+_IN_BODY = re.compile(r"^(From|Subject|Date):[ \t]*(.*)$")
+_LIST_ID = re.compile(r"<([^<>]+)>")
+
+PATCH, COVER, REPLY, OTHER = "patch", "cover", "reply", "other"
+
+
+class MailError(ValueError):
+    pass
+
+
+@dataclass
+class FileChange:
+    path: str
+    old_path: str | None
+    old_blob: str | None
+    new_blob: str | None
+    status: str  # modified, added, deleted, renamed, copied
+
+
+@dataclass
+class Trailer:
+    kind: str
+    name: str
+    email: str
+    value: str
+
+
+@dataclass
+class Mail:
+    msgid: str
+    subject: str
+    title: str
+    version: int
+    number: int | None
+    total: int | None
+    rfc: bool
+    prefixes: list[str]
+    kind: str
+    from_name: str
+    from_email: str
+    date: datetime | None
+    in_reply_to: str | None
+    references: list[str]
+    lists: list[str]
+    body: str
+    author_name: str = ""
+    author_email: str = ""
+    commit_message: str = ""
+    diff: str = ""
+    patch_id: str | None = None
+    files: list[FileChange] = field(default_factory=list)
+    trailers: list[Trailer] = field(default_factory=list)
+    tags: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def author(self) -> str:
+        return format_address(self.author_name or self.from_name, self.author_email or self.from_email)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def format_address(name: str, addr: str) -> str:
+    return f"{name} <{addr}>" if name else f"<{addr}>"
+
+
+def clean_msgid(value: str) -> str:
+    value = (value or "").strip()
+    m = _MSGID.search(value)
+    return (m.group(1) if m else value.strip("<> \t\r\n")).strip()
+
+
+def _header(msg, name: str) -> str:
+    raw = msg.get(name)
+    if raw is None:
+        return ""
+    try:
+        return " ".join(str(make_header(decode_header(str(raw)))).split())
+    except (UnicodeError, LookupError, email.errors.HeaderParseError):
+        return " ".join(str(raw).split())
+
+
+def _decode_part(part) -> str:
+    payload = part.get_payload(decode=True)
+    if payload is None:
+        inner = part.get_payload()
+        return inner if isinstance(inner, str) else ""
+    charset = part.get_content_charset() or "utf-8"
+    try:
+        return payload.decode(charset, errors="replace")
+    except LookupError:
+        return payload.decode("utf-8", errors="replace")
+
+
+def _body(msg) -> str:
+    if not msg.is_multipart():
+        return _decode_part(msg)
+    texts, patches = [], []
+    for part in msg.walk():
+        if part.is_multipart():
+            continue
+        ctype = part.get_content_type()
+        name = (part.get_filename() or "").lower()
+        if ctype in ("text/x-patch", "text/x-diff") or name.endswith((".patch", ".diff")):
+            patches.append(_decode_part(part))
+        elif ctype == "text/plain" and not texts:
+            texts.append(_decode_part(part))
+    return "\n".join(texts + patches)
+
+
+def _date(msg) -> datetime | None:
+    raw = msg.get("Date")
+    if not raw:
+        return None
+    try:
+        value = parsedate_to_datetime(str(raw))
+    except (TypeError, ValueError, IndexError):
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value
+
+
+def _lists(msg) -> list[str]:
+    found = []
+    list_id = _header(msg, "List-Id")
+    if m := _LIST_ID.search(list_id):
+        found.append(m.group(1))
+    for _name, addr in getaddresses([_header(msg, "To"), _header(msg, "Cc")]):
+        addr = addr.lower()
+        if addr and addr not in found:
+            found.append(addr)
+    return found
+
+
+def parse(raw: bytes) -> Mail:
+    msg = email.message_from_bytes(raw, policy=email.policy.compat32)
+    msgid = clean_msgid(_header(msg, "Message-ID"))
+    if not msgid:
+        raise MailError("mail has no Message-ID header")
+    raw_subject = _header(msg, "Subject")
+    subj = subjects.parse(raw_subject)
+    from_name, from_email = parseaddr(_header(msg, "From"))
+    refs = _MSGID.findall(str(msg.get("References") or ""))
+    in_reply_to = clean_msgid(str(msg.get("In-Reply-To") or "")) or (refs[-1] if refs else None)
+    body = _body(msg).replace("\r\n", "\n")
+    mail = Mail(
+        msgid=msgid, subject=raw_subject, title=subj.title, version=subj.version,
+        number=subj.number, total=subj.total, rfc=subj.rfc, prefixes=subj.prefixes,
+        kind=OTHER, from_name=from_name, from_email=from_email.lower(), date=_date(msg),
+        in_reply_to=in_reply_to or None, references=refs, lists=_lists(msg), body=body)
+    _classify(mail, subj)
+    return mail
+
+
+def _classify(mail: Mail, subj: subjects.Subject) -> None:
+    mail.tags = read_tags(_unquoted(mail.body))
+    if subj.is_reply:
+        mail.kind = REPLY
+    elif _DIFF_START.search(mail.body) and subj.number != 0 and (
+            subj.has_patch_prefix or not mail.in_reply_to):
+        mail.kind = PATCH
+        _read_patch(mail)
+        return
+    elif subj.is_cover or (subj.has_patch_prefix and subj.number is None and not mail.in_reply_to):
+        mail.kind = COVER if subj.number == 0 else OTHER
+    elif mail.in_reply_to:
+        mail.kind = REPLY
+    mail.trailers = read_trailers(_unquoted(mail.body))
+
+
+def _unquoted(text: str) -> str:
+    return "\n".join(line for line in text.split("\n") if not line.startswith(">"))
+
+
+def read_tags(text: str) -> dict[str, list[str]]:
+    tags: dict[str, list[str]] = {}
+    for key, value in _TAG_LINE.findall(text):
+        tags.setdefault(key.lower(), []).append(value)
+    return tags
+
+
+def read_trailers(text: str) -> list[Trailer]:
+    found = []
+    for kind, value in _TRAILER.findall(text):
+        name, addr = person(value)
+        found.append(Trailer(kind=_canon_kind(kind), name=name, email=addr, value=value))
+    return found
+
+
+_EMAIL = re.compile(r"<?([^<>\s\"]+@[^<>\s\"]+?)>?(?:\s|$)")
+
+
+def person(value: str) -> tuple[str, str]:
+    """Name and address from a trailer value, forgiving stray quotes and brackets."""
+    m = _EMAIL.search(value + " ")
+    if not m:
+        return value.strip(), ""
+    name = value[:m.start()].replace('"', "").strip(" <")
+    return " ".join(name.split()), m.group(1).lower()
+
+
+def _canon_kind(kind: str) -> str:
+    return "-".join(part.capitalize() if i == 0 else part.lower()
+                    for i, part in enumerate(kind.split("-")))
+
+
+def _read_patch(mail: Mail) -> None:
+    text = mail.body
+    header_lines, text = _strip_in_body_headers(text)
+    if "From" in header_lines:
+        mail.author_name, addr = parseaddr(header_lines["From"])
+        mail.author_email = addr.lower()
+    m = _DIFF_START.search(text)
+    message, diff = text[:m.start()], text[m.start():]
+    message = re.split(r"^---[ \t]*$", message, maxsplit=1, flags=re.M)[0]
+    mail.commit_message = message.strip("\n")
+    mail.diff = _strip_signature(diff)
+    mail.files = parse_files(mail.diff)
+    mail.trailers = read_trailers(mail.commit_message)
+    mail.patch_id = patchid.patch_id(mail.diff)
+
+
+def _strip_in_body_headers(text: str) -> tuple[dict[str, str], str]:
+    # git am honours "From:", "Subject:" and "Date:" as the first lines of the body.
+    lines = text.lstrip("\n").split("\n")
+    found: dict[str, str] = {}
+    i = 0
+    # Like git mailinfo, blank lines between in-body headers are skipped.
+    while i < len(lines):
+        if m := _IN_BODY.match(lines[i]):
+            found.setdefault(m.group(1), m.group(2).strip())
+        elif lines[i].strip() or not found:
+            break
+        i += 1
+    if not found:
+        return {}, text
+    if "From" in found:
+        found["From"] = str(make_header(decode_header(found["From"])))
+    return found, "\n".join(lines[i:])
+
+
+def _strip_signature(diff: str) -> str:
+    # git send-email ends with "-- \n2.43.0"; the diff ends before it.
+    parts = re.split(r"^-- ?\n(?=[^\n]*\n?\Z|[\d.]+)", diff, maxsplit=1, flags=re.M)
+    out = parts[0]
+    return out if out.endswith("\n") else out + "\n"
+
+
+_DIFF_GIT = re.compile(r"^diff --git (?:\"?a/)?(.+?)\"? (?:\"?b/)?(.+?)\"?$")
+
+
+def parse_files(diff: str) -> list[FileChange]:
+    files: list[FileChange] = []
+    current: FileChange | None = None
+    for line in diff.split("\n"):
+        if line.startswith("diff --git "):
+            m = _DIFF_GIT.match(line)
+            old, new = (m.group(1), m.group(2)) if m else (None, line[11:])
+            current = FileChange(path=new, old_path=old, old_blob=None, new_blob=None, status="modified")
+            files.append(current)
+        elif current is None:
+            continue
+        elif line.startswith("index ") and ".." in line:
+            pre, _, post = line[6:].partition("..")
+            current.old_blob, current.new_blob = pre, post.split(" ")[0]
+        elif line.startswith("new file mode"):
+            current.status = "added"
+        elif line.startswith("deleted file mode"):
+            current.status = "deleted"
+        elif line.startswith("rename from "):
+            current.status, current.old_path = "renamed", line[12:]
+        elif line.startswith("rename to "):
+            current.path = line[10:]
+        elif line.startswith("copy from "):
+            current.status, current.old_path = "copied", line[10:]
+        elif line.startswith("+++ ") and current.status == "modified" and current.old_blob is None:
+            pass
+    for change in files:
+        if change.status not in ("renamed", "copied") and change.old_path == change.path:
+            change.old_path = None
+    return files

@@ -1,0 +1,84 @@
+"""Stream raw messages out of mbox, mboxrd, .eml and gzip files.
+
+Memory stays flat in the file size: one message is held at a time.
+"""
+import gzip
+import re
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+# A separator is "From <addr> <asctime>"; requiring the date keeps a body line
+# that happens to start with "From " (unquoted, as git format-patch leaves it)
+# from splitting a message.
+_SEPARATOR = re.compile(rb"^From \S+ +(\w{3} +\w{3} +\d+ +[\d:]+ +\d{4}|.*\d{4})\s*$")
+_RD_QUOTED = re.compile(rb"^>(>*From )")
+_O_QUOTED = re.compile(rb"^>From ")
+
+
+class MboxError(ValueError):
+    pass
+
+
+def open_maybe_gzip(path: Path) -> BinaryIO:
+    fh = open(path, "rb")
+    magic = fh.read(2)
+    fh.seek(0)
+    if magic == b"\x1f\x8b":
+        return gzip.GzipFile(fileobj=fh, mode="rb")
+    return fh
+
+
+def messages_from_path(path: str | Path) -> Iterator[bytes]:
+    path = Path(path)
+    if not path.is_file():
+        raise MboxError(f"{path}: no such file")
+    with open_maybe_gzip(path) as fh:
+        try:
+            yield from messages_from_stream(fh)
+        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+            raise MboxError(f"{path}: unreadable ({exc})") from exc
+
+
+def messages_from_stream(fh: BinaryIO) -> Iterator[bytes]:
+    first = fh.readline()
+    if not first:
+        return
+    if not first.startswith(b"From "):
+        # A single message (.eml) has no separator line.
+        body = first + fh.read()
+        if not _looks_like_headers(body):
+            raise MboxError("not a mail message or mbox (no headers found)")
+        yield body
+        return
+    rd = b"mboxrd" in first
+    current: list[bytes] = []
+    previous_blank = True
+    for line in fh:
+        if previous_blank and _SEPARATOR.match(line):
+            if current:
+                yield _finish(current)
+            current = []
+            previous_blank = True
+            continue
+        previous_blank = line in (b"\n", b"\r\n")
+        current.append(_unquote(line, rd))
+    if current:
+        yield _finish(current)
+
+
+def _unquote(line: bytes, rd: bool) -> bytes:
+    if rd:
+        return _RD_QUOTED.sub(rb"\1", line)
+    return _O_QUOTED.sub(b"From ", line)
+
+
+def _finish(lines: list[bytes]) -> bytes:
+    # The blank line before the next separator belongs to the mbox, not the mail.
+    if lines and lines[-1] in (b"\n", b"\r\n"):
+        lines = lines[:-1]
+    return b"".join(lines)
+
+
+def _looks_like_headers(raw: bytes) -> bool:
+    head = raw.split(b"\n\n", 1)[0][:4096]
+    return bool(re.search(rb"^(Message-ID|From|Subject|Date):", head, re.I | re.M))
