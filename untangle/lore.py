@@ -1,0 +1,352 @@
+"""Fetch mail threads from a public-inbox archive (lore) through b4.
+
+This is the only module of the project that imports b4 (and liblore, the
+transport b4 0.16 uses). Everything else gets plain bytes and strings.
+
+Public API:
+  parse_ref(text) -> message-id           ("<id>", "id", lore/public-inbox URLs)
+  fetch_thread(msgid, lore_url) -> bytes  mboxrd of the whole thread
+  search_patchid(patch_id, lore_url) -> [message-id]
+  FetchError(message, temporary=...)      .temporary says whether to retry
+
+b4 keeps its configuration and its server connection in module globals, so
+every call here takes one lock, points b4 at the requested archive, and
+does its work while holding it: safe for a Celery worker's threads, and no
+b4 state leaks to callers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import socket
+import threading
+import urllib.parse
+import zlib
+from typing import Optional
+
+import b4
+import liblore
+import liblore.utils
+import requests
+
+__all__ = ["FetchError", "parse_ref", "fetch_thread", "search_patchid"]
+
+# Separator line public-inbox writes in its mboxrd output; we write the same.
+_MBOXRD_FROM = b"From mboxrd@z Thu Jan  1 00:00:00 1970\n"
+_BODY_FROM_RE = re.compile(rb"^>*From ")
+
+# b4 and liblore log through the "b4" logger; without a handler Python's
+# last-resort handler would print their warnings. The app's logging config
+# still receives them; FetchError carries what callers need.
+logging.getLogger("b4").addHandler(logging.NullHandler())
+
+_LOCK = threading.Lock()
+# One liblore node (HTTP session) per (archive URL, timeout).
+_NODES: dict[tuple[str, float], "liblore.LoreNode"] = {}
+_MAX_NODES = 8
+
+
+class FetchError(Exception):
+    """A thread could not be fetched.
+
+    temporary=True: the archive could not be asked (down, refused, timed
+    out, 5xx); trying again later may work. temporary=False: the archive
+    answered and the answer is final (unknown message-id, empty thread,
+    a response that is not an mbox).
+    """
+
+    def __init__(self, message: str, *, temporary: bool) -> None:
+        super().__init__(message)
+        self.temporary = temporary
+
+
+# --------------------------------------------------------------------------
+# References
+# --------------------------------------------------------------------------
+
+_MSGID_PREFIX_RE = re.compile(r"^(?:mid:|id:|rfc822msgid:)", re.IGNORECASE)
+
+
+def parse_ref(text: str) -> str:
+    """Return the bare message-id named by *text*.
+
+    Accepts "<msgid>", "msgid", "mid:msgid", and any URL that carries the
+    message-id as a path segment: lore list and /r/ links,
+    patch.msgid.link, public-inbox thread/mbox links such as
+    http://host:port/inbox/<msgid>/T/#u or .../t.mbox.gz, patchwork patch
+    URLs. Percent-escapes are decoded. Raises ValueError otherwise.
+    """
+    if not isinstance(text, str):
+        raise ValueError(f"not a message reference: {text!r}")
+    ref = text.strip()
+    if re.match(r"^https?://", ref, re.IGNORECASE):
+        msgid = _msgid_from_url(ref)
+    else:
+        msgid = _MSGID_PREFIX_RE.sub("", ref).strip()
+        if msgid.startswith("<") and msgid.endswith(">"):
+            msgid = msgid[1:-1].strip()
+        msgid = urllib.parse.unquote(msgid)
+    _check_msgid(msgid, text)
+    return msgid
+
+
+def _msgid_from_url(url: str) -> str:
+    """The first path segment with an '@' in it, percent-decoded.
+
+    Segments are split before decoding so that an escaped '/' (%2F) inside a
+    message-id stays part of it.
+    """
+    path = urllib.parse.urlsplit(url).path
+    for segment in path.split("/"):
+        decoded = urllib.parse.unquote(segment)
+        if "@" in decoded:
+            return decoded.strip("<>")
+    raise ValueError(f"no message-id in URL: {url!r}")
+
+
+def _check_msgid(msgid: str, original: str) -> None:
+    # RFC 5322 ids are "left@right" without spaces or angle brackets; anything
+    # else is almost certainly a pasted sentence or a wrong URL.
+    if (
+        not msgid
+        or "@" not in msgid
+        or msgid.startswith("@")
+        or msgid.endswith("@")
+        or re.search(r"[\s<>]", msgid)
+    ):
+        raise ValueError(f"not a message-id or message URL: {original!r}")
+
+
+# --------------------------------------------------------------------------
+# b4 set-up
+# --------------------------------------------------------------------------
+
+
+def _base_url(lore_url: str) -> str:
+    """The inbox URL b4 talks to: no trailing slash, '/all' if no inbox."""
+    parsed = urllib.parse.urlsplit(lore_url.strip())
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ValueError(f"lore URL must be http(s)://host[/inbox]: {lore_url!r}")
+    base = lore_url.strip().rstrip("/")
+    if parsed.path in ("", "/"):
+        # Same rule as b4: a bare origin means the "all" inbox.
+        base += "/all"
+    return base
+
+
+def _setup_b4(base: str, timeout: float) -> "liblore.LoreNode":
+    """Point b4's globals at *base*; return b4's node for it. Hold _LOCK."""
+    if not b4.get_main_config():
+        # b4's config is empty until setup_config runs. Attestation off: its
+        # DKIM checks do DNS lookups, and we do not judge signatures here.
+        overrides = {
+            "b4.attestation-policy": "off",
+            "b4.attestation-check-dkim": "no",
+        }
+        b4.setup_config(argparse.Namespace(config=overrides))
+    config = b4.get_main_config()
+    config["midmask"] = base + "/%s"
+    config["searchmask"] = base + "/?x=m&q=%s"
+    # b4 keeps one node in b4.LORENODE and builds it lazily from midmask;
+    # we hand it ours, one per archive, so switching archives never leaves
+    # b4 talking to the previous one.
+    b4.LORENODE = _node_for(base, timeout)
+    return b4.get_lore_node()
+
+
+def _node_for(base: str, timeout: float) -> "liblore.LoreNode":
+    """The node for (base, timeout), built once. Hold _LOCK."""
+    key = (base, timeout)
+    node = _NODES.get(key)
+    if node is None:
+        # Built like b4.get_lore_node() (git config [liblore "<origin>"]
+        # still applies) but with our timeout and no on-disk cache: b4's
+        # cache lives 10 minutes in $HOME and would hide a new reply.
+        node = liblore.LoreNode.from_git_config(
+            base, cache_dir=None, request_timeout=(min(5.0, timeout), timeout)
+        )
+        node.set_user_agent("b4", b4.__VERSION__)
+        if len(_NODES) >= _MAX_NODES:  # a handful of archives at most
+            _NODES.pop(next(iter(_NODES))).close()
+        _NODES[key] = node
+    return node
+
+
+# --------------------------------------------------------------------------
+# Threads
+# --------------------------------------------------------------------------
+
+
+def fetch_thread(msgid: str, lore_url: str, timeout: float = 30) -> bytes:
+    """Return the thread containing *msgid* as mboxrd bytes.
+
+    The archive at *lore_url* (e.g. "https://lore.kernel.org/all" or
+    "http://127.0.0.1:8080/all") is asked through b4 for the thread's mbox;
+    b4 de-duplicates it and keeps the messages connected to *msgid* by
+    In-Reply-To/References (b4's "strict thread": the cover, its patches,
+    the replies, and the messages it replies to).
+
+    The result is an mboxrd file: each message starts with a
+    "From mboxrd@z Thu Jan  1 00:00:00 1970" line, body lines matching
+    ">*From " get one more ">", and each message's bytes are exactly as the
+    archive served them (not re-serialised), in the archive's order.
+
+    *msgid* may be given in any form parse_ref accepts. *timeout* bounds
+    connecting (at most 5 s) and each wait for data, in seconds.
+    Raises FetchError, or ValueError for a bad reference or URL.
+    """
+    msgid = parse_ref(msgid)
+    base = _base_url(lore_url)
+    with _LOCK:
+        node = _setup_b4(base, float(timeout))
+        raw = _get_thread_mbox(node, msgid, base)
+        # The same split and de-duplication b4's get_pi_thread_by_msgid does,
+        # kept as raw bytes beside the parsed copies b4 threads.
+        chunks = liblore.utils.split_and_dedupe_as_bytes(raw)
+        msgs = [liblore.utils.parse_message(c) for c in chunks]
+        wanted = _strict_thread_ids(msgs, msgid, base)
+    ids = [b4.LoreMessage.get_clean_msgid(m) for m in msgs]
+    kept = [chunk for chunk, mid in zip(chunks, ids) if mid in wanted]
+    return b"".join(_mboxrd_entry(chunk) for chunk in kept)
+
+
+def _get_thread_mbox(node: "liblore.LoreNode", msgid: str, base: str) -> bytes:
+    """The archive's t.mbox.gz for *msgid*, via b4's node (what b4 does in
+    get_pi_thread_by_msgid, which returns None for every failure: we need
+    to know whether a failure is worth retrying)."""
+    where = f"lore {base}"
+    try:
+        raw = node.get_mbox_by_msgid(msgid, nocache=True)
+    except Exception as ex:  # noqa: BLE001 - transport errors classified
+        err = _classify(ex, where, f"no thread for <{msgid}>")
+        if err is ex:
+            raise
+        raise err from ex
+    if not raw.strip():
+        raise FetchError(f"{where}: empty thread for <{msgid}>", temporary=False)
+    return raw
+
+
+def _classify(ex: Exception, where: str, missing: str) -> Exception:
+    """Turn a transport exception into a FetchError; return others as is.
+
+    *where* names the archive, *missing* says what a 404 means.
+    """
+    if isinstance(ex, liblore.RemoteError):
+        status = ex.status_code
+        if status is None:  # nobody answered: refused, timed out, DNS
+            reason = _root_cause(ex)
+            return FetchError(f"{where}: unreachable ({reason})", temporary=True)
+        if status in (404, 410):
+            return FetchError(f"{where}: {missing} ({status})", temporary=False)
+        if status >= 500 or status in (408, 429):
+            return FetchError(f"{where}: server error {status}", temporary=True)
+        return FetchError(f"{where}: {missing} (HTTP {status})", temporary=False)
+    if isinstance(ex, liblore.LibloreError):  # cancelled or shut down
+        return FetchError(f"{where}: {ex}", temporary=True)
+    if isinstance(ex, requests.RequestException):  # transfer broke mid-body
+        reason = _root_cause(ex)
+        return FetchError(f"{where}: transfer failed ({reason})", temporary=True)
+    if isinstance(ex, (OSError, EOFError, zlib.error)):  # answer is not gzip
+        return FetchError(f"{where}: garbage response ({ex})", temporary=False)
+    return ex
+
+
+def _root_cause(ex: BaseException) -> str:
+    """A short reason ("connection refused", "timed out") for a network error.
+
+    requests/urllib3 wrap the socket error three levels deep in long
+    messages; users want the bottom line.
+    """
+    seen: list[BaseException] = []
+    cur: Optional[BaseException] = ex
+    while cur is not None and cur not in seen:
+        seen.append(cur)
+        cur = cur.__cause__ or cur.__context__ or getattr(cur, "reason", None)
+        if not isinstance(cur, BaseException):
+            cur = None
+    for err in seen:
+        if isinstance(err, (requests.Timeout, TimeoutError, socket.timeout)):
+            return "timed out"
+    for err in reversed(seen):
+        if isinstance(err, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(err, OSError) and err.strerror:
+            return err.strerror.lower()
+    return str(ex)[:200]
+
+
+def _strict_thread_ids(msgs: list, msgid: str, base: str) -> set[str]:
+    """Message-ids b4 counts as the thread of *msgid*."""
+    if not msgs:
+        raise FetchError(
+            f"lore {base}: garbage response for <{msgid}> (no messages)",
+            temporary=False,
+        )
+    thread = b4.get_strict_thread(msgs, msgid) or []
+    ids = {b4.LoreMessage.get_clean_msgid(m) for m in thread} - {None}
+    if not ids:
+        raise FetchError(
+            f"lore {base}: answer for <{msgid}> does not contain it", temporary=False
+        )
+    return ids  # type: ignore[return-value]
+
+
+def _mboxrd_entry(message: bytes) -> bytes:
+    """One message as an mboxrd entry (From line, >From quoting in body)."""
+    header, sep, body = message.partition(b"\n\n")
+    lines = body.split(b"\n")
+    quoted = [b">" + ln if _BODY_FROM_RE.match(ln) else ln for ln in lines]
+    entry = header + sep + b"\n".join(quoted)
+    if not entry.endswith(b"\n"):
+        entry += b"\n"
+    # A blank line ends each entry so the next From line starts cleanly.
+    if not entry.endswith(b"\n\n"):
+        entry += b"\n"
+    return _MBOXRD_FROM + entry
+
+
+# --------------------------------------------------------------------------
+# Search
+# --------------------------------------------------------------------------
+
+
+def search_patchid(patch_id: str, lore_url: str, timeout: float = 30) -> list[str]:
+    """Message-ids of messages whose diff has this `git patch-id --stable`.
+
+    Uses the archive's "patchid:" search (needs an inbox indexed at level
+    full), then keeps only the messages whose diff b4 computes the same
+    patch-id for, so a server answering loosely cannot put unrelated mails
+    in. Returns [] when nothing matches. Raises FetchError.
+    """
+    patch_id = patch_id.strip().lower()
+    if not re.fullmatch(r"[0-9a-f]{40}", patch_id):
+        raise ValueError(f"not a full patch-id (40 hex digits): {patch_id!r}")
+    base = _base_url(lore_url)
+    with _LOCK:
+        node = _setup_b4(base, float(timeout))
+        raw = _search(node, f"patchid:{patch_id}", base)
+        if raw is None:
+            return []
+        msgs = liblore.utils.split_and_dedupe(raw)
+        found = []
+        for msg in msgs:
+            lmsg = b4.LoreMessage(msg)
+            if lmsg.git_patch_id == patch_id and lmsg.msgid:
+                found.append(lmsg.msgid)
+    return found
+
+
+def _search(node: "liblore.LoreNode", query: str, base: str) -> Optional[bytes]:
+    """Raw mbox of the messages matching *query*; None when none match."""
+    try:
+        return node.get_mbox_by_query(query, full_threads=False, nocache=True)
+    except Exception as ex:  # noqa: BLE001 - transport errors classified
+        if isinstance(ex, liblore.RemoteError) and ex.status_code == 404:
+            return None  # public-inbox's "No results found"
+        err = _classify(ex, f"lore {base}", f"search {query!r} failed")
+        if err is ex:
+            raise
+        raise err from ex

@@ -1,0 +1,629 @@
+"""Build a tree's fault selftests, boot them under QEMU and collect their TAP results.
+
+Pipeline (each a step in the result): build -> pack -> boot.
+
+* build: compile the suite's programs statically from the tree (or run a build
+  command) inside a sandbox: no network, the tree read-only, writes only to a
+  scratch dir, CPU/memory/file-size limits and a wall-clock timeout. The code comes
+  from a mailing list, so it is treated as hostile.
+* pack: busybox-static + the programs + a generated /init into a newc initramfs.
+* boot: qemu-system-x86_64 (TCG, no network device) with a fixed distro kernel. The
+  /init runs each program between markers carrying a per-run nonce, prints an end
+  marker with the number of failed programs, and powers off. QEMU exits 0 even when
+  the guest panics, so only the end marker proves the run finished.
+
+``run_suite`` returns plain data::
+
+    {"status": "pass"|"fail"|"timeout"|"crashed"|"error",
+     "tests": [{"name", "result", "detail"}], "problems": [str],
+     "log": str, "duration_s": float, "sandbox": "bwrap"|"unshare"|None,
+     "steps": [{"name", "status", "duration_s"}]}
+
+The suite definition is plain JSON-able data (stored in a JSONField, admin-editable);
+``validate_suite`` lists what is wrong with one, ``DEFAULT_SUITE`` is "uffd-faults".
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+import resource
+import secrets
+import select
+import shlex
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
+
+from untangle import tap
+
+__all__ = ["DEFAULT_SUITE", "LOG_LIMIT", "run_suite", "validate_suite", "sandbox_kind"]
+
+DEFAULT_SUITE: dict = {
+    "name": "uffd-faults",
+    # Patches touching these paths make the suite relevant to a series.
+    "paths": ["tools/testing/selftests/mm/"],
+    "steps": {
+        "build": {
+            # Either "programs" (compiled one by one with cflags) or "command" (a shell
+            # command run with $SRC = tree, $OUT = output dir; it must leave the
+            # executables named in run.programs in $OUT).
+            "programs": [
+                {"name": "uffd-faults", "sources": ["tools/testing/selftests/mm/uffd-faults.c"]},
+            ],
+            "cflags": ["-static", "-O2", "-pthread", "-Wall"],
+            "include_dirs": [],
+            "timeout_s": 120,
+            "memory_mb": 2048,
+        },
+        "boot": {"timeout_s": 60, "memory_mb": 256, "cpus": 1, "append": "loglevel=5"},
+        "run": {"programs": [{"name": "uffd-faults", "args": [], "timeout_s": 30}]},
+    },
+}
+
+LOG_LIMIT = 200_000  # characters of log kept in the result
+BUILD_LOG_LIMIT = 50_000  # the first compiler errors matter most: keep the head
+BASE_APPEND = "console=ttyS0 panic=-1"  # panic=-1 + -no-reboot: a panic ends QEMU at once
+KSFT_SKIP = 4  # kselftest's exit code for "skipped"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
+_KERNEL_TS = re.compile(r"^\s*\[\s*\d+\.\d+\]\s?")
+_CRASH = re.compile(r"^(Kernel panic - not syncing|BUG: |Oops: |general protection fault|kernel BUG at)")
+_WARN = re.compile(r"^WARNING: CPU: ")
+_ESCAPES = re.compile(r"\x1b(\[[0-9;?]*[ -/]*[@-~]|[@-~])")
+
+Progress = Callable[[str, str], None]
+
+
+# --------------------------------------------------------------------------- schema
+
+def validate_suite(suite: dict) -> list[str]:
+    """Return human-readable errors; an empty list means the suite can run."""
+    errors: list[str] = []
+    if not isinstance(suite, dict):
+        return ["suite must be an object"]
+    if not isinstance(suite.get("name"), str) or not suite["name"]:
+        errors.append("name: required")
+    steps = suite.get("steps")
+    if not isinstance(steps, dict):
+        return errors + ["steps: required object with build, boot, run"]
+    build, boot, run = (steps.get(k) or {} for k in ("build", "boot", "run"))
+    errors += _validate_build(build)
+    errors += _validate_numbers("boot", boot, ("timeout_s", "memory_mb", "cpus"))
+    if not isinstance(boot.get("append", ""), str):
+        errors.append("boot.append: must be a string")
+    errors += _validate_run(run, build)
+    return errors
+
+
+def _validate_build(build: dict) -> list[str]:
+    errors = _validate_numbers("build", build, ("timeout_s", "memory_mb"))
+    programs, command = build.get("programs"), build.get("command")
+    if bool(programs) == bool(command):
+        return errors + ["build: give exactly one of programs or command"]
+    if programs and not isinstance(programs, list):
+        return errors + ["build.programs: a list"]
+    if command and not isinstance(command, str):
+        errors.append("build.command: must be a string")
+    for i, prog in enumerate(programs or []):
+        if not isinstance(prog, dict) or not _NAME.match(str(prog.get("name", ""))):
+            errors.append(f"build.programs[{i}].name: letters, digits, ._+- only")
+            continue
+        sources = prog.get("sources")
+        if not sources or not _str_list(sources) or not all(_safe_rel(s) for s in sources):
+            errors.append(f"build.programs[{i}].sources: relative paths inside the tree")
+        for key in ("cflags", "ldflags"):
+            if not _str_list(prog.get(key, [])):
+                errors.append(f"build.programs[{i}].{key}: list of strings")
+    for key in ("cflags", "include_dirs"):
+        if not _str_list(build.get(key, [])):
+            errors.append(f"build.{key}: list of strings")
+    if _str_list(build.get("include_dirs", [])) and not all(
+            _safe_rel(d) for d in build.get("include_dirs", [])):
+        errors.append("build.include_dirs: relative paths inside the tree")
+    return errors
+
+
+def _str_list(value) -> bool:
+    return isinstance(value, list) and all(isinstance(x, str) for x in value)
+
+
+def _validate_run(run: dict, build: dict) -> list[str]:
+    programs = run.get("programs")
+    if not programs or not isinstance(programs, list):
+        return ["run.programs: at least one program"]
+    built = {p.get("name") for p in build.get("programs") or [] if isinstance(p, dict)}
+    errors = []
+    for i, prog in enumerate(programs):
+        if not isinstance(prog, (str, dict)):
+            errors.append(f"run.programs[{i}]: a name or an object with name, args, timeout_s")
+            continue
+        prog = _run_entry(prog)
+        if not _NAME.match(str(prog.get("name", ""))):
+            errors.append(f"run.programs[{i}].name: letters, digits, ._+- only")
+        elif built and prog["name"] not in built:
+            errors.append(f"run.programs[{i}]: '{prog['name']}' is not built")
+        if not _str_list(prog.get("args", [])):
+            errors.append(f"run.programs[{i}].args: list of strings")
+        errors += _validate_numbers(f"run.programs[{i}]", prog, ("timeout_s",))
+    return errors
+
+
+def _validate_numbers(where: str, data: dict, keys: tuple[str, ...]) -> list[str]:
+    return [f"{where}.{k}: positive number" for k in keys
+            if k in data and not (isinstance(data[k], (int, float)) and data[k] > 0)]
+
+
+def _safe_rel(path: str) -> bool:
+    return bool(path) and not path.startswith("/") and ".." not in Path(path).parts
+
+
+def _run_entry(prog) -> dict:
+    """run.programs accepts bare names as a shorthand."""
+    return {"name": prog} if isinstance(prog, str) else dict(prog)
+
+
+# --------------------------------------------------------------------------- entry point
+
+def run_suite(tree_dir: Path, suite: dict, kernel: Path, work_dir: Path,
+              progress: Progress | None = None) -> dict:
+    """Build, pack and boot ``suite`` for the tree at ``tree_dir``; see module doc."""
+    started = time.monotonic()
+    run = _Run(Path(tree_dir).resolve(), suite, Path(kernel).resolve(),
+               Path(work_dir).resolve(), progress or (lambda step, status: None))
+    try:
+        run.execute()
+    finally:
+        shutil.rmtree(run.scratch, ignore_errors=True)
+    return run.result(time.monotonic() - started)
+
+
+class _Run:
+    def __init__(self, tree: Path, suite: dict, kernel: Path, work_dir: Path, progress: Progress):
+        self.tree, self.suite, self.kernel, self.progress = tree, copy.deepcopy(suite), kernel, progress
+        work_dir.mkdir(parents=True, exist_ok=True)
+        self.scratch = Path(tempfile.mkdtemp(prefix="suite-", dir=work_dir))
+        self.status = "error"
+        self.steps: list[dict] = []
+        self.tests: list[dict] = []
+        self.problems: list[str] = []
+        self.build_log = ""
+        self.serial = ""
+        self.sandbox = sandbox_kind()
+
+    def execute(self) -> None:
+        errors = validate_suite(self.suite)
+        if errors:
+            self.problems += [f"suite: {e}" for e in errors]
+            return self._skip_rest("build")
+        if not self.kernel.is_file():
+            self.problems.append(f"kernel image not found: {self.kernel}")
+            return self._skip_rest("build")
+        if self.sandbox is None:
+            self.problems.append("no sandbox available (bwrap and unshare both failed); not building")
+            return self._skip_rest("build")
+        nonce = secrets.token_hex(6)
+        if not self._step("build", self._build):
+            return self._skip_rest("pack")
+        if not self._step("pack", lambda: self._pack(nonce)):
+            return self._skip_rest("boot")
+        self._step("boot", lambda: self._boot(nonce))
+
+    def _step(self, name: str, func: Callable[[], str]) -> bool:
+        """Run one step; ``func`` returns the step status. True when it passed."""
+        self.progress(name, "running")
+        started = time.monotonic()
+        try:
+            status = func()
+        except (OSError, subprocess.SubprocessError) as exc:
+            # A broken host (no cpio, no busybox, disk full) is an error of the run,
+            # reported like a build failure rather than a crash of the caller.
+            self.problems.append(f"{name}: {exc}")
+            status = "error"
+        self.steps.append({"name": name, "status": status,
+                           "duration_s": round(time.monotonic() - started, 3)})
+        self.progress(name, status)
+        return status == "pass"
+
+    def _skip_rest(self, first: str) -> None:
+        names = ["build", "pack", "boot"]
+        for name in names[names.index(first):]:
+            self.steps.append({"name": name, "status": "skipped", "duration_s": 0.0})
+
+    # ----------------------------------------------------------------- build
+    def _build(self) -> str:
+        build = self.suite["steps"]["build"]
+        self.out = self.scratch / "out"
+        self.out.mkdir()
+        commands = _build_commands(build, self.tree, self.out)
+        limits = _Limits(cpu_s=build.get("timeout_s", 120), memory_mb=build.get("memory_mb", 2048))
+        deadline = time.monotonic() + build.get("timeout_s", 120)
+        for argv, env in commands:
+            remaining = deadline - time.monotonic()
+            rc, output, timed_out = _run_sandboxed(
+                argv, env, cwd=self.scratch, ro=[self.tree], rw=[self.scratch],
+                timeout=max(remaining, 1), limits=limits, sandbox=self.sandbox)
+            self._add_build_log(f"$ {shlex.join(argv)}\n{output}")
+            if timed_out:
+                self.problems.append(f"build timed out after {build.get('timeout_s', 120)} s")
+                return "error"
+            if rc != 0:
+                first_error = next((ln for ln in output.splitlines() if "error" in ln.lower()), "")
+                self.problems.append(f"build failed (exit status {rc}) {first_error}".rstrip())
+                return "error"
+        missing = [p["name"] for p in self._run_programs() if not (self.out / p["name"]).is_file()]
+        if missing:
+            self.problems.append(f"build produced no executable for: {', '.join(missing)}")
+            return "error"
+        return "pass"
+
+    def _add_build_log(self, text: str) -> None:
+        room = BUILD_LOG_LIMIT - len(self.build_log)
+        if room > 0:
+            self.build_log += text if len(text) <= room else text[:room] + "\n[build log truncated]\n"
+
+    def _run_programs(self) -> list[dict]:
+        return [_run_entry(p) for p in self.suite["steps"]["run"]["programs"]]
+
+    # ----------------------------------------------------------------- pack
+    def _pack(self, nonce: str) -> str:
+        root = self.scratch / "initramfs"
+        for sub in ("bin", "tests", "dev", "proc", "sys", "tmp"):
+            (root / sub).mkdir(parents=True)
+        shutil.copy2(_busybox(), root / "bin" / "busybox")
+        for prog in self._run_programs():
+            shutil.copy2(self.out / prog["name"], root / "tests" / prog["name"])
+        init = root / "init"
+        init.write_text(_init_script(self._run_programs(), nonce))
+        init.chmod(0o755)
+        self.initrd = self.scratch / "initrd.cpio"
+        files = sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+        with open(self.initrd, "wb") as out:
+            proc = subprocess.run(["cpio", "--quiet", "-o", "-H", "newc", "-R", "0:0"], cwd=root,
+                                  input="\n".join(files).encode(), stdout=out,
+                                  stderr=subprocess.PIPE, timeout=60)
+        if proc.returncode != 0:
+            self.problems.append(f"cpio failed: {proc.stderr.decode(errors='replace')[-2000:]}")
+            return "error"
+        return "pass"
+
+    # ----------------------------------------------------------------- boot
+    def _boot(self, nonce: str) -> str:
+        boot = self.suite["steps"]["boot"]
+        argv = _qemu_argv(self.kernel, self.initrd, boot)
+        console = _Console(nonce)
+        outcome = _run_qemu(argv, console, timeout=boot.get("timeout_s", 60), sandbox=self.sandbox,
+                            ro=[self.kernel, self.initrd])
+        self.serial = console.text()
+        self.tests = console.results(self._run_programs())
+        self.problems += console.problems
+        self.status = _verdict(outcome, console, self.tests)
+        if outcome == "timeout":
+            self.problems.append(f"boot exceeded {boot.get('timeout_s', 60)} s; QEMU was killed")
+        elif outcome.startswith("qemu-error"):
+            self.problems.append(f"QEMU failed: {outcome}")
+        return self.status
+
+    def result(self, duration: float) -> dict:
+        log = self.build_log
+        if self.serial:
+            log += "--- serial console ---\n" + self.serial
+        if len(log) > LOG_LIMIT:
+            log = "[log truncated]\n" + log[-LOG_LIMIT:]
+        return {"status": self.status, "tests": self.tests, "problems": self.problems,
+                "log": log, "duration_s": round(duration, 3), "sandbox": self.sandbox,
+                "steps": self.steps}
+
+
+def _verdict(outcome: str, console: "_Console", tests: list[dict]) -> str:
+    if outcome.startswith("qemu-error"):
+        return "error"
+    if console.crash_lines:
+        return "crashed"  # a panic or Oops is the worst news, even if the run went on
+    if outcome == "timeout" and console.end_rc is None:
+        return "timeout"
+    if console.end_rc is None:
+        return "crashed"  # QEMU exited but /init never reached its end marker
+    if console.end_rc != 0 or any(t["result"] == "not ok" for t in tests):
+        return "fail"
+    return "pass"
+
+
+# --------------------------------------------------------------------------- build helpers
+
+def _build_commands(build: dict, tree: Path, out: Path) -> list[tuple[list[str], dict]]:
+    env = {"PATH": "/usr/bin:/bin", "LC_ALL": "C", "HOME": str(out.parent),
+           "SRC": str(tree), "OUT": str(out)}
+    if build.get("command"):
+        return [(["sh", "-c", build["command"]], env)]
+    includes = [f"-I{tree / d}" for d in build.get("include_dirs", [])]
+    commands = []
+    for prog in build["programs"]:
+        sources = [str(tree / s) for s in prog["sources"]]
+        argv = (["gcc", *build.get("cflags", []), *prog.get("cflags", []), *includes,
+                 "-o", str(out / prog["name"]), *sources, *prog.get("ldflags", [])])
+        commands.append((argv, env))
+    return commands
+
+
+class _Limits:
+    def __init__(self, cpu_s: float, memory_mb: int, fsize_mb: int = 256):
+        self.cpu_s, self.memory_mb, self.fsize_mb = int(cpu_s) + 1, memory_mb, fsize_mb
+
+    def apply(self) -> None:
+        """preexec_fn: runs in the child, limits inherited by everything it starts."""
+        resource.setrlimit(resource.RLIMIT_CPU, (self.cpu_s, self.cpu_s))
+        if self.memory_mb:
+            size = self.memory_mb * 1024 * 1024
+            resource.setrlimit(resource.RLIMIT_AS, (size, size))
+        size = self.fsize_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+@lru_cache(maxsize=1)
+def sandbox_kind() -> str | None:
+    """Which sandbox works on this machine: "bwrap", "unshare" (network only) or None."""
+    probe = Path("/")
+    for kind in ("bwrap", "unshare"):
+        argv = _sandbox_argv(kind, ["true"], cwd=probe, ro=[], rw=[])
+        try:
+            if subprocess.run(argv, capture_output=True, timeout=20).returncode == 0:
+                return kind
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+    return None
+
+
+def _sandbox_argv(kind: str, argv: list[str], cwd: Path, ro: list[Path], rw: list[Path]) -> list[str]:
+    if kind == "unshare":
+        # Weaker: no network, but the filesystem is the host's. Recorded in the result.
+        return ["unshare", "-rn", "--", *argv]
+    args = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session",
+            "--tmpfs", "/tmp", "--dev", "/dev", "--proc", "/proc", "--ro-bind", "/usr", "/usr"]
+    # Only /usr and the few /etc files a toolchain reads: an #include of a host file
+    # outside these (secrets, settings) must fail rather than land in the build log.
+    for top in ("bin", "lib", "lib64", "sbin"):
+        host = Path("/") / top
+        if host.is_symlink():
+            args += ["--symlink", os.readlink(host), str(host)]
+        elif host.is_dir():
+            args += ["--ro-bind", str(host), str(host)]
+    for etc in ("/etc/ld.so.cache", "/etc/alternatives"):
+        args += ["--ro-bind-try", etc, etc]
+    binds = [(p, "--ro-bind") for p in ro] + [(p, "--bind") for p in rw]
+    # Parents before children, so a nested bind is not hidden by its parent's.
+    for path, flag in sorted(binds, key=lambda b: len(str(b[0]))):
+        args += [flag, str(path), str(path)]
+    return args + ["--chdir", str(cwd), "--", *argv]
+
+
+def _run_sandboxed(argv, env, cwd: Path, ro, rw, timeout: float, limits: _Limits, sandbox: str):
+    """Run argv in the sandbox; return (rc, output, timed_out). Output is bounded."""
+    full = _sandbox_argv(sandbox, argv, cwd=cwd, ro=ro, rw=rw)
+    proc = subprocess.Popen(full, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            preexec_fn=limits.apply, start_new_session=True)
+    chunks, size, timed_out = [], 0, False
+    deadline = time.monotonic() + timeout
+    try:
+        for chunk in _read_until(proc, deadline):
+            if size < BUILD_LOG_LIMIT:
+                chunks.append(chunk)
+            size += len(chunk)
+        timed_out = proc.poll() is None
+    finally:
+        _kill_group(proc)
+    output = b"".join(chunks).decode(errors="replace")
+    return proc.returncode, output, timed_out
+
+
+def _read_until(proc: subprocess.Popen, deadline: float):
+    """Yield stdout chunks until EOF or the deadline, never blocking past it."""
+    fd = proc.stdout.fileno()
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return
+        ready, _, _ = select.select([fd], [], [], min(remaining, 1.0))
+        if not ready:
+            continue
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
+            return
+        yield chunk
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """Kill the whole session (the compiler's children, QEMU) and reap the leader."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    if proc.stdout:
+        proc.stdout.close()
+
+
+# --------------------------------------------------------------------------- pack helpers
+
+def _busybox() -> Path:
+    for candidate in ("/bin/busybox", "/usr/bin/busybox"):
+        if Path(candidate).is_file():
+            return Path(candidate)
+    raise FileNotFoundError("busybox-static is not installed (apt-get install busybox-static)")
+
+
+def _init_script(programs: list[dict], nonce: str) -> str:
+    """The guest's /init: one marked section per program, an end marker, power off."""
+    lines = [
+        "#!/bin/busybox sh",
+        "# Generated by untangle.suite: runs the test programs, then powers off.",
+        "/bin/busybox mount -t devtmpfs devtmpfs /dev",
+        "exec </dev/console >/dev/console 2>&1",
+        "/bin/busybox --install -s /bin",
+        "export PATH=/bin",
+        "mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t tmpfs tmpfs /tmp",
+        "mkdir -p /dev/shm && mount -t tmpfs tmpfs /dev/shm",
+        f"echo REVIEWAPP-BEGIN {nonce}",
+        "failed=0",
+    ]
+    for prog in programs:
+        name, timeout = prog["name"], int(prog.get("timeout_s", 60))
+        args = " ".join(shlex.quote(a) for a in prog.get("args", []))
+        lines += [
+            f"echo REVIEWAPP-PROG {nonce} {name}",
+            # stdout stays the console (a tty: line-buffered), so output before a
+            # kernel crash is not lost in a pipe buffer.
+            f"(cd /tmp && exec timeout -s KILL {timeout} /tests/{name} {args} </dev/null)",
+            "rc=$?",
+            f"echo REVIEWAPP-RC {nonce} {name} rc=$rc",
+            f'[ "$rc" -eq 0 ] || [ "$rc" -eq {KSFT_SKIP} ] || failed=$((failed + 1))',
+        ]
+    lines += [f"echo REVIEWAPP-END {nonce} rc=$failed", "sync", "poweroff -f", ""]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- boot helpers
+
+def _qemu_argv(kernel: Path, initrd: Path, boot: dict) -> list[str]:
+    append = f"{BASE_APPEND} {boot.get('append', '')}".strip()
+    return ["qemu-system-x86_64", "-accel", "tcg",  # KVM may exist but hang here: be explicit
+            "-m", str(int(boot.get("memory_mb", 256))), "-smp", str(int(boot.get("cpus", 1))),
+            "-nographic", "-no-reboot", "-nic", "none",  # no network device at all
+            "-kernel", str(kernel), "-initrd", str(initrd), "-append", append]
+
+
+def _run_qemu(argv: list[str], console: "_Console", timeout: float, sandbox: str, ro) -> str:
+    """Boot; feed the serial output to ``console``. Return "exited", "timeout" or "qemu-error ..."."""
+    full = _sandbox_argv(sandbox, argv, cwd=Path("/"), ro=ro, rw=[])
+    try:
+        proc = subprocess.Popen(full, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, start_new_session=True,
+                                env={"PATH": "/usr/bin:/bin", "LC_ALL": "C"})
+    except OSError as exc:
+        return f"qemu-error: {exc}"
+    deadline = time.monotonic() + timeout
+    try:
+        for chunk in _read_until(proc, deadline):
+            console.feed(chunk)
+            if console.end_rc is not None:
+                # Finished: give poweroff a few seconds rather than the whole budget.
+                deadline = min(deadline, time.monotonic() + 10)
+        if proc.poll() is None:
+            return "timeout"
+    finally:
+        _kill_group(proc)
+    if proc.returncode != 0 and not console.saw_output:
+        return f"qemu-error: exit status {proc.returncode}: {console.text()[-2000:]}"
+    return "exited"
+
+
+class _Console:
+    """Serial console reader: bounded tail, markers, crash lines, per-program sections."""
+
+    def __init__(self, nonce: str):
+        self.nonce = nonce
+        self.tail = bytearray()
+        self.partial = b""
+        self.crash_lines: list[str] = []
+        self.warnings: list[str] = []
+        self.end_rc: int | None = None
+        self.sections: dict[str, list[str]] = {}
+        self.rcs: dict[str, int] = {}
+        self.current: str | None = None
+        self.section_size = 0  # characters kept for the current program's TAP
+        self.saw_output = False
+        self.problems: list[str] = []
+
+    def feed(self, chunk: bytes) -> None:
+        self.saw_output = True
+        self.tail += chunk
+        if len(self.tail) > LOG_LIMIT * 2:
+            del self.tail[: len(self.tail) - LOG_LIMIT]
+        data = self.partial + chunk
+        *lines, self.partial = data.split(b"\n")
+        for raw in lines:
+            self._line(raw.decode(errors="replace").rstrip("\r"))
+
+    def _line(self, line: str) -> None:
+        kernel = _KERNEL_TS.match(line)
+        bare = line[kernel.end():] if kernel else line
+        if _CRASH.match(bare):
+            self.crash_lines.append(bare)
+        elif kernel and _WARN.match(bare):
+            self.warnings.append(bare)
+        words = line.split()
+        if len(words) >= 3 and words[1] == self.nonce:
+            return self._marker(words)
+        if self.current is not None and self.section_size < LOG_LIMIT:
+            self.sections[self.current].append(line)
+            self.section_size += len(line)
+
+    def _marker(self, words: list[str]) -> None:
+        kind, rest = words[0], words[2:]
+        if kind == "REVIEWAPP-PROG":
+            self.current = rest[0]
+            self.sections[self.current] = []
+            self.section_size = 0
+        elif kind == "REVIEWAPP-RC" and len(rest) == 2 and rest[1].startswith("rc="):
+            self.rcs[rest[0]] = _int(rest[1][3:])
+            self.current = None
+        elif kind == "REVIEWAPP-END" and rest[0].startswith("rc="):
+            self.end_rc = _int(rest[0][3:])
+
+    def text(self) -> str:
+        """The serial log for people: no \\r, no terminal escapes from the firmware."""
+        text = self.tail.decode(errors="replace").replace("\r\n", "\n")
+        return _ESCAPES.sub("", text)[-LOG_LIMIT:]
+
+    def results(self, programs: list[dict]) -> list[dict]:
+        """One parent result per program (from its exit status) + its TAP subtests."""
+        tests: list[dict] = []
+        for prog in programs:
+            name = prog["name"]
+            if name not in self.sections:
+                tests.append({"name": name, "result": "skip",
+                              "detail": "not run: the guest stopped before this program"})
+                continue
+            parsed = tap.parse("\n".join(self.sections[name]))
+            tests.append(self._parent(name, parsed))
+            tests += [dict(t, name=f"{name}/{t['name']}") for t in parsed["tests"]]
+            self.problems += [f"{name}: {p}" for p in parsed["problems"]]
+        self.problems += [f"kernel: {line}" for line in self.crash_lines[:5]]
+        self.problems += [f"kernel warning: {line}" for line in self.warnings[:5]]
+        return tests
+
+    def _parent(self, name: str, parsed: dict) -> dict:
+        rc = self.rcs.get(name)
+        if rc is None:
+            detail = "did not finish: " + (self.crash_lines[0] if self.crash_lines
+                                           else "the guest stopped or timed out while it ran")
+            return {"name": name, "result": "not ok", "detail": detail}
+        if rc == KSFT_SKIP:
+            return {"name": name, "result": "skip", "detail": "exit status 4 (kselftest skip)"}
+        failed = [t["name"] for t in parsed["tests"] if t["result"] == "not ok"]
+        if rc == 0 and not failed and not parsed["bailed_out"]:
+            return {"name": name, "result": "ok", "detail": "exit status 0"}
+        detail = f"exit status {rc}" + (" (killed: timeout?)" if rc == 137 else "")
+        if failed:
+            detail += "; failed: " + ", ".join(failed)
+        return {"name": name, "result": "not ok", "detail": detail}
+
+
+def _int(text: str) -> int | None:
+    try:
+        return int(text)
+    except ValueError:
+        return None
