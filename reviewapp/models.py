@@ -61,6 +61,7 @@ class Revision(models.Model):
     version = models.PositiveIntegerField(default=1)
     rfc = models.BooleanField(default=False)
     title = models.TextField()
+    title_key = models.CharField(max_length=255, db_index=True, default="")  # normalised, for families
     cover = models.OneToOneField(Message, null=True, blank=True, related_name="cover_of",
                                  on_delete=models.SET_NULL)
     author_name = models.CharField(max_length=300, blank=True)
@@ -155,7 +156,7 @@ class Dependency(models.Model):
         "depends-on", "previous-revision", "supersedes", "related", "base")
     source = models.ForeignKey(Revision, related_name="dependencies", on_delete=models.CASCADE)
     kind = models.CharField(max_length=20)
-    target = models.CharField(max_length=500)  # as referred to: msgid, change-id, patch-id, sha
+    target = models.CharField(max_length=500, db_index=True)  # msgid, change-id, patch-id or sha
     target_type = models.CharField(max_length=20, default="msgid")
     target_revision = models.ForeignKey(Revision, null=True, blank=True, related_name="dependents",
                                         on_delete=models.SET_NULL)

@@ -1,9 +1,15 @@
 from django.contrib import admin
-from django.urls import path
-
-from . import views
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("", views.series_list, name="series-list"),
+    path("accounts/login/", auth_views.LoginView.as_view(template_name="login.html"), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", include("reviewapp.web.series")),
+    path("", include("reviewapp.web.graph")),
+    path("", include("reviewapp.web.apply")),
+    path("", include("reviewapp.web.suites")),
+    path("", include("reviewapp.web.browse")),
+    path("", include("reviewapp.web.digests")),
 ]

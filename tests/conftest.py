@@ -18,3 +18,80 @@ def data_dir(tmp_path, settings):
     settings.DATA_DIR = tmp_path / "data"
     settings.DATA_DIR.mkdir()
     return settings.DATA_DIR
+
+
+def _database_url(db: dict) -> str:
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{Path(db['NAME']).resolve()}"
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+class WorkerProcess:
+    def __init__(self, proc, queue, log_path):
+        self.proc, self.queue, self.log_path = proc, queue, log_path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture
+def celery_worker_proc(settings, transactional_db, tmp_path):
+    """A real `celery worker` process on the test database, consuming a queue of its own."""
+    import os
+    import subprocess
+    import sys
+    import time
+    import uuid
+
+    from django.db import connection
+
+    from worker.celery import app
+
+    queue = f"test-{uuid.uuid4().hex[:8]}"
+    app.conf.task_default_queue = queue
+    app.conf.task_routes = {"worker.tasks.run_suite": {"queue": queue}}
+    env = dict(os.environ,
+               DATABASE_URL=_database_url(connection.settings_dict),
+               REVIEWAPP_DATA_DIR=str(settings.DATA_DIR),
+               LORE_URL=settings.LORE_URL,
+               CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
+               SMTP_HOST=settings.SMTP["host"], SMTP_PORT=str(settings.SMTP["port"]),
+               REVIEWAPP_KERNEL=str(settings.KERNEL_IMAGE))
+    log_path = tmp_path / "worker.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "worker", "worker", "-Q", queue, "--pool", "solo",
+             "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    worker = WorkerProcess(proc, queue, log_path)
+    try:
+        deadline = time.monotonic() + 60
+        while "ready." not in worker.log():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"celery worker did not start:\n{worker.log()}")
+            time.sleep(0.2)
+        yield worker
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        app.conf.task_default_queue = "celery"
+        app.conf.task_routes = settings.CELERY_TASK_ROUTES
+
+
+def wait_for(predicate, timeout=60.0, interval=0.2):
+    """Poll until predicate() is truthy; returns its value or fails the test."""
+    import time
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout}s waiting for {predicate}")
+
+
+from tests.support.public_inbox import lore_inbox  # noqa: E402,F401

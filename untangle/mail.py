@@ -1,6 +1,8 @@
 """Parse one raw mail into plain data: who, when, what it replies to, and,
 for a patch, its commit message, diff, files, trailers and patch-id."""
+import base64
 import email
+import quopri
 import email.policy
 import re
 from dataclasses import asdict, dataclass, field
@@ -91,6 +93,8 @@ def _header(msg, name: str) -> str:
     raw = msg.get(name)
     if raw is None:
         return ""
+    if "=?" not in str(raw):
+        return " ".join(str(raw).split())
     try:
         return " ".join(str(make_header(decode_header(str(raw)))).split())
     except (UnicodeError, LookupError, email.errors.HeaderParseError):
@@ -138,20 +142,87 @@ def _date(msg) -> datetime | None:
     return value
 
 
+_ADDRESS = re.compile(r"[\w.+=-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+def _looks_like_list(addr: str) -> bool:
+    local, _, domain = addr.partition("@")
+    return (domain.startswith("lists.") or ".lists." in domain or domain in _LIST_HOSTS
+            or local.startswith("linux-"))
+
+
+_LIST_HOSTS = {"vger.kernel.org", "kvack.org", "lists.infradead.org", "lists.linux.dev",
+               "googlegroups.com", "lists.freedesktop.org", "nongnu.org", "lists.ozlabs.org"}
+
+
 def _lists(msg) -> list[str]:
+    """Lists the mail went to: List-Id first, then list-like To/Cc addresses.
+
+    A regex over the raw headers, not getaddresses(): kernel mails carry Cc
+    lines of dozens of people and the full address parser costs milliseconds.
+    """
     found = []
-    list_id = _header(msg, "List-Id")
-    if m := _LIST_ID.search(list_id):
-        found.append(m.group(1))
-    for _name, addr in getaddresses([_header(msg, "To"), _header(msg, "Cc")]):
+    if m := _LIST_ID.search(str(msg.get("List-Id") or "")):
+        found.append(m.group(1).lower())
+    raw = f"{msg.get('To') or ''},{msg.get('Cc') or ''}"
+    for addr in _ADDRESS.findall(raw):
         addr = addr.lower()
-        if addr and addr not in found:
+        if addr not in found and _looks_like_list(addr):
             found.append(addr)
     return found
 
 
+class _Headers:
+    """Unfolded headers, first occurrence wins; enough of Message.get() for us."""
+
+    def __init__(self, block: bytes):
+        self.values: dict[str, str] = {}
+        text = block.decode("utf-8", errors="replace")
+        for line in re.sub(r"\r?\n[ \t]+", " ", text).split("\n"):
+            name, sep, value = line.partition(":")
+            if sep and name and " " not in name:
+                self.values.setdefault(name.lower(), value.strip())
+
+    def get(self, name: str, default=None):
+        return self.values.get(name.lower(), default)
+
+
+def _fast_body(headers: _Headers, payload: bytes) -> str | None:
+    """Decode a single-part body; None sends the mail down the full parser."""
+    ctype = (headers.get("Content-Type") or "text/plain").lower()
+    if not ctype.startswith("text/"):
+        return None
+    cte = (headers.get("Content-Transfer-Encoding") or "7bit").strip().lower()
+    if cte == "quoted-printable":
+        payload = quopri.decodestring(payload)
+    elif cte == "base64":
+        try:
+            payload = base64.b64decode(payload)
+        except ValueError:
+            return None
+    elif cte not in ("7bit", "8bit", "binary"):
+        return None
+    m = re.search(r'charset="?([\w.:-]+)', ctype)
+    try:
+        return payload.decode(m.group(1) if m else "utf-8", errors="replace")
+    except LookupError:
+        return payload.decode("utf-8", errors="replace")
+
+
+def _split(raw: bytes):
+    """Headers and decoded body, with a fast path for the common single-part mail."""
+    sep = re.search(rb"\r?\n\r?\n", raw)
+    block, payload = (raw[:sep.start()], raw[sep.end():]) if sep else (raw, b"")
+    headers = _Headers(block)
+    body = _fast_body(headers, payload)
+    if body is None:
+        msg = email.message_from_bytes(raw, policy=email.policy.compat32)
+        return msg, _body(msg)
+    return headers, body
+
+
 def parse(raw: bytes) -> Mail:
-    msg = email.message_from_bytes(raw, policy=email.policy.compat32)
+    msg, body = _split(raw)
     msgid = clean_msgid(_header(msg, "Message-ID"))
     if not msgid:
         raise MailError("mail has no Message-ID header")
@@ -160,7 +231,7 @@ def parse(raw: bytes) -> Mail:
     from_name, from_email = parseaddr(_header(msg, "From"))
     refs = _MSGID.findall(str(msg.get("References") or ""))
     in_reply_to = clean_msgid(str(msg.get("In-Reply-To") or "")) or (refs[-1] if refs else None)
-    body = _body(msg).replace("\r\n", "\n")
+    body = body.replace("\r\n", "\n")
     mail = Mail(
         msgid=msgid, subject=raw_subject, title=subj.title, version=subj.version,
         number=subj.number, total=subj.total, rfc=subj.rfc, prefixes=subj.prefixes,

@@ -67,6 +67,8 @@ def messages_from_stream(fh: BinaryIO) -> Iterator[bytes]:
 
 
 def _unquote(line: bytes, rd: bool) -> bytes:
+    if not line.startswith(b">"):
+        return line
     if rd:
         return _RD_QUOTED.sub(rb"\1", line)
     return _O_QUOTED.sub(b"From ", line)

@@ -79,7 +79,7 @@ def patch_id(text: str) -> str | None:
             before -= 1
         if line[:1] in ("+", " "):
             after -= 1
-        squeezed = _SPACE.sub("", line).encode("utf-8", "surrogateescape")
+        squeezed = "".join(line.split()).encode("utf-8", "surrogateescape")
         patchlen += len(squeezed)
         ctx.update(squeezed)
     if not patchlen:

@@ -20,3 +20,9 @@ def fetch_thread(self, request_id: int) -> None:
     except lore.FetchError as exc:
         if exc.temporary and self.request.retries < settings.FETCH_MAX_RETRIES:
             raise self.retry(exc=exc, countdown=2 ** self.request.retries)
+
+# Each area keeps its tasks in its own module; importing them here registers them.
+from .tasks_apply import *  # noqa: E402,F401,F403
+from .tasks_digests import *  # noqa: E402,F401,F403
+from .tasks_graph import *  # noqa: E402,F401,F403
+from .tasks_suites import *  # noqa: E402,F401,F403

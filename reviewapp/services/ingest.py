@@ -151,6 +151,8 @@ def _regroup(msgids: list[str]) -> set[int]:
     touched = {_build_revision(anchor, lookup) for anchor in anchors}
     touched.discard(None)
     touched |= _attach_replies(replies, lookup)
+    for series_id in set(Revision.objects.filter(id__in=touched).values_list("series_id", flat=True)):
+        order_series(series_id)
     return touched
 
 
@@ -189,6 +191,7 @@ def _build_revision(anchor: str, lookup: _Lookup) -> int | None:
     author = _revision_author(cover, patch_msgs)
     rev.msgid = first.msgid if cover else patch_msgs[0].msgid
     rev.version, rev.title = first.version, first.title
+    rev.title_key = grouping.normalize_title(first.title)[:255]
     rev.rfc = "RFC" in first.subject.upper().split("]")[0] if first.subject.startswith("[") else False
     rev.cover = cover
     rev.author_name, rev.author_email = author
@@ -276,53 +279,57 @@ def _attach_replies(replies: list[Message], lookup: _Lookup) -> set[int]:
 
 
 def _record_text_dependencies(rev: Revision, messages: list[Message], how_reply: bool) -> None:
-    for msg in messages:
-        for edge in deps.discover_text_edges(msg.msgid, msg.body, is_reply=how_reply):
-            if edge.target in (rev.msgid, rev.anchor):
-                continue
-            Dependency.objects.get_or_create(
-                source=rev, kind=edge.kind, target=edge.target, how="reply" if how_reply else edge.how,
-                evidence_msgid=edge.source_msgid,
-                defaults={"target_type": edge.target_type, "evidence": edge.evidence,
-                          "version": edge.version, "extra": edge.extra})
+    rows = [Dependency(source=rev, kind=e.kind, target=e.target, how="reply" if how_reply else e.how,
+                       evidence_msgid=e.source_msgid, target_type=e.target_type,
+                       evidence=e.evidence, version=e.version, extra=e.extra)
+            for msg in messages
+            for e in deps.discover_text_edges(msg.msgid, msg.body, is_reply=how_reply)
+            if e.target not in (rev.msgid, rev.anchor)]
+    Dependency.objects.bulk_create(rows, ignore_conflicts=True)
 
 
 # --- families ---------------------------------------------------------------
 
 def revision_of_msgid(msgid: str) -> Revision | None:
     """The revision a msgid names: a revision's own, or one of its mails'."""
-    rev = Revision.objects.filter(Q(msgid=msgid) | Q(anchor=msgid)).first()
-    if rev:
-        return rev
-    row = Message.objects.filter(msgid=msgid).exclude(revision=None).first()
-    return row.revision if row else None
+    return resolve_msgids([msgid]).get(msgid)
 
 
-def _assign_family(rev: Revision) -> None:
+def _assign_family(rev: Revision) -> int:
+    """Join rev to the family its mails point at; returns its series id."""
     for other in _family_candidates(rev):
         if other.series_id != rev.series_id:
             _merge_series(keep=other.series, drop=rev.series)
-            rev.refresh_from_db()
-    _order_series(rev.series)
+            rev.refresh_from_db(fields=["series"])
+    return rev.series_id
 
 
 def _family_candidates(rev: Revision) -> list[Revision]:
+    others = Revision.objects.exclude(id=rev.id)
     found: list[Revision] = []
     if rev.change_id:
-        found += Revision.objects.filter(change_id=rev.change_id).exclude(id=rev.id)[:1]
+        found += others.filter(change_id=rev.change_id)[:1]
     stated = Dependency.objects.filter(source=rev, kind=Dependency.PREVIOUS, target_type="msgid")
-    for dep in stated:
-        target = revision_of_msgid(dep.target)
-        if target and target.id != rev.id:
-            found.append(target)
+    found += resolve_msgids([d.target for d in stated]).values()
     own_msgids = list(rev.messages.values_list("msgid", flat=True)) + [rev.msgid]
-    for dep in Dependency.objects.filter(kind=Dependency.PREVIOUS, target__in=own_msgids) \
-            .exclude(source=rev).select_related("source"):
-        found.append(dep.source)
-    same = Revision.objects.filter(author_email=rev.author_email).exclude(id=rev.id)
-    key = grouping.normalize_title(rev.title)
-    found += [r for r in same if grouping.normalize_title(r.title) == key][:1]
+    found += [d.source for d in Dependency.objects.filter(kind=Dependency.PREVIOUS, target__in=own_msgids)
+              .exclude(source=rev).select_related("source")]
+    found += others.filter(author_email=rev.author_email, title_key=rev.title_key)[:1]
     found += _reply_parent_revision(rev)
+    return [r for r in found if r.id != rev.id]
+
+
+def resolve_msgids(msgids: list[str]) -> dict[str, Revision]:
+    """Map msgids (a revision's own, or any of its mails') to revisions, in bulk."""
+    wanted = set(msgids)
+    if not wanted:
+        return {}
+    found = {r.msgid: r for r in Revision.objects.filter(msgid__in=wanted)}
+    found.update({r.anchor: r for r in Revision.objects.filter(anchor__in=wanted - set(found))})
+    rest = wanted - set(found)
+    if rest:
+        for row in Message.objects.filter(msgid__in=rest).exclude(revision=None).select_related("revision"):
+            found[row.msgid] = row.revision
     return found
 
 
@@ -348,13 +355,14 @@ def _merge_series(keep: Series, drop: Series) -> None:
     drop.delete()
 
 
-def _order_series(series: Series) -> None:
-    revs = list(series.revisions.all())
-    explicit = {}
-    for dep in Dependency.objects.filter(source__in=revs, kind=Dependency.PREVIOUS, target_type="msgid"):
-        target = revision_of_msgid(dep.target)
-        if target:
-            explicit[dep.source.msgid] = target.msgid
+def order_series(series_id: int) -> None:
+    revs = list(Revision.objects.filter(series_id=series_id))
+    if not revs:
+        return
+    stated = list(Dependency.objects.filter(source__in=revs, kind=Dependency.PREVIOUS,
+                                            target_type="msgid").select_related("source"))
+    targets = resolve_msgids([d.target for d in stated])
+    explicit = {d.source.msgid: targets[d.target].msgid for d in stated if d.target in targets}
     previous = grouping.order_family(
         [{"msgid": r.msgid, "version": r.version, "date": r.date.isoformat() if r.date else ""}
          for r in revs], explicit)
@@ -362,9 +370,6 @@ def _order_series(series: Series) -> None:
     for r in revs:
         want = by_msgid.get(previous.get(r.msgid) or "")
         if (want.id if want else None) != r.previous_id:
-            r.previous = want
-            r.save(update_fields=["previous"])
+            Revision.objects.filter(id=r.id).update(previous=want)
     newest = max(revs, key=lambda r: (r.version, r.date.isoformat() if r.date else ""))
-    if series.title != newest.title:
-        series.title = newest.title
-        series.save(update_fields=["title"])
+    Series.objects.filter(id=series_id).exclude(title=newest.title).update(title=newest.title)

@@ -1,0 +1,73 @@
+"""Series list, a revision's page, the search box and fetch progress."""
+from django.contrib import messages
+from django.db import transaction
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import path
+
+from untangle import lore
+
+from ..models import FetchRequest, Revision
+from ..selectors import revisions
+from ..services import fetch
+from ..services.ingest import revision_of_msgid
+from . import apply as apply_web, browse as browse_web, graph as graph_web, suites as suites_web
+
+PANELS = (graph_web, apply_web, suites_web, browse_web)
+
+
+def series_list(request):
+    return render(request, "series_list.html", {"revisions": revisions()})
+
+
+def revision_detail(request, msgid):
+    rev = revision_of_msgid(msgid)
+    if rev is None:
+        raise Http404(f"no series known for <{msgid}>")
+    if rev.msgid != msgid:
+        return redirect("series-detail", msgid=rev.msgid)
+    context = {"rev": rev, "family": rev.series.revisions.order_by("version", "date"),
+               "patches": rev.patches.select_related("message").prefetch_related("files", "trailers"),
+               "cover_trailers": rev.trailers.filter(patch=None),
+               "replies": rev.messages.filter(kind="reply").order_by("date")}
+    for panel in PANELS:
+        context.update(panel.series_panel(request, rev))
+    return render(request, "series_detail.html", context)
+
+
+def short_link(request, rev_id):
+    return redirect("series-detail", msgid=get_object_or_404(Revision, id=rev_id).msgid)
+
+
+def search(request):
+    query = (request.GET.get("q") or "").strip()
+    try:
+        msgid = lore.parse_ref(query)
+    except ValueError as exc:
+        messages.error(request, str(exc))
+        return redirect("series-list")
+    rev = revision_of_msgid(msgid)
+    if rev is not None:
+        return redirect("series-detail", msgid=rev.msgid)
+    req = FetchRequest.objects.create(ref=query, msgid=msgid)
+    from worker.tasks import fetch_thread
+    transaction.on_commit(lambda: fetch_thread.delay(req.id))
+    return redirect("fetch-status", request_id=req.id)
+
+
+def fetch_status(request, request_id):
+    req = get_object_or_404(FetchRequest, id=request_id)
+    if req.state == FetchRequest.DONE:
+        rev = revision_of_msgid(req.msgid)
+        if rev:
+            return redirect("series-detail", msgid=rev.msgid)
+    return render(request, "fetch_status.html", {"req": req})
+
+
+urlpatterns = [
+    path("", series_list, name="series-list"),
+    path("search", search, name="search"),
+    path("fetch/<int:request_id>/", fetch_status, name="fetch-status"),
+    path("s/<int:rev_id>", short_link, name="series-short"),
+    path("series/<path:msgid>/", revision_detail, name="series-detail"),
+]
