@@ -36,8 +36,27 @@ class WorkerProcess:
 
 
 @pytest.fixture
-def celery_worker_proc(settings, transactional_db, tmp_path):
+def celery_worker_proc(celery_worker_proc_factory):
     """A real `celery worker` process on the test database, consuming a queue of its own."""
+    return celery_worker_proc_factory()
+
+
+@pytest.fixture
+def celery_worker_proc_factory(settings, transactional_db, tmp_path):
+    """Starts the worker when called, so a test can adjust settings first."""
+    workers = []
+
+    def start():
+        gen = _worker(settings, tmp_path)
+        worker = next(gen)
+        workers.append(gen)
+        return worker
+    yield start
+    for gen in workers:
+        gen.close()
+
+
+def _worker(settings, tmp_path):
     import os
     import subprocess
     import sys
@@ -57,7 +76,8 @@ def celery_worker_proc(settings, transactional_db, tmp_path):
                LORE_URL=settings.LORE_URL,
                CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
                SMTP_HOST=settings.SMTP["host"], SMTP_PORT=str(settings.SMTP["port"]),
-               REVIEWAPP_KERNEL=str(settings.KERNEL_IMAGE))
+               REVIEWAPP_KERNEL=str(settings.KERNEL_IMAGE),
+               REVIEWAPP_FETCH_MAX_RETRIES=str(settings.FETCH_MAX_RETRIES))
     log_path = tmp_path / "worker.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(

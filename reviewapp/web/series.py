@@ -71,3 +71,14 @@ urlpatterns = [
     path("s/<int:rev_id>", short_link, name="series-short"),
     path("series/<path:msgid>/", revision_detail, name="series-detail"),
 ]
+
+
+def healthz(request):
+    from django.db import connection
+    from django.http import HttpResponse
+    with connection.cursor() as cursor:
+        cursor.execute("select 1")
+    return HttpResponse("ok\n", content_type="text/plain")
+
+
+urlpatterns.append(path("healthz", healthz, name="healthz"))
