@@ -1,0 +1,57 @@
+"""The series list, a series page and the search box, in headless Chromium."""
+import pytest
+from django.core.management import call_command
+
+from reviewapp.models import FetchRequest
+from tests.support.browser import page, screenshot  # noqa: F401
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+UFFD_V3 = "20250404132740.18342-1-kalyazin@amazon.com"
+
+
+@pytest.fixture
+def demo(data_dir):
+    call_command("demo", "load")
+
+
+def test_series_list_shows_newest_first_with_counts(demo, page):
+    page.goto(page.base + "/")
+    rows = page.locator("#series tbody tr")
+    assert rows.count() == 10
+    first = rows.nth(0).inner_text()
+    assert "restricted mapping" not in first  # the newest posting leads
+    text = page.locator("#series").inner_text()
+    assert "support for uffd minor" in text and "4/4" in text
+    screenshot(page, "series-list")
+
+
+def test_series_page_links_revisions_and_shows_patches(demo, page):
+    page.goto(page.base + f"/series/{UFFD_V3}/")
+    assert "v3" in page.locator("h1").inner_text()
+    revisions = page.locator("#revisions").inner_text()
+    assert "v1" in revisions and "v2" in revisions and "support for uffd missing" in revisions
+    patches = page.locator("#patches").inner_text()
+    assert "virt/kvm/guest_memfd.c" in patches and "Reviewed-by" in patches
+    page.locator("#revisions a", has_text="v2").first.click()
+    page.wait_for_url("**/series/*/")
+    assert "v2" in page.locator("h1").inner_text()
+    screenshot(page, "series-page")
+
+
+def test_search_box_opens_a_known_series_from_a_lore_url(demo, page):
+    page.goto(page.base + "/")
+    page.fill("input[name=q]", f"https://lore.kernel.org/kvm/{UFFD_V3}/T/#u")
+    page.press("input[name=q]", "Enter")
+    page.wait_for_url(f"**/series/{UFFD_V3}/")
+    assert FetchRequest.objects.count() == 0
+
+
+def test_search_box_queues_a_fetch_for_an_unknown_msgid(data_dir, page):
+    page.goto(page.base + "/")
+    page.fill("input[name=q]", "<never-seen-42@example.org>")
+    page.press("input[name=q]", "Enter")
+    page.wait_for_url("**/fetch/*/")
+    req = FetchRequest.objects.get()
+    assert req.msgid == "never-seen-42@example.org"
+    assert "never-seen-42@example.org" in page.locator("h1").inner_text()
