@@ -42,7 +42,7 @@ def celery_worker_proc(celery_worker_proc_factory):
 
 
 @pytest.fixture
-def celery_worker_proc_factory(settings, transactional_db, tmp_path):
+def celery_worker_proc_factory(settings, transactional_db, tmp_path, data_dir):
     """Starts the worker when called, so a test can adjust settings first."""
     workers = []
 
