@@ -38,7 +38,8 @@ CELERY_BROKER_URL = env_url(
     "CELERY_BROKER_URL", "filesystem://", ("filesystem", "redis", "rediss", "amqp", "memory"))
 CELERY_BROKER_TRANSPORT_OPTIONS = (
     {"data_folder_in": str(VAR_DIR / "broker"), "data_folder_out": str(VAR_DIR / "broker"),
-     "processed_folder": str(VAR_DIR / "broker-done"), "store_processed": False}
+     "processed_folder": str(VAR_DIR / "broker-done"), "store_processed": False,
+     "control_folder": str(VAR_DIR / "broker-control")}
     if CELERY_BROKER_URL.startswith("filesystem") else {})
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_IGNORE_RESULT = True

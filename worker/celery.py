@@ -14,7 +14,7 @@ app.autodiscover_tasks(["worker"])
 def _ensure_broker_dirs() -> None:
     # The filesystem transport (the default, needing no server) wants its folders.
     from django.conf import settings
-    for key in ("data_folder_in", "data_folder_out", "processed_folder"):
+    for key in ("data_folder_in", "data_folder_out", "processed_folder", "control_folder"):
         folder = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get(key)
         if folder:
             Path(folder).mkdir(parents=True, exist_ok=True)
