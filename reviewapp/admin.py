@@ -1,11 +1,13 @@
 from django.contrib import admin
 
 from . import models
+from .web.suites import SuiteForm
 
 
 @admin.register(models.Suite)
 class SuiteAdmin(admin.ModelAdmin):
     list_display = ("name",)
+    form = SuiteForm
 
 
 @admin.register(models.Subscription)

@@ -15,6 +15,7 @@ class Message(models.Model):
     COVER, PATCH, REPLY, OTHER = "cover", "patch", "reply", "other"
     msgid = models.CharField(max_length=500, unique=True)
     mailing_list = models.ForeignKey(MailingList, null=True, blank=True, on_delete=models.SET_NULL)
+    lists = models.JSONField(default=list)  # every list it went to (List-Id, To, Cc)
     subject = models.TextField()
     from_name = models.CharField(max_length=300, blank=True)
     from_email = models.CharField(max_length=300, blank=True, db_index=True)
@@ -263,7 +264,7 @@ class Subscription(models.Model):
 
 
 class Digest(models.Model):
-    COMPOSED, SENT, EMPTY = "composed", "sent", "empty"
+    COMPOSED, SENT, EMPTY, FAILED = "composed", "sent", "empty", "failed"
     subscription = models.ForeignKey(Subscription, related_name="digests", on_delete=models.CASCADE)
     period_start = models.DateTimeField()
     period_end = models.DateTimeField()

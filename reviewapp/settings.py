@@ -20,7 +20,7 @@ LORE_URL = env_url("LORE_URL", "https://lore.kernel.org/all", ("http", "https"))
 GRAPH_DEPTH = env_int("REVIEWAPP_GRAPH_DEPTH", 5, minimum=0)
 FETCH_MAX_RETRIES = env_int("REVIEWAPP_FETCH_MAX_RETRIES", 3, minimum=0)
 SUITE_AFTER_APPLY = env_bool("REVIEWAPP_SUITE_AFTER_APPLY", True)
-KERNEL_IMAGE = env_str("REVIEWAPP_KERNEL", str(VAR_DIR / "kernel" / "vmlinuz"))
+KERNEL_IMAGE = env_str("REVIEWAPP_KERNEL", str(VAR_DIR / "kernel"))  # a vmlinuz, or a dir holding vmlinuz-*
 DIGEST_SKIP_EMPTY = env_bool("REVIEWAPP_DIGEST_SKIP_EMPTY", False)
 
 SMTP = {

@@ -26,4 +26,6 @@ def apply_run(run_id: int) -> None:
     if not apply.claim(run_id):
         log.info("apply run %s: claimed by another worker or finished", run_id)
         return
-    apply.execute(ApplyRun.objects.select_related("tree", "root").get(id=run_id))
+    run = apply.execute(ApplyRun.objects.select_related("tree", "root").get(id=run_id))
+    from reviewapp.services import suites
+    suites.after_apply(run)  # queues the default suite when configured and the chain applied

@@ -1,0 +1,306 @@
+"""Suite runs: boot a chain's consolidated tree and keep the verdict on a SuiteRun row.
+
+A result belongs to (suite, tree, head commit): the same head always gives the same
+tree, so a finished run is reused for any ApplyRun with that head, and a chain that
+changes (a new head) gets a run of its own. The work itself is untangle.suite.run_suite;
+this module exports the tree, feeds it the kernel and writes the outcome to our tables.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from untangle import gitrepo
+from untangle.suite import DEFAULT_SUITE, run_suite, validate_suite
+
+from ..models import ApplyRun, Suite, SuiteRun
+from . import trees
+
+log = logging.getLogger("reviewapp.suites")
+
+DEFAULT_NAME = DEFAULT_SUITE["name"]
+VERDICTS = ("pass", "fail", "timeout", "crashed", "error")
+ACTIVE = (SuiteRun.QUEUED, SuiteRun.RUNNING)
+# "error" is left out: it is mostly about this host (no kernel, no sandbox, a broken
+# export), so the next request for that head tries again instead of reusing it.
+REUSABLE = ("pass", "fail", "timeout", "crashed")
+SERIAL_MARK = "--- serial console ---\n"
+# A queued/running row older than this lost its worker (killed mid-boot, broker purged):
+# it is closed as an error so that the chain can be requested again.
+STALE_AFTER = timedelta(hours=1)
+
+
+class NotApplied(ValueError):
+    """A suite needs a tree: only an applied ApplyRun has one."""
+
+
+# --------------------------------------------------------------------------- suites
+
+def ensure_default_suite() -> Suite:
+    """The "uffd-faults" suite from DEFAULT_SUITE; an admin's later edits are kept."""
+    definition = {k: v for k, v in DEFAULT_SUITE.items() if k != "name"}
+    suite, _ = Suite.objects.get_or_create(name=DEFAULT_NAME, defaults={"definition": definition})
+    return suite
+
+
+def definition_of(suite: Suite) -> dict:
+    """The runnable definition: the row's name wins over any name inside the JSON."""
+    data = suite.definition if isinstance(suite.definition, dict) else {}
+    return {**data, "name": suite.name}
+
+
+def definition_errors(name: str, definition) -> list[str]:
+    """What is wrong with a definition about to be saved under `name` (admin form)."""
+    if not isinstance(definition, dict):
+        return ["the definition must be a JSON object"]
+    return validate_suite({**definition, "name": name or definition.get("name", "")})
+
+
+def kernel_image() -> Path:
+    """settings.KERNEL_IMAGE; a directory (like scripts/fetch-kernel's var/kernel) means
+    the newest vmlinuz-* in it or its boot/, since the file name carries Debian's ABI."""
+    path = Path(settings.KERNEL_IMAGE)
+    if path.is_dir():
+        found = sorted(list(path.glob("vmlinuz-*")) + list(path.glob("boot/vmlinuz-*")),
+                       key=lambda p: _version_key(p.name))
+        if found:
+            return found[-1]
+    return path
+
+
+def _version_key(name: str) -> list:
+    return [int(part) if part.isdigit() else part
+            for part in name.replace("-", ".").split(".")]
+
+
+# --------------------------------------------------------------------------- lookups
+
+def _same_chain(apply_run: ApplyRun, suite: Suite):
+    """SuiteRuns of `suite` on any ApplyRun that produced the same tree head."""
+    return SuiteRun.objects.filter(suite=suite, apply_run__tree_id=apply_run.tree_id,
+                                   apply_run__head=apply_run.head)
+
+
+def latest(apply_run: ApplyRun, suite: Suite | None = None) -> SuiteRun | None:
+    """The newest SuiteRun for this chain's head (of `suite`, or of any suite)."""
+    if not apply_run.head:
+        return None
+    runs = SuiteRun.objects.filter(apply_run__tree_id=apply_run.tree_id,
+                                   apply_run__head=apply_run.head)
+    if suite is not None:
+        runs = runs.filter(suite=suite)
+    return runs.select_related("suite", "apply_run").order_by("-created", "-id").first()
+
+
+def latest_per_suite(apply_run: ApplyRun) -> list[SuiteRun]:
+    """The newest run of each suite for this chain's head, by suite name."""
+    if not apply_run.head:
+        return []
+    seen: dict[int, SuiteRun] = {}
+    runs = (SuiteRun.objects.filter(apply_run__tree_id=apply_run.tree_id,
+                                    apply_run__head=apply_run.head)
+            .select_related("suite", "apply_run").order_by("-created", "-id"))
+    for run in runs:
+        seen.setdefault(run.suite_id, run)
+    return sorted(seen.values(), key=lambda r: r.suite.name)
+
+
+def _reusable(apply_run: ApplyRun, suite: Suite) -> SuiteRun | None:
+    return (_same_chain(apply_run, suite).filter(status__in=REUSABLE)
+            .order_by("-finished", "-id").first())
+
+
+def _check_applied(apply_run: ApplyRun) -> None:
+    if apply_run.status != ApplyRun.APPLIED or not apply_run.head:
+        raise NotApplied(f"apply run {apply_run.id} is {apply_run.status}, not applied: "
+                         "there is no tree to test")
+
+
+# --------------------------------------------------------------------------- requests
+
+def request_run(apply_run: ApplyRun, suite: Suite | None = None, user=None,
+                force: bool = False) -> SuiteRun:
+    """A queued SuiteRun for this chain, its Celery task sent once the transaction commits.
+
+    Reuses, without booting anything: a queued or running run of the same head, and
+    (unless `force`, a maintainer's "run again") the latest finished one.
+    """
+    _check_applied(apply_run)
+    suite = suite or ensure_default_suite()
+    _close_stale(apply_run, suite)
+    existing = _same_chain(apply_run, suite).filter(status__in=ACTIVE).order_by("-id").first()
+    if existing is None and not force:
+        existing = _reusable(apply_run, suite)
+    if existing is not None:
+        return existing
+    run = SuiteRun.objects.create(apply_run=apply_run, suite=suite, step="queued")
+    if user is not None:
+        log.info("suite %s on apply run %s requested by %s", suite.name, apply_run.id, user)
+    from worker.tasks_suites import run_suite as task
+    transaction.on_commit(lambda: task.delay(run.id))
+    return run
+
+
+def _close_stale(apply_run: ApplyRun, suite: Suite) -> None:
+    _same_chain(apply_run, suite).filter(
+        status__in=ACTIVE, created__lt=timezone.now() - STALE_AFTER).update(
+        status="error", step="done", finished=timezone.now(),
+        log=_log_text({"problems": [f"abandoned: no verdict within {STALE_AFTER} (worker lost?)"]}))
+
+
+def after_apply(apply_run: ApplyRun) -> SuiteRun | None:
+    """Hook for the apply service: queue the default suite for an applied chain when
+    settings.SUITE_AFTER_APPLY is on. The same head reuses its result; None if skipped."""
+    if not settings.SUITE_AFTER_APPLY or apply_run.status != ApplyRun.APPLIED or not apply_run.head:
+        return None
+    return request_run(apply_run, ensure_default_suite())
+
+
+def claim(suite_run_id: int) -> bool:
+    """Take a queued run; False when another worker (or the CLI) already has it."""
+    return SuiteRun.objects.filter(id=suite_run_id, status=SuiteRun.QUEUED).update(
+        status=SuiteRun.RUNNING, step="starting") == 1
+
+
+def run_queued(suite_run_id: int) -> SuiteRun | None:
+    """The Celery task's body: claim, execute, None when there was nothing to claim."""
+    if not claim(suite_run_id):
+        return None
+    return execute(SuiteRun.objects.select_related("apply_run__tree", "suite").get(id=suite_run_id))
+
+
+def run(apply_run: ApplyRun, suite: Suite | None = None) -> SuiteRun:
+    """Run `suite` on the chain in this process (the CLI) and return the finished row.
+
+    Reuses the latest finished run of the same head; takes over a queued one (so an
+    after-apply request is not booted twice); otherwise starts a new row.
+    """
+    _check_applied(apply_run)
+    suite = suite or ensure_default_suite()
+    done = _reusable(apply_run, suite)
+    if done is not None:
+        return done
+    for queued in _same_chain(apply_run, suite).filter(status=SuiteRun.QUEUED).order_by("id"):
+        if claim(queued.id):
+            return execute(SuiteRun.objects.select_related("apply_run__tree", "suite").get(id=queued.id))
+    row = SuiteRun.objects.create(apply_run=apply_run, suite=suite, status=SuiteRun.RUNNING,
+                                  step="starting")
+    return execute(row)
+
+
+# --------------------------------------------------------------------------- execution
+
+def execute(suite_run: SuiteRun) -> SuiteRun:
+    """Export the head's tree, run the suite, store the verdict. The row must be claimed
+    (status running). Never raises for a broken tree or host: those end as "error"."""
+    apply_run, definition = suite_run.apply_run, definition_of(suite_run.suite)
+    scratch = _scratch_dir(suite_run.id)
+    try:
+        notes = _export(apply_run, definition, scratch / "tree")
+        result = run_suite(scratch / "tree", definition, kernel_image(), scratch / "work",
+                           progress=lambda step, status: _progress(suite_run.id, step, status))
+        result["problems"] = notes + result.get("problems", [])
+    except Exception as exc:  # noqa: BLE001 -- any failure must end the row, not leave it running
+        log.exception("suite run %s failed", suite_run.id)
+        result = {"status": "error", "tests": [], "log": "", "duration_s": 0.0, "steps": [],
+                  "problems": [f"{type(exc).__name__}: {exc}"], "sandbox": None}
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return _store(suite_run, result)
+
+
+def _scratch_dir(run_id: int) -> Path:
+    base = Path(settings.DATA_DIR) / "suite-work"
+    base.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f"run-{run_id}-", dir=base))
+
+
+def export_paths(definition: dict) -> list[str] | None:
+    """Tree paths the suite reads: its declared paths plus its sources and include dirs.
+    None (the whole tree) when it declares none, e.g. a build command running make."""
+    declared = list(definition.get("paths") or [])
+    if not declared:
+        return None
+    build = (definition.get("steps") or {}).get("build") or {}
+    extra = [s for prog in build.get("programs") or [] for s in prog.get("sources", [])]
+    extra += list(build.get("include_dirs") or [])
+    covered = lambda p: any(p.strip("/").startswith(d.strip("/") + "/") for d in declared)  # noqa: E731
+    return declared + [p for p in extra if not covered(p) and p not in declared]
+
+
+def _export(apply_run: ApplyRun, definition: dict, dest: Path) -> list[str]:
+    """Write the head's files into dest; returns notes about declared paths it lacks
+    (their absence then shows up as a build error naming the missing source)."""
+    repo, notes = _mirror(apply_run.tree), []
+    dest.mkdir(parents=True)
+    paths = export_paths(definition)
+    for path in paths or [None]:
+        try:
+            gitrepo.export_tree(repo, apply_run.head, dest, paths=[path] if path else None)
+        except FileNotFoundError:
+            notes.append(f"tree: {path} does not exist at {apply_run.head[:12]}")
+    return notes
+
+
+def _mirror(tree) -> Path:
+    # The apply service writes chains into trees.mirror_of (derived from DATA_DIR);
+    # mirror_path is what the last fetch recorded, kept as a fallback.
+    path = trees.mirror_of(tree)
+    return path if path.is_dir() or not tree.mirror_path else Path(tree.mirror_path)
+
+
+def _progress(run_id: int, step: str, status: str) -> None:
+    # A plain UPDATE: the page polls this row while the boot goes on.
+    SuiteRun.objects.filter(id=run_id).update(step=f"{step}: {status}"[:40])
+
+
+def _store(suite_run: SuiteRun, result: dict) -> SuiteRun:
+    status = result["status"] if result["status"] in VERDICTS else "error"
+    suite_run.status = status
+    suite_run.step = "done"
+    suite_run.tests = result.get("tests") or []
+    suite_run.log = _log_text(result)
+    suite_run.duration_s = result.get("duration_s") or 0.0
+    suite_run.finished = timezone.now()
+    suite_run.save(update_fields=["status", "step", "tests", "log", "duration_s", "finished"])
+    return suite_run
+
+
+def _log_text(result: dict) -> str:
+    """The stored log: a summary (steps, sandbox, problems), then build output and the
+    serial console exactly as run_suite gave them."""
+    lines = ["steps: " + ", ".join(f"{s['name']} {s['status']} {s['duration_s']}s"
+                                   for s in result.get("steps") or []) or "steps: none"]
+    lines.append(f"sandbox: {result.get('sandbox') or 'none'}")
+    lines += [f"problem: {p}" for p in result.get("problems") or []]
+    return "\n".join(lines) + "\n--- build output ---\n" + (result.get("log") or "")
+
+
+def log_parts(suite_run: SuiteRun) -> dict:
+    """The stored log split for display: summary, build output, serial console."""
+    text = suite_run.log or ""
+    summary, _, rest = text.partition("\n--- build output ---\n")
+    if not _:
+        summary, rest = "", text
+    build, _, serial = rest.partition(SERIAL_MARK)
+    return {"summary": summary, "build": build, "serial": serial}
+
+
+def problems(suite_run: SuiteRun) -> list[str]:
+    return [line[len("problem: "):] for line in log_parts(suite_run)["summary"].splitlines()
+            if line.startswith("problem: ")]
+
+
+def result_dict(suite_run: SuiteRun) -> dict:
+    """The CLI contract's shape."""
+    return {"status": suite_run.status if suite_run.status in VERDICTS else "error",
+            "tests": [{"name": t.get("name", ""), "result": t.get("result", ""),
+                       "detail": t.get("detail", "")} for t in suite_run.tests],
+            "log": suite_run.log, "duration_s": float(suite_run.duration_s or 0.0)}
