@@ -61,7 +61,8 @@ def database_from_url(url: str) -> dict:
             path = "/" + path.lstrip("/")
         return {"ENGINE": "django.db.backends.sqlite3", "NAME": path,
                 "OPTIONS": {"timeout": 30, "transaction_mode": "IMMEDIATE"},
-                "TEST": {"NAME": str(Path(path).with_name("test-" + Path(path).name))}}
+                # One test database per test process, so parallel runs never share a file.
+                "TEST": {"NAME": str(Path(path).with_name(f"test-{os.getpid()}-" + Path(path).name))}}
     if parsed.scheme in ("postgres", "postgresql", "pgsql"):
         return {"ENGINE": "django.db.backends.postgresql", "NAME": unquote(parsed.path.lstrip("/")),
                 "USER": unquote(parsed.username or ""), "PASSWORD": unquote(parsed.password or ""),

@@ -45,7 +45,9 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_ROUTES = {"worker.tasks.run_suite": {"queue": "suite"}}
+CELERY_TASK_DEFAULT_QUEUE = env_str("REVIEWAPP_QUEUE", "celery")
+# Boots take minutes: they get a queue (and in production a worker) of their own.
+CELERY_TASK_ROUTES = {"worker.tasks.run_suite": {"queue": env_str("REVIEWAPP_SUITE_QUEUE", "suite")}}
 CELERY_BEAT_SCHEDULE = {
     "send-due-digests": {"task": "worker.tasks.send_due_digests", "schedule": 3600.0},
 }

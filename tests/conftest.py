@@ -69,7 +69,7 @@ def _worker(settings, tmp_path):
 
     queue = f"test-{uuid.uuid4().hex[:8]}"
     app.conf.task_default_queue = queue
-    app.conf.task_routes = {"worker.tasks.run_suite": {"queue": queue}}
+    app.conf.task_routes = {"worker.tasks.run_suite": {"queue": f"{queue}-suite"}}
     env = dict(os.environ,
                DATABASE_URL=_database_url(connection.settings_dict),
                REVIEWAPP_DATA_DIR=str(settings.DATA_DIR),
@@ -77,11 +77,12 @@ def _worker(settings, tmp_path):
                CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
                SMTP_HOST=settings.SMTP["host"], SMTP_PORT=str(settings.SMTP["port"]),
                REVIEWAPP_KERNEL=str(settings.KERNEL_IMAGE),
-               REVIEWAPP_FETCH_MAX_RETRIES=str(settings.FETCH_MAX_RETRIES))
+               REVIEWAPP_FETCH_MAX_RETRIES=str(settings.FETCH_MAX_RETRIES),
+               REVIEWAPP_QUEUE=queue, REVIEWAPP_SUITE_QUEUE=f"{queue}-suite")
     log_path = tmp_path / "worker.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "worker", "worker", "-Q", queue, "--pool", "solo",
+            [sys.executable, "-m", "celery", "-A", "worker", "worker", "-Q", f"{queue},{queue}-suite", "--pool", "solo",
              "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
             cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     worker = WorkerProcess(proc, queue, log_path)
@@ -98,7 +99,7 @@ def _worker(settings, tmp_path):
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
-        app.conf.task_default_queue = "celery"
+        app.conf.task_default_queue = settings.CELERY_TASK_DEFAULT_QUEUE
         app.conf.task_routes = settings.CELERY_TASK_ROUTES
 
 

@@ -721,7 +721,7 @@ def _attribution(r, base: pygit2.Commit, head: pygit2.Commit, path: str) -> list
 def _carry(lines: list, old, new, sha: str) -> list:
     """Attribution after one commit: unchanged lines keep theirs, new lines get sha."""
     patch = pygit2.Patch.create_from(old, new, context_lines=0, interhunk_lines=0,
-                                     flag=pygit2.enums.DiffOption.FORCE_TEXT)
+                                     flag=pygit2.enums.DiffOption.FORCE_TEXT | pygit2.enums.DiffOption.INDENT_HEURISTIC)
     out: list = []
     pos = 0  # 0-based index into lines (old side)
     for h in patch.hunks:

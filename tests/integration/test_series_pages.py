@@ -12,7 +12,7 @@ UFFD_V3 = "20250404132740.18342-1-kalyazin@amazon.com"
 
 @pytest.fixture
 def demo(data_dir):
-    call_command("demo", "load")
+    call_command("demo", "load", "--no-runs")
 
 
 def test_series_list_shows_newest_first_with_counts(demo, page):

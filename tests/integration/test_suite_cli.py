@@ -24,7 +24,7 @@ FASTPATH = "20250410063119.40211-1-lena.brandt@example.org"
 
 @pytest.fixture
 def demo(data_dir):
-    call_command("demo", "load")
+    call_command("demo", "load", "--no-runs")
 
 
 def suite_run(capsys, *args) -> tuple[dict, int]:

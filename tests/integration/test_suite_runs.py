@@ -48,7 +48,7 @@ def kernel_setting(kernel, settings):
 
 @pytest.fixture
 def demo(data_dir):
-    call_command("demo", "load")
+    call_command("demo", "load", "--no-runs")
     return Tree.objects.get(name="demo")
 
 

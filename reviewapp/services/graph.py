@@ -1,0 +1,668 @@
+"""The dependency graph of one revision: what it is built on, with evidence.
+
+graph_for(rev) gathers edges from the stored Dependency rows (covers,
+replies), the formal tags inside its patches and the blob ids of its diffs,
+maps every target to a revision (a patch's msgid means its whole revision;
+change-id:vN, prerequisite-patch-id and Supersedes: too), follows depends-on
+targets transitively (fetching what is not stored when asked), adds the newer
+revisions of every member, and lets untangle.graph compute the apply order and
+the problems. Every result is kept as a GraphSnapshot with what changed since
+the previous one, so the page can say what new mail changed and when.
+
+Output (the `graph --json` contract, plus extra keys):
+  {"root", "nodes": [{"msgid", "subject", "version", "complete", "state", "newer", "role", ...}],
+   "edges": [{"from", "to", "kind", "how", "evidence", "evidence_msgid", "used", ...}],
+   "order", "newest_order", "problems": [{"kind", "detail"}], "unneeded", "ignored",
+   "fetched", "snapshot": {"id", "computed", "changes"}}
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max, Q
+
+from untangle import deps, graph as g, lore
+
+from ..models import Dependency, GraphSnapshot, Message, Patch, PatchFile, Revision
+from . import fetch as fetch_service
+from .ingest import resolve_msgids
+
+log = logging.getLogger("reviewapp.graph")
+
+# Roles shown on the page, most important first (a node keeps the first it gets).
+ROLES = ("root", "dependency", "missing", "replaced", "newer", "previous", "related",
+         "dependent", "mentioned", "base")
+_CONTRACT_PROBLEMS = {"cycle", "missing", "superseded", "incomplete", "conflicting-base"}
+
+
+class GraphError(Exception):
+    """The chain cannot be built from what is stored (a dependency is missing)."""
+
+
+@dataclass
+class _Collector:
+    root: Revision
+    fetch: bool
+    nodes: dict[str, dict] = field(default_factory=dict)
+    revs: dict[str, Revision] = field(default_factory=dict)
+    edges: list[dict] = field(default_factory=list)
+    ignored: list[dict] = field(default_factory=list)
+    fetched: dict[str, str | None] = field(default_factory=dict)  # target -> error or None
+    expanded: set[int] = field(default_factory=set)
+    supersede_newer: dict[str, str] = field(default_factory=dict)
+
+    # -- nodes -------------------------------------------------------------
+
+    def add_revision(self, rev: Revision, role: str) -> bool:
+        """Add a revision node; False if it was there already (its role may rise)."""
+        if rev.msgid in self.nodes:
+            self._raise_role(rev.msgid, role)
+            return False
+        self.revs[rev.msgid] = rev
+        self.nodes[rev.msgid] = _revision_node(rev, role)
+        return True
+
+    def add_missing(self, target: str, role: str, error: str, target_type: str) -> None:
+        if target in self.nodes:
+            self._raise_role(target, role)
+            return
+        self.nodes[target] = {"subject": target, "version": None, "complete": False,
+                              "state": "missing", "error": error, "series": None, "date": "",
+                              "newer": None, "kind": "missing", "target_type": target_type,
+                              "role": role}
+
+    def add_base(self, target: str, ref: str | None) -> None:
+        if target not in self.nodes:
+            self.nodes[target] = {"subject": target, "version": None, "complete": True,
+                                  "series": None, "date": "", "newer": None, "kind": "base",
+                                  "ref": ref or "sha", "role": "base"}
+
+    def _raise_role(self, msgid: str, role: str) -> None:
+        node = self.nodes[msgid]
+        if ROLES.index(role) < ROLES.index(node["role"]):
+            node["role"] = role
+
+    def has_edge(self, a: str, b: str) -> bool:
+        return any({e["from"], e["to"]} == {a, b} for e in self.edges)
+
+
+def _revision_node(rev: Revision, role: str) -> dict:
+    files = sorted(set(PatchFile.objects.filter(patch__revision=rev).values_list("path", flat=True)))
+    return {"subject": rev.title, "version": rev.version, "complete": rev.complete,
+            "series": str(rev.series_id), "date": rev.date.isoformat() if rev.date else "",
+            "newer": None, "files": files or None, "base": rev.base_commit,
+            "missing_patches": list(rev.missing), "expected": rev.expected,
+            "received": rev.received, "author": rev.author, "kind": "revision",
+            "revision_id": rev.id, "role": role}
+
+
+# ---------------------------------------------------------------- edges of one revision
+
+def _stored_edges(rev: Revision) -> list[dict]:
+    """Dependency rows (cover and replies) plus tags written inside the patches."""
+    out = [{"kind": d.kind, "target": d.target, "target_type": d.target_type, "how": d.how,
+            "evidence": d.evidence, "evidence_msgid": d.evidence_msgid, "version": d.version,
+            "extra": dict(d.extra or {})}
+           for d in Dependency.objects.filter(source=rev).order_by("id")]
+    # Ingest reads the cover (or first patch); Based-on:/Depends-on: may sit in any patch.
+    # Only formal tags are taken from patches: their prose links are mostly "Link:" context.
+    seen = {(e["kind"], e["target"]) for e in out}
+    for msg in Message.objects.filter(revision=rev, kind=Message.PATCH).order_by("number"):
+        for e in deps.discover_text_edges(msg.msgid, msg.body):
+            if e.how == "tag" and (e.kind, e.target) not in seen:
+                seen.add((e.kind, e.target))
+                out.append({"kind": e.kind, "target": e.target, "target_type": e.target_type,
+                            "how": "tag", "evidence": e.evidence, "evidence_msgid": e.source_msgid,
+                            "version": e.version, "extra": dict(e.extra)})
+    return out
+
+
+def _blob_edges(rev: Revision) -> list[dict]:
+    """Depends-on edges proved by pre-image blobs that another revision produces."""
+    own = list(PatchFile.objects.filter(patch__revision=rev).select_related("patch__message"))
+    olds = {f.old_blob.lower()[:7] for f in own if f.old_blob and f.old_blob.strip("0")}
+    if not olds:
+        return []
+    cond = Q()
+    for prefix in olds:
+        cond |= Q(new_blob__startswith=prefix)
+    producers = (PatchFile.objects.filter(cond).exclude(patch__revision=rev)
+                 .exclude(patch__revision=None).exclude(patch__revision__series=rev.series_id)
+                 .select_related("patch__message", "patch__revision"))
+    by_rev: dict[str, dict] = {}
+    for f in producers:
+        r = f.patch.revision
+        entry = by_rev.setdefault(r.msgid, {"msgid": r.msgid, "patches": {}})
+        entry["patches"].setdefault(f.patch.message.msgid, []).append(
+            {"path": f.path, "old": f.old_blob, "new": f.new_blob})
+    target = {"msgid": rev.msgid, "patches": _patches_dict(own)}
+    revisions = [target] + [{"msgid": m, "patches": [{"msgid": p, "files": fs} for p, fs in v["patches"].items()]}
+                            for m, v in by_rev.items()]
+    return [{"kind": e.kind, "target": e.target, "target_type": "msgid", "how": "blob",
+             "evidence": e.evidence, "evidence_msgid": e.source_msgid, "version": None,
+             "extra": dict(e.extra)} for e in deps.discover_blob_edges(revisions, rev.msgid)]
+
+
+def _patches_dict(files: list[PatchFile]) -> list[dict]:
+    patches: dict[str, list[dict]] = {}
+    for f in files:
+        patches.setdefault(f.patch.message.msgid, []).append(
+            {"path": f.path, "old": f.old_blob, "new": f.new_blob})
+    return [{"msgid": m, "files": fs} for m, fs in patches.items()]
+
+
+def _settle_ambiguous(edges: list[dict]) -> None:
+    """An ambiguous blob picks the candidate the author already named as a dependency."""
+    named = {e["target"] for e in edges if e["kind"] == "depends-on" and e["how"] != "blob"}
+    for e in edges:
+        amb = e["extra"].get("ambiguous")
+        if e["how"] == "blob" and amb and e["kind"] == "related" and e["target"] in named:
+            e["kind"] = "depends-on"
+            e["evidence"] += "; the author names this one as a dependency"
+
+
+# ---------------------------------------------------------------- resolution
+
+def _fetch(c: _Collector, target: str) -> str | None:
+    """Fetch a thread once per graph; the error text, or None when it worked."""
+    if target not in c.fetched:
+        try:
+            fetch_service.fetch_thread(target)
+            c.fetched[target] = None
+        except lore.FetchError as exc:
+            c.fetched[target] = str(exc)
+        except ValueError as exc:  # not a usable message-id
+            c.fetched[target] = str(exc)
+        if c.fetched[target] is None:
+            _fetch_thread_root(c, target)
+    return c.fetched[target]
+
+
+def _fetch_thread_root(c: _Collector, msgid: str) -> None:
+    """A link to patch 4 brings only patch 4 and its replies: fetch the posting it hangs from."""
+    row = Message.objects.filter(msgid=msgid).values("references", "in_reply_to").first()
+    if not row:
+        return
+    root = (row["references"] or [None])[0] or row["in_reply_to"]
+    if root and root not in c.fetched and not Message.objects.filter(msgid=root).exists():
+        _fetch(c, root)
+
+
+def _by_change_id(change_id: str, version: int | None) -> Revision | None:
+    qs = Revision.objects.filter(Q(change_id=change_id) | Q(series__change_id=change_id))
+    qs = qs.exclude(msgid__startswith="stale:")
+    if version is not None:
+        return qs.filter(version=version).order_by("-date").first()
+    return qs.order_by("-version", "-date").first()
+
+
+def _by_patch_id(patch_id: str) -> Revision | None:
+    patch = (Patch.objects.filter(patch_id__startswith=patch_id.lower()[:40]).exclude(revision=None)
+             .select_related("revision").order_by("-date").first())
+    return patch.revision if patch else None
+
+
+def _resolve(c: _Collector, e: dict, may_fetch: bool) -> tuple[Revision | None, str]:
+    """The revision an edge points at, or (None, why it is missing)."""
+    ttype, target = e["target_type"], e["target"]
+    if ttype == "change-id":
+        rev = _by_change_id(target, e.get("version"))
+        return rev, "" if rev else (f"no revision with change-id {target}"
+                                    + (f" v{e['version']}" if e.get("version") else "") + " is stored"
+                                    + ("; lore cannot be searched by change-id" if may_fetch else ""))
+    if ttype == "patch-id":
+        rev = _by_patch_id(target)
+        if rev or not may_fetch:
+            return rev, "" if rev else f"no stored patch has patch-id {target[:12]}"
+        try:
+            found = lore.search_patchid(target, settings.LORE_URL)
+        except (lore.FetchError, ValueError) as exc:
+            return None, f"searching patch-id {target[:12]} failed: {exc}"
+        for mid in found[:3]:
+            _fetch(c, mid)
+        rev = _by_patch_id(target)
+        return rev, "" if rev else f"no patch with patch-id {target[:12]} in {settings.LORE_URL}"
+    rev = resolve_msgids([target]).get(target)
+    if rev or not may_fetch:
+        return rev, "" if rev else "not stored (run with --fetch to get it)"
+    error = _fetch(c, target)
+    rev = resolve_msgids([target]).get(target)
+    if rev is None and error is None:
+        error = "fetched, but the thread has no patch or cover letter for it"
+    return rev, "" if rev else error
+
+
+def _target_key(e: dict) -> str:
+    if e["target_type"] == "change-id" and e.get("version"):
+        return f"{e['target']}:v{e['version']}"
+    return e["target"]
+
+
+_ROLE_OF_KIND = {"depends-on": "dependency", "previous-revision": "previous", "supersedes": "previous",
+                 "related": "related"}
+
+
+def _expand(c: _Collector, rev: Revision, may_fetch: bool, full: bool) -> list[Revision]:
+    """Add the edges of one revision; return the new depends-on targets to expand next.
+
+    full (the root): every reference becomes a node, missing ones too. For the
+    dependencies only what shapes the chain does (depends-on, supersedes,
+    bases); their mentions are drawn when the target is stored, so a deep
+    chain does not drown in links to old postings.
+    """
+    c.expanded.add(rev.id)
+    raw = _stored_edges(rev)
+    raw += _blob_edges(rev)
+    _settle_ambiguous(raw)
+    nxt = []
+    for e in raw:
+        edge = {"from": rev.msgid, "kind": e["kind"], "how": e["how"], "evidence": e["evidence"],
+                "evidence_msgid": e["evidence_msgid"], "target_type": e["target_type"],
+                "version": e.get("version"), "extra": e["extra"], "referred": _target_key(e)}
+        if e["target_type"] == "commit":
+            c.add_base(e["target"], e["extra"].get("ref"))
+            c.edges.append(dict(edge, to=e["target"]))
+            continue
+        role = _ROLE_OF_KIND.get(e["kind"], "mentioned")
+        chain_edge = e["kind"] in ("depends-on", "supersedes")
+        target, why = _resolve(c, e, may_fetch and (full or chain_edge))
+        if target is None and not (full or chain_edge):
+            continue
+        if target is not None and target.id == rev.id:
+            c.ignored.append(dict(edge, to=rev.msgid, reason="it names the revision itself"))
+            continue
+        if target is None:
+            key = _target_key(e)
+            c.add_missing(key, role if e["kind"] == "depends-on" else "mentioned", why, e["target_type"])
+            c.edges.append(dict(edge, to=key))
+            continue
+        new = c.add_revision(target, role)
+        c.edges.append(dict(edge, to=target.msgid))
+        if e["kind"] == "supersedes":
+            c.supersede_newer.setdefault(target.msgid, rev.msgid)
+        if e["kind"] == "depends-on" and (new or target.id not in c.expanded):
+            nxt.append(target)
+    return nxt
+
+
+# ---------------------------------------------------------------- newer revisions and neighbours
+
+def _newer_of(rev: Revision) -> Revision | None:
+    """Next revision: stated by Supersedes: (anyone's), else the family's next version."""
+    names = [rev.msgid, rev.anchor] + list(rev.messages.values_list("msgid", flat=True))
+    stated = (Dependency.objects.filter(kind=Dependency.SUPERSEDES, target__in=names)
+              .exclude(source=rev).exclude(source__msgid__startswith="stale:")
+              .select_related("source").order_by("source__date").first())
+    if stated is not None:
+        return stated.source
+    nexts = list(rev.next_revisions.exclude(msgid__startswith="stale:").order_by("version", "date"))
+    if nexts:
+        return nexts[0]
+    later = (Revision.objects.filter(series_id=rev.series_id, version__gt=rev.version)
+             .exclude(msgid__startswith="stale:").order_by("version", "date").first())
+    return later
+
+
+def _add_newer(c: _Collector) -> list[dict]:
+    """Every revision node learns its next revision; the newest ones join the graph.
+
+    Returns the family edges (newer -> older) to draw where no mail states one;
+    the caller adds them after the stored edges, which win.
+    """
+    family: list[dict] = []
+    todo = [m for m, n in c.nodes.items() if n["kind"] == "revision"]
+    while todo:
+        msgid = todo.pop()
+        rev = c.revs[msgid]
+        newer = c.revs.get(c.supersede_newer.get(msgid, "")) or _newer_of(rev)
+        if newer is None or newer.id == rev.id:
+            continue
+        c.nodes[msgid]["newer"] = newer.msgid
+        if c.add_revision(newer, "newer"):
+            todo.append(newer.msgid)
+        family.append(_family_edge(rev, newer))
+    prev = c.root.previous
+    if prev is not None and prev.msgid not in c.nodes:
+        c.add_revision(prev, "previous")
+        c.nodes[prev.msgid]["newer"] = c.root.msgid
+        family.append(_family_edge(prev, c.root))
+    return family
+
+
+def _family_edge(old: Revision, newer: Revision) -> dict:
+    same = bool(old.change_id and old.change_id == newer.change_id)
+    how = "tag" if same else "reply" if _replies_to(newer, old) else "prose"
+    return {"from": newer.msgid, "to": old.msgid, "kind": "previous-revision", "how": how,
+            "evidence": _family_evidence(old, newer, same), "evidence_msgid": newer.msgid,
+            "target_type": "msgid", "version": old.version, "extra": {"inferred": True},
+            "referred": old.msgid}
+
+
+def _replies_to(newer: Revision, old: Revision) -> bool:
+    first = Message.objects.filter(msgid=newer.anchor).values_list("in_reply_to", flat=True).first()
+    return bool(first) and Message.objects.filter(msgid=first, revision=old).exists()
+
+
+def _family_evidence(old: Revision, newer: Revision, same_change_id: bool) -> str:
+    if same_change_id:
+        return f"change-id: {old.change_id} (same on v{old.version} and v{newer.version})"
+    return (f"same series: \"{newer.title}\" v{newer.version} by {newer.author_email} "
+            f"follows v{old.version} (posted {newer.date:%Y-%m-%d})" if newer.date else
+            f"same series: v{newer.version} follows v{old.version}")
+
+
+def _add_dependents(c: _Collector) -> None:
+    """Revisions that point at the root or its dependencies: the in-flight neighbours."""
+    members = [c.revs[m] for m, n in c.nodes.items()
+               if n["kind"] == "revision" and n["role"] in ("root", "dependency")]
+    if not members:
+        return
+    names = {m: r for r in members for m in [r.msgid, r.anchor]}
+    for msgid, rid in Message.objects.filter(revision__in=members).values_list("msgid", "revision_id"):
+        names[msgid] = next(r for r in members if r.id == rid)
+    family = {r.series_id for r in members}
+    rows = (Dependency.objects.filter(target__in=list(names), target_type="msgid")
+            .exclude(source__in=members).exclude(source__series_id__in=family)
+            .exclude(source__msgid__startswith="stale:").select_related("source").order_by("id"))
+    for d in rows:
+        target = names[d.target]
+        c.add_revision(d.source, "dependent" if d.kind == "depends-on" else "mentioned")
+        c.edges.append({"from": d.source.msgid, "to": target.msgid, "kind": d.kind, "how": d.how,
+                        "evidence": d.evidence, "evidence_msgid": d.evidence_msgid,
+                        "target_type": "msgid", "version": d.version, "extra": dict(d.extra or {}),
+                        "referred": d.target})
+
+
+def _connect_known(c: _Collector) -> None:
+    """Edges between revisions already drawn (e.g. v8 -> v7 "Changes since"), no new nodes."""
+    expanded = {r.msgid for r in c.revs.values() if r.id in c.expanded}
+    others = [r for m, r in c.revs.items() if m not in expanded]
+    if not others:
+        return
+    drawn = {(e["from"], e["to"], e["kind"]) for e in c.edges}
+    rows = list(Dependency.objects.filter(source__in=others, target_type="msgid").select_related("source"))
+    targets = resolve_msgids([d.target for d in rows])
+    for d in rows:
+        t = targets.get(d.target)
+        if t is None or t.msgid not in c.nodes or t.id == d.source_id:
+            continue
+        if (d.source.msgid, t.msgid, d.kind) in drawn or c.has_edge(d.source.msgid, t.msgid):
+            continue
+        drawn.add((d.source.msgid, t.msgid, d.kind))
+        c.edges.append({"from": d.source.msgid, "to": t.msgid, "kind": d.kind, "how": d.how,
+                        "evidence": d.evidence, "evidence_msgid": d.evidence_msgid,
+                        "target_type": "msgid", "version": d.version, "extra": dict(d.extra or {}),
+                        "referred": d.target})
+
+
+# ---------------------------------------------------------------- assembling
+
+def _collect(rev: Revision, fetch: bool, depth: int) -> _Collector:
+    c = _Collector(root=rev, fetch=fetch)
+    c.add_revision(rev, "root")
+    frontier, level = [rev], 0
+    while frontier and level <= depth:
+        nxt: list[Revision] = []
+        for r in frontier:
+            if r.id not in c.expanded:
+                nxt += _expand(c, r, fetch and level < depth, full=r.id == rev.id)
+        frontier, level = nxt, level + 1
+    family = _add_newer(c)
+    _add_dependents(c)
+    _connect_known(c)
+    for e in family:  # only where no mail links the two revisions already
+        if not c.has_edge(e["from"], e["to"]):
+            c.edges.append(e)
+    return c
+
+
+def _root_last(root: str, built: dict, nodes: dict) -> None:
+    """In a cycle through the root, the edge into the root is the one ignored.
+
+    The reviewer asked for the root's chain: whatever claims to need the root
+    cannot come after it, so the root stays last (the contract's promise).
+    """
+    order = built["order"]
+    if not order or order[-1] == root or root not in order:
+        return
+    order.remove(root)
+    order.append(root)
+    chain = set(order)
+    for e in built["edges"]:
+        if e["kind"] != "depends-on" or e["from"] not in chain or e["from"] == e["to"]:
+            continue
+        into_root = e.get("redirected_to", e["to"]) == root
+        if e.get("broken_cycle") and not into_root:
+            e["broken_cycle"], e["used"] = False, True
+        elif into_root:
+            e["broken_cycle"], e["used"] = True, False
+    cycle_problems = [p for p in built["problems"] if p["kind"] == "cycle"]
+    for p, cycle in zip(cycle_problems, built["cycles"]):
+        into = next((e for e in cycle if e["to"] == root), None)
+        if into is None:
+            continue
+        path = " -> ".join([g.label(e["from"], nodes) for e in cycle] + [g.label(cycle[-1]["to"], nodes)])
+        p["detail"] = (f"dependency cycle {path}; ignored '{g.label(into['from'], nodes)} depends on "
+                       f"{g.label(root, nodes)}' ({into.get('how')}) so that {g.label(root, nodes)}, "
+                       "the series asked about, comes last")
+
+
+def _state(node: dict) -> str:
+    if node["kind"] == "base":
+        return "ok"
+    if node.get("state") == "missing":
+        return "missing"
+    if node.get("newer"):
+        return "superseded"
+    return "ok" if node.get("complete") else "incomplete"
+
+
+def _problems(built: dict) -> list[dict]:
+    out = []
+    for p in built["problems"]:
+        p = dict(p)
+        if p["kind"] not in _CONTRACT_PROBLEMS:  # "two-revisions" is a kind of superseded
+            p["subkind"], p["kind"] = p["kind"], "superseded"
+        out.append(p)
+    return out
+
+
+def _assemble(c: _Collector) -> dict:
+    root = c.root.msgid
+    built = g.build(root, c.nodes, c.edges)
+    _root_last(root, built, c.nodes)
+    order = built["order"]
+    newest = g.newest_chain(built, c.nodes)
+    candidates = [m for m, n in c.nodes.items()
+                  if n["kind"] == "revision" and m not in order and n["role"] in ("related", "dependent", "mentioned")
+                  and n["series"] != c.nodes[root]["series"]]
+    nodes = []
+    for n in built["nodes"]:
+        mine = c.nodes[n["msgid"]]
+        role = n["role"] if n["role"] in ("root", "dependency", "missing", "replaced") else mine["role"]
+        if role == "missing" and n["msgid"] not in order and mine["role"] not in ("dependency",):
+            role = mine["role"] if mine["role"] != "dependency" else "missing"
+        node = {"msgid": n["msgid"], "subject": n["subject"], "version": n["version"],
+                "complete": bool(n["complete"]), "state": _state(mine), "newer": n.get("newer"),
+                "newest": n.get("newest"), "role": role, "kind": mine["kind"],
+                "label": g.label(n["msgid"], c.nodes) if mine["kind"] == "revision" else n["msgid"],
+                "date": n.get("date") or "", "error": mine.get("error", ""),
+                "author": mine.get("author", ""), "base": mine.get("base"),
+                "received": mine.get("received"), "expected": mine.get("expected"),
+                "files": mine.get("files") or []}
+        if mine["kind"] == "base":
+            node["ref"] = mine.get("ref")
+        nodes.append(node)
+    edges = [{"from": e["from"], "to": e["to"], "kind": e["kind"], "how": e["how"],
+              "evidence": e["evidence"], "evidence_msgid": e["evidence_msgid"],
+              "target_type": e["target_type"], "referred": e["referred"], "version": e["version"],
+              "used": e["used"], "broken_cycle": e["broken_cycle"], "extra": e["extra"]}
+             for e in built["edges"]]
+    return {"root": root, "nodes": nodes, "edges": edges, "order": order,
+            "newest_order": newest if newest != order else order,
+            "newest_differs": newest != order,
+            "problems": _problems(built), "cycles": built["cycles"],
+            "unneeded": _not_needed(root, order, c, candidates),
+            "ignored": [{"from": e["from"], "kind": e["kind"], "referred": e["referred"],
+                         "evidence": e["evidence"], "reason": e["reason"]} for e in c.ignored],
+            "fetched": [{"msgid": m, "error": err} for m, err in c.fetched.items()]}
+
+
+def _not_needed(root: str, order: list[str], c: _Collector, candidates: list[str]) -> list[dict]:
+    """One plain sentence per in-flight neighbour the root does not need."""
+    said = {}
+    for text in g.unneeded(root, c.nodes, c.edges, candidates):
+        for m in candidates:
+            if text.startswith(g.label(m, c.nodes) + " is not needed"):
+                said.setdefault(m, text)
+    chain_files = set().union(*[set(c.nodes[m].get("files") or ()) for m in order])
+    out = []
+    for m in candidates:
+        text = said.get(m)
+        if text is None:
+            text = f"{g.label(m, c.nodes)} is not needed by {g.label(root, c.nodes)}: " + _why_not(m, root, order, c)
+            shared = sorted(set(c.nodes[m].get("files") or ()) & chain_files)
+            if shared:
+                text += (f"; it touches {len(shared)} file(s) the chain also changes "
+                         f"({', '.join(shared[:3])}{', ...' if len(shared) > 3 else ''}), so it may conflict")
+        out.append({"msgid": m, "detail": text})
+    return out
+
+
+def _why_not(m: str, root: str, order: list[str], c: _Collector) -> str:
+    mention = next((e for e in c.edges if e["to"] == m and e["from"] in order), None)
+    if mention:
+        return (f"it is only mentioned ({mention['kind']} link from {g.label(mention['from'], c.nodes)}), "
+                "nothing depends on it")
+    outgoing = [e for e in c.edges if e["from"] == m and e["to"] in c.nodes]
+    if any(e["to"] == root and e["kind"] == "depends-on" for e in outgoing):
+        return "it is built on it, not the other way round"
+    dep = next((e for e in outgoing if e["kind"] == "depends-on"), None)
+    if dep:
+        return f"nothing in its chain refers to it (it is built on {g.label(dep['to'], c.nodes)} too)"
+    if any(e["to"] == root for e in outgoing):
+        return "it only mentions it"
+    return "nothing in its chain refers to it"
+
+
+# ---------------------------------------------------------------- snapshots
+
+def _edge_key(e: dict) -> tuple:
+    return (e["from"], e["to"], e["kind"], e["how"])
+
+
+def _changes(old: dict | None, new: dict) -> list[dict]:
+    """What differs between two graphs, in plain words (empty for the first one)."""
+    if old is None:
+        return []
+    names = {n["msgid"]: n["label"] for n in old["nodes"]}
+    names.update({n["msgid"]: n["label"] for n in new["nodes"]})
+    out = []
+    old_nodes = {n["msgid"]: n for n in old["nodes"]}
+    new_nodes = {n["msgid"]: n for n in new["nodes"]}
+    for m in sorted(set(new_nodes) - set(old_nodes)):
+        out.append({"what": "node-added", "msgid": m, "detail": f"{names[m]} appeared ({new_nodes[m]['role']})"})
+    for m in sorted(set(old_nodes) - set(new_nodes)):
+        out.append({"what": "node-removed", "msgid": m, "detail": f"{names[m]} is no longer in the graph"})
+    for m in sorted(set(old_nodes) & set(new_nodes)):
+        a, b = old_nodes[m], new_nodes[m]
+        if b.get("newer") and b.get("newer") != a.get("newer"):
+            out.append({"what": "newer", "msgid": m, "newer": b["newer"],
+                        "detail": f"a newer revision of {names[m]} appeared: {names.get(b['newer'], b['newer'])}"})
+        if a["state"] != b["state"]:
+            out.append({"what": "state", "msgid": m,
+                        "detail": f"{names[m]} went from {a['state']} to {b['state']}"})
+    old_edges = {_edge_key(e): e for e in old["edges"]}
+    new_edges = {_edge_key(e): e for e in new["edges"]}
+    for k in sorted(set(new_edges) - set(old_edges)):
+        e = new_edges[k]
+        out.append({"what": "edge-added", "edge": list(k), "evidence_msgid": e["evidence_msgid"],
+                    "detail": f"{names.get(k[0], k[0])} {k[2]} {names.get(k[1], k[1])} ({k[3]}): "
+                              f"{e['evidence'].splitlines()[0] if e['evidence'] else ''}"})
+    for k in sorted(set(old_edges) - set(new_edges)):
+        out.append({"what": "edge-removed", "edge": list(k),
+                    "detail": f"{names.get(k[0], k[0])} {k[2]} {names.get(k[1], k[1])} ({k[3]}) is gone"})
+    if old["order"] != new["order"]:
+        out.append({"what": "order", "detail": "apply order is now: "
+                    + " -> ".join(names.get(m, m) for m in new["order"])})
+    return out
+
+
+def _comparable(data: dict) -> dict:
+    return {k: v for k, v in data.items() if k not in ("snapshot", "fetched")}
+
+
+def _store(rev: Revision, data: dict) -> GraphSnapshot:
+    """A new snapshot when the graph differs from the last one, else the last one."""
+    with transaction.atomic():
+        last = GraphSnapshot.objects.select_for_update().filter(root=rev).order_by("-computed", "-id").first()
+        if last is not None and _comparable(last.data) == _comparable(data):
+            return last
+        return GraphSnapshot.objects.create(root=rev, data=_comparable(data),
+                                            changes=_changes(last.data if last else None, data))
+
+
+# ---------------------------------------------------------------- public API
+
+def graph_for(rev: Revision, fetch: bool = False, depth: int | None = None) -> dict:
+    """The graph of ``rev`` (see the module docstring), stored as a snapshot."""
+    depth = settings.GRAPH_DEPTH if depth is None else depth
+    c = _collect(rev, fetch, depth)
+    data = _assemble(c)
+    snap = _store(rev, data)
+    data["snapshot"] = {"id": snap.id, "computed": snap.computed.isoformat(), "changes": snap.changes}
+    return data
+
+
+def chain_for(rev: Revision, newest: bool = False) -> list[Revision]:
+    """Revisions to apply, dependencies first and ``rev`` last.
+
+    newest=True replaces every dependency by its newest stored revision.
+    Raises GraphError when a dependency is not stored.
+    """
+    data = graph_for(rev)
+    missing = [n for n in data["nodes"] if n["role"] == "missing"]
+    if missing:
+        raise GraphError("; ".join(p["detail"] for p in data["problems"] if p["kind"] == "missing")
+                         or f"missing dependencies: {', '.join(n['msgid'] for n in missing)}")
+    order = data["newest_order"] if newest else data["order"]
+    found = {r.msgid: r for r in Revision.objects.filter(msgid__in=order)}
+    lost = [m for m in order if m not in found]
+    if lost:
+        raise GraphError(f"revisions vanished while building the chain: {', '.join(lost)}")
+    return [found[m] for m in order]
+
+
+def latest_snapshot(rev: Revision) -> GraphSnapshot | None:
+    return GraphSnapshot.objects.filter(root=rev).order_by("-computed", "-id").first()
+
+
+def affected_roots(revision_ids) -> list[int]:
+    """Roots whose last graph includes these revisions, their families or what they name."""
+    revs = list(Revision.objects.filter(id__in=list(revision_ids)))
+    if not revs:
+        return []
+    names = {r.msgid for r in revs}
+    names |= set(Revision.objects.filter(series_id__in={r.series_id for r in revs}).values_list("msgid", flat=True))
+    names |= set(Dependency.objects.filter(source__in=revs).values_list("target", flat=True))
+    names |= set(Message.objects.filter(revision__in=revs).values_list("msgid", flat=True))
+    roots = {r.id for r in revs if GraphSnapshot.objects.filter(root=r).exists()}
+    last_ids = GraphSnapshot.objects.values("root_id").annotate(last=Max("id")).values_list("last", flat=True)
+    for snap in GraphSnapshot.objects.filter(id__in=list(last_ids)).only("root_id", "data").iterator():
+        data = snap.data or {}
+        members = {n["msgid"] for n in data.get("nodes", [])} | {e.get("referred") for e in data.get("edges", [])}
+        if members & names:
+            roots.add(snap.root_id)
+    return sorted(roots)
+
+
+def recompute_affected(revision_ids) -> list[int]:
+    """Recompute (from stored mail only) every graph the given revisions may change."""
+    done = []
+    for rev in Revision.objects.filter(id__in=affected_roots(revision_ids)):
+        graph_for(rev)
+        done.append(rev.id)
+    return done
