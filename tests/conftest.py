@@ -56,6 +56,15 @@ def celery_worker_proc_factory(settings, transactional_db, tmp_path, data_dir):
         gen.close()
 
 
+def _route_tasks(app, default_queue: str, routes: dict) -> None:
+    # Celery caches its router and queues on first use; drop them so the new names apply.
+    app.conf.task_default_queue = default_queue
+    app.conf.task_routes = routes
+    for cached in ("router", "default_queue", "queues"):
+        app.amqp.__dict__.pop(cached, None)
+    app.amqp._rtable = None
+
+
 def _worker(settings, tmp_path):
     import os
     import subprocess
@@ -68,8 +77,7 @@ def _worker(settings, tmp_path):
     from worker.celery import app
 
     queue = f"test-{uuid.uuid4().hex[:8]}"
-    app.conf.task_default_queue = queue
-    app.conf.task_routes = {"worker.tasks.run_suite": {"queue": f"{queue}-suite"}}
+    _route_tasks(app, queue, {"worker.tasks.run_suite": {"queue": f"{queue}-suite"}})
     env = dict(os.environ,
                DATABASE_URL=_database_url(connection.settings_dict),
                REVIEWAPP_DATA_DIR=str(settings.DATA_DIR),
@@ -99,8 +107,7 @@ def _worker(settings, tmp_path):
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
-        app.conf.task_default_queue = settings.CELERY_TASK_DEFAULT_QUEUE
-        app.conf.task_routes = settings.CELERY_TASK_ROUTES
+        _route_tasks(app, settings.CELERY_TASK_DEFAULT_QUEUE, settings.CELERY_TASK_ROUTES)
 
 
 def wait_for(predicate, timeout=60.0, interval=0.2):

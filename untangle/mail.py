@@ -2,15 +2,25 @@
 for a patch, its commit message, diff, files, trailers and patch-id."""
 import base64
 import email
-import quopri
 import email.policy
+import os
+import pickle
+import queue
+import quopri
 import re
+import signal
+import subprocess
+import sys
+import threading
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from datetime import datetime, timezone
 from email.header import decode_header, make_header
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
+from pathlib import Path
+from typing import Iterable, Iterator
 
-from . import patchid, subject as subjects
+from . import deps, patchid, subject as subjects
 
 _MSGID = re.compile(r"<([^<>\s]+)>")
 _TRAILER = re.compile(
@@ -79,6 +89,22 @@ class Mail:
         return asdict(self)
 
 
+_ATOMS = r"[A-Za-z0-9_+=-]+(?:\.[A-Za-z0-9_+=-]+)*"
+_WORD = r"[^\s()<>@,:;.\"\[\]\\]+"
+_SIMPLE_ADDRESS = re.compile(rf"(?:((?:{_WORD} )*{_WORD}) ?|\"([^\"\\\\\r\n]*)\" ?)?<({_ATOMS}@{_ATOMS})>"
+                             rf"|({_ATOMS}@{_ATOMS})")
+
+
+def parse_address(value: str) -> tuple[str, str]:
+    """email.utils.parseaddr(), with a fast path for the plain "Name <addr>" forms
+    (parseaddr costs ~50 us a call; a kernel mail has one or two)."""
+    m = _SIMPLE_ADDRESS.fullmatch(value)
+    if m is None:
+        return parseaddr(value)
+    name, quoted, addr, bare = m.groups()
+    return ("", bare) if bare is not None else (name or quoted or "", addr)
+
+
 def format_address(name: str, addr: str) -> str:
     return f"{name} <{addr}>" if name else f"<{addr}>"
 
@@ -145,6 +171,7 @@ def _date(msg) -> datetime | None:
 _ADDRESS = re.compile(r"[\w.+=-]+@[\w-]+(?:\.[\w-]+)+")
 
 
+@lru_cache(maxsize=8192)
 def _looks_like_list(addr: str) -> bool:
     local, _, domain = addr.partition("@")
     return (domain.startswith("lists.") or ".lists." in domain or domain in _LIST_HOSTS
@@ -172,19 +199,23 @@ def _lists(msg) -> list[str]:
     return found
 
 
+_FOLD = re.compile(r"\n[ \t]+")
+_HEADER_LINE = re.compile(r"^([^:\n ]+):([^\n]*)", re.M)
+
+
 class _Headers:
     """Unfolded headers, first occurrence wins; enough of Message.get() for us."""
 
     def __init__(self, block: bytes):
-        self.values: dict[str, str] = {}
-        text = block.decode("utf-8", errors="replace")
-        for line in re.sub(r"\r?\n[ \t]+", " ", text).split("\n"):
-            name, sep, value = line.partition(":")
-            if sep and name and " " not in name:
-                self.values.setdefault(name.lower(), value.strip())
+        # CRLF to LF first: a pattern starting with "\\r?" is scanned slowly.
+        text = _FOLD.sub(" ", block.decode("utf-8", errors="replace").replace("\r\n", "\n"))
+        # Reversed, so that the first occurrence of a name is the one kept.
+        self.values: dict[str, str] = {name.lower(): value
+                                       for name, value in reversed(_HEADER_LINE.findall(text))}
 
     def get(self, name: str, default=None):
-        return self.values.get(name.lower(), default)
+        value = self.values.get(name.lower())
+        return default if value is None else value.strip()
 
 
 def _fast_body(headers: _Headers, payload: bytes) -> str | None:
@@ -209,10 +240,22 @@ def _fast_body(headers: _Headers, payload: bytes) -> str | None:
         return payload.decode("utf-8", errors="replace")
 
 
+def _blank_line(raw: bytes) -> tuple[int, int] | None:
+    """Where the first empty line (\\r?\\n\\r?\\n) starts and ends; bytes.find, not a
+    regex: a pattern that starts with an optional character is scanned slowly."""
+    hits = [(i, 2) for i in [raw.find(b"\n\n")] if i >= 0]
+    end = hits[0][0] + 3 if hits else len(raw)
+    hits += [(i, 3) for i in [raw.find(b"\n\r\n", 0, end)] if i >= 0]
+    if not hits:
+        return None
+    i, width = min(hits)
+    return (i - 1 if i and raw[i - 1] == 13 else i), i + width
+
+
 def _split(raw: bytes):
     """Headers and decoded body, with a fast path for the common single-part mail."""
-    sep = re.search(rb"\r?\n\r?\n", raw)
-    block, payload = (raw[:sep.start()], raw[sep.end():]) if sep else (raw, b"")
+    sep = _blank_line(raw)
+    block, payload = (raw[:sep[0]], raw[sep[1]:]) if sep else (raw, b"")
     headers = _Headers(block)
     body = _fast_body(headers, payload)
     if body is None:
@@ -228,7 +271,7 @@ def parse(raw: bytes) -> Mail:
         raise MailError("mail has no Message-ID header")
     raw_subject = _header(msg, "Subject")
     subj = subjects.parse(raw_subject)
-    from_name, from_email = parseaddr(_header(msg, "From"))
+    from_name, from_email = parse_address(_header(msg, "From"))
     refs = _MSGID.findall(str(msg.get("References") or ""))
     in_reply_to = clean_msgid(str(msg.get("In-Reply-To") or "")) or (refs[-1] if refs else None)
     body = body.replace("\r\n", "\n")
@@ -258,6 +301,8 @@ def _classify(mail: Mail, subj: subjects.Subject) -> None:
 
 
 def _unquoted(text: str) -> str:
+    if not text.startswith(">") and "\n>" not in text:
+        return text
     return "\n".join(line for line in text.split("\n") if not line.startswith(">"))
 
 
@@ -297,7 +342,7 @@ def _read_patch(mail: Mail) -> None:
     text = mail.body
     header_lines, text = _strip_in_body_headers(text)
     if "From" in header_lines:
-        mail.author_name, addr = parseaddr(header_lines["From"])
+        mail.author_name, addr = parse_address(header_lines["From"])
         mail.author_email = addr.lower()
     m = _DIFF_START.search(text)
     message, diff = text[:m.start()], text[m.start():]
@@ -338,10 +383,16 @@ def _strip_signature(diff: str) -> str:
 _DIFF_GIT = re.compile(r"^diff --git (?:\"?a/)?(.+?)\"? (?:\"?b/)?(.+?)\"?$")
 
 
+# The only lines parse_files() reads; the hunks in between are skipped in C.
+_FILE_HEADER = re.compile(r"^(?:diff --git |index |new file mode|deleted file mode|rename from |"
+                          r"rename to |copy from ).*", re.M)
+
+
 def parse_files(diff: str) -> list[FileChange]:
     files: list[FileChange] = []
     current: FileChange | None = None
-    for line in diff.split("\n"):
+    for m in _FILE_HEADER.finditer(diff):
+        line = m.group(0)
         if line.startswith("diff --git "):
             m = _DIFF_GIT.match(line)
             old, new = (m.group(1), m.group(2)) if m else (None, line[11:])
@@ -362,9 +413,196 @@ def parse_files(diff: str) -> list[FileChange]:
             current.path = line[10:]
         elif line.startswith("copy from "):
             current.status, current.old_path = "copied", line[10:]
-        elif line.startswith("+++ ") and current.status == "modified" and current.old_blob is None:
-            pass
     for change in files:
         if change.status not in ("renamed", "copied") and change.old_path == change.path:
             change.old_path = None
     return files
+
+
+# --- parsing a stream in child processes ----------------------------------------
+# Parsing costs about half a millisecond a mail, as much as storing it; a
+# child process parses while the caller stores. Children are plain
+# subprocesses (not multiprocessing): they never re-import the caller's main
+# module, never inherit its database connections, and may be started from a
+# daemonic process such as a Celery prefork worker.
+
+def parse_or_error(raw: bytes) -> Mail | MailError:
+    try:
+        return parse(raw)
+    except MailError as exc:
+        return exc
+
+
+def stated_edges(mail: Mail) -> list | None:
+    """The dependency edges a cover letter or reply states in its body
+    (untangle.deps.discover_text_edges); None for a patch, whose body is
+    mostly diff and is read only when it turns out to speak for its posting."""
+    if mail.kind == PATCH:
+        return None
+    return deps.discover_text_edges(mail.msgid, mail.body, is_reply=mail.kind != COVER)
+
+
+def _parse_item(raw: bytes, edges: bool):
+    mail = parse_or_error(raw)
+    if edges and not isinstance(mail, MailError):
+        return mail, stated_edges(mail)
+    return mail
+
+
+def parse_stream(raws: Iterable[bytes], workers: int = 1, chunk: int = 100,
+                 window: int = 16, *, edges: bool = False) -> Iterator:
+    """parse_or_error() over raws, in input order, using `workers` child processes
+    (0: in this process). At most `window` chunks of `chunk` mails are read
+    ahead of the consumer, so memory stays flat in the length of the stream.
+    An exception raised by raws itself is raised here, in its place.
+    With edges=True a parsed mail comes as (mail, stated_edges(mail)): that
+    work is done in the children too."""
+    if workers < 1:
+        yield from (_parse_item(raw, edges) for raw in raws)
+        return
+    pool = _ParserPool(workers)
+    try:
+        yield from pool.run(iter(raws), chunk, window, edges)
+    finally:
+        pool.close()
+
+
+_CHILD = ("import sys; sys.path.insert(0, {root!r}); "
+          "from untangle.mail import _serve_parser; _serve_parser()")
+
+
+def _take(raws: Iterator[bytes], size: int) -> tuple[list[bytes], BaseException | None]:
+    """Up to size raws, and the exception that cut them short, if any."""
+    part: list[bytes] = []
+    try:
+        for raw in raws:
+            part.append(raw)
+            if len(part) >= size:
+                break
+    except Exception as exc:
+        return part, exc
+    return part, None
+
+
+class _ParserPool:
+    def __init__(self, workers: int):
+        root = str(Path(__file__).resolve().parents[1])
+        self.procs = [subprocess.Popen([sys.executable, "-c", _CHILD.format(root=root)],
+                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+                      for _ in range(workers)]
+        self.stop = threading.Event()
+        self.feeder: threading.Thread | None = None
+        self.finished = False
+
+    def run(self, raws: Iterator[bytes], size: int, window: int, edges: bool) -> Iterator:
+        # A feeder thread writes chunks round-robin and queues a ticket per
+        # chunk; this thread reads the results back in ticket order. The
+        # bounded ticket queue is the read-ahead window.
+        tickets: queue.Queue = queue.Queue(maxsize=window)
+        self.feeder = threading.Thread(target=self._feed, args=(raws, size, edges, tickets),
+                                       daemon=True)
+        self.feeder.start()
+        while True:
+            ticket = tickets.get()
+            if ticket is None:
+                self.finished = True
+                return
+            if isinstance(ticket, BaseException):
+                raise ticket
+            try:
+                results = pickle.load(ticket.stdout)
+            except EOFError:
+                raise ChildProcessError(f"mail parser process {ticket.pid} exited") from None
+            if isinstance(results, BaseException):
+                raise results
+            yield from results
+
+    def _feed(self, raws: Iterator[bytes], size: int, edges: bool, tickets: queue.Queue) -> None:
+        n = 0
+        while not self.stop.is_set():
+            part, error = _take(raws, size)
+            if part:
+                proc = self.procs[n % len(self.procs)]
+                try:
+                    pickle.dump((edges, part), proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+                    proc.stdin.flush()
+                except OSError as exc:  # the child died; the consumer hears of it
+                    self._put(tickets, exc)
+                    return
+                self._put(tickets, proc)
+                n += 1
+            if error is not None:  # the input's own error, after the mails before it
+                self._put(tickets, error)
+                return
+            if len(part) < size:
+                break
+        self._put(tickets, None)
+
+    def _put(self, tickets: queue.Queue, item) -> None:
+        while not self.stop.is_set():
+            try:
+                tickets.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def close(self) -> None:
+        self.stop.set()
+        for proc in self.procs:
+            if not self.finished:
+                proc.kill()  # abandoned early: the rest of the input is not wanted
+        if self.feeder is not None:
+            self.feeder.join()
+        for proc in self.procs:
+            for pipe in (proc.stdin, proc.stdout):
+                try:
+                    pipe.close()
+                except OSError:
+                    pass
+            proc.wait()
+
+
+def _serve_parser() -> None:
+    """Child side: read pickled chunks of raw mails on stdin, answer parsed ones.
+
+    A reader and a writer thread keep a few chunks queued on either side, so
+    the parser never waits for the parent to send or to collect a chunk."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # a stray print must not corrupt the answers
+    inbox: queue.Queue = queue.Queue(maxsize=4)
+    outbox: queue.Queue = queue.Queue(maxsize=4)
+    reader = threading.Thread(target=_read_chunks, args=(sys.stdin.buffer, inbox), daemon=True)
+    writer = threading.Thread(target=_write_answers, args=(out, outbox), daemon=True)
+    reader.start()
+    writer.start()
+    while (item := inbox.get()) is not None:
+        edges, part = item
+        try:
+            data = pickle.dumps([_parse_item(raw, edges) for raw in part],
+                                protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:  # a parser bug: the parent raises it
+            data = pickle.dumps(RuntimeError(f"mail parser failed: {exc!r}"))
+        outbox.put(data)
+    outbox.put(None)
+    writer.join()
+
+
+def _read_chunks(inp, inbox: queue.Queue) -> None:
+    while True:
+        try:
+            item = pickle.load(inp)
+        except EOFError:
+            item = None
+        inbox.put(item)
+        if item is None:
+            return
+
+
+def _write_answers(out, outbox: queue.Queue) -> None:
+    try:
+        while (data := outbox.get()) is not None:
+            out.write(data)
+            out.flush()
+    except BrokenPipeError:  # the parent stopped listening
+        os._exit(0)

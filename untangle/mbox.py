@@ -52,16 +52,18 @@ def messages_from_stream(fh: BinaryIO) -> Iterator[bytes]:
         return
     rd = b"mboxrd" in first
     current: list[bytes] = []
+    append = current.append
     previous_blank = True
+    # The per-line work is kept inline: this loop sees every line of the archive.
     for line in fh:
-        if previous_blank and _SEPARATOR.match(line):
+        if previous_blank and line[:5] == b"From " and _SEPARATOR.match(line):
             if current:
                 yield _finish(current)
             current = []
-            previous_blank = True
+            append = current.append
             continue
-        previous_blank = line in (b"\n", b"\r\n")
-        current.append(_unquote(line, rd))
+        previous_blank = line == b"\n" or line == b"\r\n"
+        append(_unquote(line, rd) if line[:1] == b">" else line)
     if current:
         yield _finish(current)
 

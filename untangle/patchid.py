@@ -31,28 +31,51 @@ def _hunk_counts(line: str) -> tuple[int, int]:
     return before, after
 
 
+_ASCII_SPACE = bytes(i for i in range(128) if chr(i).isspace())
+
+
+def _squeezed_sha1(lines: list[str], tail: bytes = b"") -> bytes:
+    # Removing whitespace line by line or from the joined lines is the same,
+    # and one sha1 over the joined bytes equals updates line by line.
+    text = "".join(lines)
+    if text.isascii():  # bytes.translate: the same characters as str.split(), in C
+        ctx = hashlib.sha1(text.encode().translate(None, _ASCII_SPACE))
+    else:
+        ctx = hashlib.sha1("".join(text.split()).encode("utf-8", "surrogateescape"))
+    ctx.update(tail)
+    return ctx.digest()
+
+
 def patch_id(text: str) -> str | None:
     """The stable patch-id of the first patch in text, or None if it has no diff."""
     result = bytearray(20)
-    ctx = hashlib.sha1()
-    patchlen = 0
+    hashed: list[str] = []  # lines of the current file, hashed when the file ends
+    started = False
     before = after = -1
     pre = post = ""
     binary = False
     for line in text.splitlines(keepends=True):
+        first = line[0]
+        # Fast path, most lines: a context, removed or added line inside a hunk.
+        if started and before != -1 and not binary and (before or after) and first in " +-":
+            if first != "+":
+                before -= 1
+            if first != "-":
+                after -= 1
+            hashed.append(line)
+            continue
         if line.startswith("\\ ") and len(line) > 12:
             continue
         probe = line[7:] if line.startswith("commit ") else line[5:] if line.startswith("From ") else line
         if _HEX40.match(probe):
             break
-        if not patchlen and not line.startswith("diff "):
+        if not started and not line.startswith("diff "):
             continue
         if before == -1:
             if line.startswith("GIT binary patch") or line.startswith("Binary files"):
                 binary, before = True, 0
-                ctx.update(pre.encode() + post.encode())
-                _add(result, ctx.digest())
-                ctx = hashlib.sha1()
+                _add(result, _squeezed_sha1(hashed, pre.encode() + post.encode()))
+                hashed = []
                 continue
             if line.startswith("index "):
                 pre, post = _index_ids(line)
@@ -72,19 +95,18 @@ def patch_id(text: str) -> str | None:
                 continue
             if not line.startswith("diff "):
                 break
-            _add(result, ctx.digest())
-            ctx = hashlib.sha1()
+            _add(result, _squeezed_sha1(hashed))
+            hashed = []
             before = after = -1
-        if line[:1] in ("-", " "):
+        if first in "- ":
             before -= 1
-        if line[:1] in ("+", " "):
+        if first in "+ ":
             after -= 1
-        squeezed = "".join(line.split()).encode("utf-8", "surrogateescape")
-        patchlen += len(squeezed)
-        ctx.update(squeezed)
-    if not patchlen:
+        hashed.append(line)
+        started = True
+    if not started:
         return None
-    _add(result, ctx.digest())
+    _add(result, _squeezed_sha1(hashed))
     return bytes(result).hex()
 
 

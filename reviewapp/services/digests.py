@@ -143,6 +143,13 @@ def matching(sub: Subscription):
         q |= Q(pk__in=Revision.objects.filter(_list_q(sub.lists, "mailing_list__name")).values("pk"))
         q |= Q(pk__in=Message.objects.filter(_list_q(sub.lists, "mailing_list__name"))
                .exclude(revision=None).values("revision"))
+        # Every list a mail went to (Cc included): linux-mm is often only in Cc.
+        in_cc = Q(pk__in=[])
+        for name in sub.lists:
+            if name.strip():
+                in_cc |= Q(lists__icontains=f'"{name.strip().lower()}@') | \
+                    Q(lists__icontains=f'"{name.strip().lower()}"') | Q(lists__icontains=f'"{name.strip().lower()}.')
+        q |= Q(pk__in=Message.objects.filter(in_cc).exclude(revision=None).values("revision"))
     if sub.trees:
         q |= Q(pk__in=ApplyRun.objects.filter(tree__name__in=sub.trees).values("root"))
     if sub.paths:

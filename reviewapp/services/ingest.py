@@ -1,24 +1,42 @@
 """Store mails and (re)build the revisions and series they belong to.
 
-Streams: messages are parsed and written in batches, so memory stays flat in
-the size of the input. Idempotent: Message-ID is unique, and a mail already
-stored is not parsed into rows again.
+Streams: raw mails are parsed (in parser processes once the input is longer
+than one batch) and stored in batches of BATCH, so memory stays flat in the
+size of the input. A batch costs a bounded number of queries whatever its
+size: rows are written with bulk inserts and one-statement updates, the
+threading of the whole batch is worked out in memory from the batch plus one
+preload of the stored mails around it, families are joined for the whole
+batch at once and each touched series is ordered once per batch.
+
+Idempotent: Message-ID is unique, and a mail already stored is not parsed
+into rows again.
 """
+import json
 import logging
+import os
+from collections import defaultdict
 from dataclasses import dataclass, field
+from itertools import chain, islice
 from typing import Iterable, Iterator
 
-from django.db import transaction
-from django.db.models import Q
+from django.db import IntegrityError, connection, models, transaction
+from django.utils import timezone
 
 from untangle import deps, grouping, mail as mails
 from untangle.mail import Mail, MailError
 
-from ..models import (Dependency, MailingList, Message, Patch, PatchFile, Revision, Series,
+from ..models import (Dependency, GraphSnapshot, MailingList, Message, Patch, PatchFile, Revision, Series,
                       Trailer)
 
 log = logging.getLogger("reviewapp.ingest")
-BATCH = 500
+BATCH = 1000  # mails per transaction
+CHUNK = 100  # mails per job handed to a parser process
+INFLIGHT = 16  # parser jobs queued ahead: keeps the parsers busy while a batch is written
+POSTED = (Message.COVER, Message.PATCH)
+# The columns grouping needs: everything but the bodies.
+LIGHT = ("id", "msgid", "kind", "version", "number", "total", "in_reply_to", "references",
+         "from_email", "from_name", "title", "subject", "date", "received", "tags",
+         "mailing_list_id", "revision_id")
 
 
 @dataclass
@@ -29,210 +47,575 @@ class IngestResult:
     errors: list[str] = field(default_factory=list)
 
 
-def ingest(raw_messages: Iterable[bytes], list_name: str | None = None) -> IngestResult:
+def ingest(raw_messages: Iterable[bytes], list_name: str | None = None, *,
+           workers: int | None = None) -> IngestResult:
+    """Store raw mails and group them; workers = parser processes (0: parse inline)."""
     result = IngestResult()
-    batch: list[bytes] = []
-    for raw in raw_messages:
-        batch.append(raw)
-        if len(batch) >= BATCH:
-            _ingest_batch(batch, list_name, result)
-            batch = []
-    if batch:
-        _ingest_batch(batch, list_name, result)
+    lists: dict[str, int] = {}
+    parsed = _parsed(raw_messages, result, _default_workers() if workers is None else workers)
+    try:
+        while batch := list(islice(parsed, BATCH)):
+            _ingest_batch(batch, list_name, lists, result)
+    finally:
+        parsed.close()  # a failed batch stops the parser processes now, not at GC
+    _recompute_graphs_later(result.revisions)
     return result
 
 
-def _parse_all(raws: list[bytes], result: IngestResult) -> Iterator[Mail]:
-    for raw in raws:
-        try:
-            yield mails.parse(raw)
-        except MailError as exc:
-            result.errors.append(str(exc))
+def _recompute_graphs_later(revision_ids: set[int]) -> None:
+    """New mail can change stored graphs (a later Based-on:, a newer revision of a dependency)."""
+    if not revision_ids or not GraphSnapshot.objects.exists():
+        return
+    from worker.tasks_graph import recompute_graphs
+    ids = sorted(revision_ids)
+    transaction.on_commit(lambda: recompute_graphs.delay(ids))
 
 
-def _ingest_batch(raws: list[bytes], list_name: str | None, result: IngestResult) -> None:
+# --- parsing ------------------------------------------------------------------
+
+def _default_workers() -> int:
+    # Storing waits on the database about half the time, so even on two
+    # cores two parsers beat one (measured: docs/bench-ingest.md).
+    return min(4, max(2, (os.cpu_count() or 2) - 1))
+
+
+def _parsed(raws: Iterable[bytes], result: IngestResult,
+            workers: int) -> Iterator[tuple[Mail, list | None]]:
+    """(mail, the edges its body states) for each parsable raw mail."""
+    raws = iter(raws)
+    head = list(islice(raws, BATCH))
+    # A thread fetched from lore is parsed faster than a process starts.
+    if len(head) < BATCH:
+        workers = 0
+    for item in mails.parse_stream(chain(head, raws), workers, CHUNK, INFLIGHT, edges=True):
+        if isinstance(item, MailError):
+            result.errors.append(str(item))
+        else:
+            yield item
+
+
+# --- storing ------------------------------------------------------------------
+
+def _ingest_batch(batch: list[tuple[Mail, list | None]], list_name: str | None,
+                  lists: dict[str, int], result: IngestResult) -> None:
     parsed: dict[str, Mail] = {}
-    for mail in _parse_all(raws, result):
+    edges: dict[str, list] = {}
+    for mail, stated in batch:
         if mail.msgid in parsed:
             result.duplicates += 1
-        parsed.setdefault(mail.msgid, mail)
+            continue
+        parsed[mail.msgid] = mail
+        if stated is not None:
+            edges[mail.msgid] = stated
     with transaction.atomic():
-        existing = set(Message.objects.filter(msgid__in=list(parsed)).values_list("msgid", flat=True))
+        existing = {msgid for part in _chunked(parsed)
+                    for msgid in Message.objects.filter(msgid__in=part).values_list("msgid", flat=True)}
         result.duplicates += len(existing)
         new = [m for k, m in parsed.items() if k not in existing]
-        lists = _lists_for(new, list_name)
-        Message.objects.bulk_create([_message_row(m, lists) for m in new], ignore_conflicts=True)
-        ids = dict(Message.objects.filter(msgid__in=[m.msgid for m in new]).values_list("msgid", "id"))
-        _store_patches_and_trailers(new, ids)
+        if not new:
+            return
+        rows, patch_ids = _store(new, list_name, _list_ids(new, list_name, lists))
         result.stored += len(new)
-        touched = _regroup([m.msgid for m in new])
-        result.revisions |= touched
+        result.revisions |= _Regroup(rows, {m.msgid: m for m in new}, patch_ids, edges).run()
 
 
-def _lists_for(new: list[Mail], forced: str | None) -> dict[str, int]:
+def _list_ids(new: list[Mail], forced: str | None, cache: dict[str, int]) -> dict[str, int]:
     names = {forced} if forced else {m.lists[0] for m in new if m.lists}
-    rows = {}
-    for name in names:
-        rows[name] = MailingList.objects.get_or_create(name=name)[0].id
-    return rows
+    for name in names - set(cache):
+        cache[name] = MailingList.objects.get_or_create(name=name)[0].id
+    return cache
 
 
-def _message_row(mail: Mail, lists: dict[str, int]) -> Message:
-    list_id = next(iter(lists.values())) if len(lists) == 1 and None not in lists else \
-        lists.get(mail.lists[0]) if mail.lists else None
-    return Message(
+def _store(new: list[Mail], forced: str | None,
+           lists: dict[str, int]) -> tuple[list[dict], dict[int, int]]:
+    """Insert messages, patches, files and trailers.
+
+    Returns the light rows of the new messages and their patch ids by message id.
+    """
+    now = timezone.now()
+    rows = [_message_row(m, lists[forced] if forced else lists.get(m.lists[0]) if m.lists else None, now)
+            for m in new]
+    if connection.vendor == "postgresql":
+        try:
+            with transaction.atomic():
+                return _store_rows(new, rows, copy=True)
+        except IntegrityError:
+            # Another ingest stored some of these mails since we looked.
+            log.info("concurrent ingest: storing %d mails with conflict checks", len(new))
+    return _store_rows(new, rows, copy=False)
+
+
+def _message_row(mail: Mail, list_id: int | None, now) -> dict:
+    return dict(
         msgid=mail.msgid, mailing_list_id=list_id, subject=mail.subject, from_name=mail.from_name,
         from_email=mail.from_email, date=mail.date, in_reply_to=mail.in_reply_to,
         references=mail.references, kind=mail.kind, version=mail.version, number=mail.number,
-        total=mail.total, title=mail.title, body=mail.body, tags=mail.tags)
+        total=mail.total, title=mail.title, body=mail.body, tags=mail.tags, received=now,
+        revision_id=None, lists=mail.lists)
 
 
-def _store_patches_and_trailers(new: list[Mail], ids: dict[str, int]) -> None:
-    patches = [Patch(message_id=ids[m.msgid], revision=None, number=m.number or 1,
-                     subject=m.title, author_name=m.author_name or m.from_name,
-                     author_email=m.author_email or m.from_email, date=m.date,
-                     commit_message=m.commit_message, diff=m.diff, patch_id=m.patch_id)
+def _store_rows(new: list[Mail], rows: list[dict], copy: bool) -> tuple[list[dict], dict[int, int]]:
+    if copy:  # ids drawn beforehand: no query to learn them afterwards
+        rows = [{"id": i} | r for i, r in zip(_next_ids(Message, len(rows)), rows)]
+        _insert(Message, rows, copy)
+        ids = {r["msgid"]: r["id"] for r in rows}
+    else:
+        _insert(Message, rows, copy)
+        ids = _ids_by(Message, "msgid", [r["msgid"] for r in rows])
+    light = []
+    for row in rows:
+        if row["msgid"] in ids:
+            light.append({name: row[name] for name in LIGHT if name != "id"} | {"id": ids[row["msgid"]]})
+    patches = [dict(message_id=ids[m.msgid], revision_id=None, number=m.number or 1,
+                    subject=m.title, author_name=m.author_name or m.from_name,
+                    author_email=m.author_email or m.from_email, date=m.date,
+                    commit_message=m.commit_message, diff=m.diff, patch_id=m.patch_id)
                for m in new if m.kind == mails.PATCH and m.msgid in ids]
-    Patch.objects.bulk_create(patches, ignore_conflicts=True)
-    patch_ids = dict(Patch.objects.filter(message_id__in=[p.message_id for p in patches])
-                     .values_list("message_id", "id"))
-    files, trailers = [], []
+    if copy:
+        patches = [{"id": i} | p for i, p in zip(_next_ids(Patch, len(patches)), patches)]
+        _insert(Patch, patches, copy)
+        patch_ids = {p["message_id"]: p["id"] for p in patches}
+    else:
+        _insert(Patch, patches, copy)
+        patch_ids = _ids_by(Patch, "message_id", [p["message_id"] for p in patches])
+    files, trailers = [], {}
     for m in new:
         mid = ids.get(m.msgid)
         pid = patch_ids.get(mid)
         for f in m.files:
-            files.append(PatchFile(patch_id=pid, path=f.path, old_path=f.old_path,
-                                   old_blob=f.old_blob, new_blob=f.new_blob, status=f.status))
+            files.append(dict(patch_id=pid, path=f.path, old_path=f.old_path,
+                              old_blob=f.old_blob, new_blob=f.new_blob, status=f.status))
         for t in m.trailers:
-            trailers.append(Trailer(kind=t.kind, name=t.name, email=t.email, value=t.value,
-                                    message_id=mid, patch_id=pid))
-    PatchFile.objects.bulk_create(files)
-    Trailer.objects.bulk_create(trailers, ignore_conflicts=True)
+            # One row per (mail, kind, value): the table's unique constraint.
+            trailers.setdefault((mid, t.kind, t.value), dict(
+                kind=t.kind, name=t.name, email=t.email, value=t.value, message_id=mid,
+                patch_id=pid, revision_id=None))
+    _insert(PatchFile, files, copy)
+    _insert(Trailer, list(trailers.values()), copy)
+    return light, patch_ids
 
 
-# --- grouping -------------------------------------------------------------
+def _next_ids(model, count: int) -> list[int]:
+    """count fresh primary keys from the table's sequence (PostgreSQL)."""
+    if not count:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+                       [model._meta.db_table, model._meta.pk.column, count])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _ids_by(model, key: str, values: list) -> dict:
+    return {k: i for part in _chunked(values)
+            for k, i in model.objects.filter(**{f"{key}__in": part}).values_list(key, "id")}
+
+
+def _insert(model, rows: list[dict], copy: bool) -> None:
+    """Insert rows (dicts of field attnames): COPY on PostgreSQL, else bulk_create
+    skipping rows that clash with stored ones."""
+    if not rows:
+        return
+    if not copy:
+        model.objects.bulk_create([model(**r) for r in rows], ignore_conflicts=True)
+        return
+    fields = [model._meta.get_field(name) for name in rows[0]]
+    # Columns we do not set get their model default, as Django would give them.
+    rest = [f for f in model._meta.concrete_fields if not f.primary_key and f not in fields]
+    fixed = tuple(_db_value(f, timezone.now() if getattr(f, "auto_now", False) or
+                            getattr(f, "auto_now_add", False) else f.get_default()) for f in rest)
+    q = connection.ops.quote_name
+    sql = (f"COPY {q(model._meta.db_table)} "
+           f"({', '.join(q(f.column) for f in fields + rest)}) FROM STDIN")
+    as_json = [i for i, f in enumerate(fields) if isinstance(f, models.JSONField)]
+    # The raw psycopg cursor: its errors are turned into Django's by hand.
+    with connection.wrap_database_errors, connection.cursor() as cursor, cursor.cursor.copy(sql) as out:
+        for row in rows:
+            values = list(row.values())
+            for i in as_json:
+                values[i] = _db_value(fields[i], values[i])
+            out.write_row((*values, *fixed))
+
+
+def _db_value(f, value):
+    if isinstance(f, models.JSONField):
+        return json.dumps(value, cls=f.encoder)
+    return value
+
+
+# --- bulk helpers ---------------------------------------------------------------
+
+def _chunked(items: Iterable, size: int | None = None) -> Iterator[list]:
+    # SQLite caps the parameters of one statement; PostgreSQL takes long lists.
+    items = list(items)
+    size = size or (20000 if connection.vendor == "postgresql" else 900)
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def _set_ids(model, key: str, columns: list[str], rows: list[tuple]) -> None:
+    """UPDATE model SET columns = ... WHERE key = ..., for many rows in one statement.
+
+    rows: (key value, column values...), all integers or None (ids).
+    """
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        by_values: dict[tuple, list] = defaultdict(list)
+        for key_value, *values in rows:
+            by_values[tuple(values)].append(key_value)
+        for values, keys in by_values.items():
+            for part in _chunked(keys):
+                model.objects.filter(**{f"{key}__in": part}).update(
+                    **{model._meta.get_field(c).attname: v for c, v in zip(columns, values)})
+        return
+    q = connection.ops.quote_name
+    table = q(model._meta.db_table)
+    cols = [q(model._meta.get_field(name).column) for name in [key, *columns]]
+    sql = (f"UPDATE {table} SET {', '.join(f'{c} = v.{c}' for c in cols[1:])} "
+           f"FROM unnest({', '.join(['%s::bigint[]'] * len(cols))}) AS v({', '.join(cols)}) "
+           f"WHERE {table}.{cols[0]} = v.{cols[0]}")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [list(column) for column in zip(*rows)])
+
+
+# --- grouping -------------------------------------------------------------------
 
 class _Lookup:
-    """Message summaries by msgid, read from the database in bulk and memoised."""
+    """Light message rows by msgid, read from the database in bulk and memoised."""
 
     def __init__(self):
-        self.cache: dict[str, dict | None] = {}
+        self.rows: dict[str, dict | None] = {}
+
+    def add(self, row: dict) -> None:
+        self.rows[row["msgid"]] = row
 
     def preload(self, msgids: Iterable[str]) -> None:
-        wanted = [m for m in set(msgids) if m and m not in self.cache]
-        for i in range(0, len(wanted), 900):
-            for row in Message.objects.filter(msgid__in=wanted[i:i + 900]):
-                self.cache[row.msgid] = row.summary()
+        wanted = {m for m in msgids if m and m not in self.rows}
+        for part in _chunked(wanted):
+            for row in Message.objects.filter(msgid__in=part).values(*LIGHT):
+                self.rows[row["msgid"]] = row
         for m in wanted:
-            self.cache.setdefault(m, None)
+            self.rows.setdefault(m, None)
 
     def __call__(self, msgid: str) -> dict | None:
-        if msgid not in self.cache:
+        if msgid not in self.rows:
             self.preload([msgid])
-        return self.cache[msgid]
+        return self.rows[msgid]
 
 
-def _regroup(msgids: list[str]) -> set[int]:
-    """Attach new mails (and the mails that were waiting for them) to revisions."""
-    if not msgids:
-        return set()
-    waiting = Message.objects.filter(in_reply_to__in=msgids).exclude(msgid__in=msgids)
-    rows = list(Message.objects.filter(msgid__in=msgids)) + list(waiting)
-    lookup = _Lookup()
-    lookup.preload(m.msgid for m in rows)
-    lookup.preload(r for m in rows for r in [m.in_reply_to, *m.references])
-    anchors: dict[str, list[Message]] = {}
-    replies = []
-    for row in rows:
-        if row.kind in (Message.COVER, Message.PATCH):
-            anchors.setdefault(grouping.anchor_of(row.summary(), lookup), []).append(row)
-        else:
-            replies.append(row)
-    touched = {_build_revision(anchor, lookup) for anchor in anchors}
-    touched.discard(None)
-    touched |= _attach_replies(replies, lookup)
-    for series_id in set(Revision.objects.filter(id__in=touched).values_list("series_id", flat=True)):
-        order_series(series_id)
-    return touched
+@dataclass
+class _Plan:
+    """A revision as its mails say it is, before it is written."""
+    anchor: str
+    members: list[dict]
+    cover: dict | None
+    patches: list[dict]
+    rev: Revision | None = None
+    created: bool = False
 
 
-def _posting_members(anchor: str, lookup: _Lookup) -> list[Message]:
-    """Every stored cover/patch whose anchor is this one (walks down the thread)."""
-    members, frontier = [], [anchor]
-    seen = set()
-    while frontier:
-        rows = list(Message.objects.filter(Q(msgid__in=frontier) | Q(in_reply_to__in=frontier),
-                                           kind__in=[Message.COVER, Message.PATCH]))
-        frontier = []
+class _Regroup:
+    """Attach one batch of new mails (and the mails that were waiting for them)
+    to revisions, series and families."""
+
+    def __init__(self, new_rows: list[dict], new_mails: dict[str, Mail], patch_ids: dict[int, int],
+                 edges: dict[str, list]):
+        self.new_rows = new_rows
+        self.mails = new_mails
+        self.edges = edges  # msgid -> edges its body states, read by the parser
+        self.patch_ids = patch_ids  # message id -> patch id, grows as needed
+        self.lookup = _Lookup()
+        self.rev_of_msgid: dict[str, int] = {}  # where this batch put each posted mail
+        self.revs: dict[int, Revision] = {}  # revisions built in this batch
+        self.children_of_new: dict[str, list[dict]] = {}  # stored replies to new mails
+
+    def run(self) -> set[int]:
+        if not self.new_rows:
+            return set()
+        rows = self.new_rows + self._waiting()
         for row in rows:
-            if row.msgid in seen:
+            self.lookup.add(row)
+        self.lookup.preload(p for r in rows for p in [r["in_reply_to"], *(r["references"] or [])])
+        anchors = {grouping.anchor_of(r, self.lookup): None for r in rows if r["kind"] in POSTED}
+        plans = [self._plan(a, ms) for a, ms in self._members(anchors).items() if ms]
+        self._write_revisions(plans)
+        touched = set(self.revs)
+        touched |= self._attach_replies([r for r in rows if r["kind"] not in POSTED])
+        self._record_posting_dependencies(plans)
+        self._join_families()
+        _order_many(set(Revision.objects.filter(id__in=touched).values_list("series_id", flat=True)))
+        return touched
+
+    def _waiting(self) -> list[dict]:
+        """Stored mails that reply to a new one: their thread just got a parent."""
+        new = [r["msgid"] for r in self.new_rows]
+        waiting = self._query_children(new)
+        # Remembered: the walk down the threads asks again for the same parents.
+        self.children_of_new = {msgid: [] for msgid in new}
+        for row in waiting:
+            self.children_of_new[row["in_reply_to"]].append(row)
+        return waiting
+
+    def _stored_posted_children(self, parents: list[str]) -> list[dict]:
+        """Stored covers and patches replying to parents, less this batch's own."""
+        known = [row for p in parents for row in self.children_of_new.get(p, ()) if row["kind"] in POSTED]
+        asked = [p for p in parents if p not in self.children_of_new]
+        return known + (self._query_children(asked, kind__in=POSTED) if asked else [])
+
+    def _query_children(self, parents: list[str], **filters) -> list[dict]:
+        new_ids = [r["id"] for r in self.new_rows]
+        qs = Message.objects.filter(**filters)
+        if connection.vendor == "postgresql":  # long NOT IN lists are hashed there
+            qs = qs.exclude(id__in=new_ids)
+        new_ids = set(new_ids)
+        return [row for part in _chunked(parents)
+                for row in qs.filter(in_reply_to__in=part).values(*LIGHT)
+                if row["id"] not in new_ids]
+
+    def _members(self, anchors: dict[str, None]) -> dict[str, list[dict]]:
+        """Every stored cover/patch of each anchor's posting (walks down the threads)."""
+        members: dict[str, list[dict]] = {a: [] for a in anchors}
+        seen: set[str] = set()
+        frontier = []
+        for anchor in anchors:
+            row = self.lookup(anchor)
+            if row is not None:
+                members[anchor].append(row)
+                seen.add(anchor)
+                frontier.append(anchor)
+        new_children = defaultdict(list)  # the batch's own mails need no query
+        for row in self.new_rows:
+            if row["kind"] in POSTED and row["in_reply_to"]:
+                new_children[row["in_reply_to"]].append(row)
+        while frontier:
+            children = [row for parent in frontier for row in new_children.get(parent, ())]
+            children += self._stored_posted_children(frontier)
+            frontier = []
+            for child in children:
+                if child["msgid"] in seen:
+                    continue
+                self.lookup.add(child)
+                anchor = grouping.anchor_of(child, self.lookup)
+                if anchor in members:
+                    seen.add(child["msgid"])
+                    members[anchor].append(child)
+                    frontier.append(child["msgid"])
+        return members
+
+    def _plan(self, anchor: str, members: list[dict]) -> _Plan:
+        cover = next((m for m in members if m["kind"] == Message.COVER), None)
+        patches = sorted((m for m in members if m["kind"] == Message.PATCH),
+                         key=lambda m: (m["number"] or 1, m["date"] or m["received"]))
+        return _Plan(anchor, members, cover, patches)
+
+    # -- revisions --
+
+    def _write_revisions(self, plans: list[_Plan]) -> None:
+        existing = {r.anchor: r for part in _chunked(p.anchor for p in plans)
+                    for r in Revision.objects.filter(anchor__in=part)}
+        authors = self._first_patch_authors([p for p in plans if not p.cover])
+        now = timezone.now()
+        for plan in plans:
+            plan.rev = existing.get(plan.anchor)
+            plan.created = plan.rev is None
+            if plan.created:
+                plan.rev = Revision(anchor=plan.anchor)
+            _fill_revision(plan, authors)
+            plan.rev.updated = now
+        self._claim_msgids(plans)
+        fresh = [p for p in plans if p.created]
+        series = [Series(title=p.rev.title, author_email=p.rev.author_email,
+                         change_id=p.rev.change_id) for p in fresh]
+        _bulk_create_with_ids(Series, series)
+        for plan, s in zip(fresh, series):
+            plan.rev.series_id = s.id
+        _bulk_create_with_ids(Revision, [p.rev for p in fresh])
+        Revision.objects.bulk_update([p.rev for p in plans if not p.created], _REVISION_FIELDS)
+        for plan in plans:
+            self.revs[plan.rev.id] = plan.rev
+        self._move_members(plans)
+
+    def _first_patch_authors(self, plans: list[_Plan]) -> dict[str, tuple[str, str]]:
+        # A revision without a cover is authored by its first patch's author.
+        authors = {}
+        stored = []
+        for plan in plans:
+            first = plan.patches[0]
+            mail = self.mails.get(first["msgid"])
+            if mail is not None:
+                authors[first["msgid"]] = (mail.author_name or mail.from_name,
+                                           mail.author_email or mail.from_email)
+            else:
+                stored.append(first["id"])
+        for part in _chunked(stored):
+            for msgid, name, email in Patch.objects.filter(message_id__in=part).values_list(
+                    "message__msgid", "author_name", "author_email"):
+                authors[msgid] = (name, email)
+        return authors
+
+    def _claim_msgids(self, plans: list[_Plan]) -> None:
+        # A cover arriving after its patches renames the revision: the stale
+        # row that held the first patch's msgid gives way.
+        wanted = {p.rev.msgid: p.anchor for p in plans}
+        for part in _chunked(wanted):
+            for rid, msgid, anchor in Revision.objects.filter(msgid__in=part).values_list(
+                    "id", "msgid", "anchor"):
+                if anchor != wanted[msgid]:
+                    Revision.objects.filter(id=rid).update(msgid=f"stale:{rid}:{msgid}"[:500])
+
+    def _move_members(self, plans: list[_Plan]) -> None:
+        moves, patch_moves, former = [], [], set()
+        for plan in plans:
+            rid = plan.rev.id
+            for m in plan.members:
+                self.rev_of_msgid[m["msgid"]] = rid
+                if m["revision_id"] == rid:
+                    continue
+                if m["revision_id"] is not None:
+                    former.add(m["revision_id"])
+                moves.append((m["id"], rid))
+                if m["kind"] == Message.PATCH:
+                    patch_moves.append((m["id"], rid))
+                m["revision_id"] = rid
+        _set_ids(Message, "id", ["revision"], moves)
+        _set_ids(Patch, "message", ["revision"], patch_moves)
+        _drop_emptied_revisions(former - set(self.revs))
+
+    # -- replies --
+
+    def _attach_replies(self, replies: list[dict]) -> set[int]:
+        owned = []
+        for reply in replies:
+            owner = grouping.owner_of_reply(reply, self.lookup)
+            if owner is None:
                 continue
-            lookup.cache[row.msgid] = row.summary()
-            if grouping.anchor_of(row.summary(), lookup) == anchor:
-                seen.add(row.msgid)
-                members.append(row)
-                frontier.append(row.msgid)
-    return members
+            rid = self.rev_of_msgid.get(owner["msgid"], owner.get("revision_id"))
+            if rid is not None:
+                owned.append((reply, owner, rid))
+        if not owned:
+            return set()
+        owner_patches = [o["id"] for _, o, _ in owned
+                         if o["kind"] == Message.PATCH and o["id"] not in self.patch_ids]
+        self.patch_ids.update(_ids_by(Patch, "message_id", owner_patches))
+        _set_ids(Message, "id", ["revision"], [(r["id"], rid) for r, _, rid in owned])
+        _set_ids(Trailer, "message", ["revision", "patch"], [
+            (r["id"], rid, self.patch_ids.get(o["id"]) if o["kind"] == Message.PATCH else None)
+            for r, o, rid in owned])
+        revs = self._revisions({rid for _, _, rid in owned})
+        edges = self._stated_edges([r for r, _, _ in owned], is_reply=True)
+        _record_text_dependencies([(revs[rid], edges[r["msgid"]], True)
+                                   for r, _, rid in owned if rid in revs])
+        return {rid for _, _, rid in owned}
+
+    def _revisions(self, ids: set[int]) -> dict[int, Revision]:
+        found = {i: self.revs[i] for i in ids if i in self.revs}
+        rest = ids - set(found)
+        found.update(Revision.objects.in_bulk(list(rest)) if rest else {})
+        return found
+
+    def _stated_edges(self, rows: list[dict], is_reply: bool) -> dict[str, list]:
+        """msgid -> the edges the mail's body states (read by the parser when it could)."""
+        found = {r["msgid"]: self.edges[r["msgid"]] for r in rows if r["msgid"] in self.edges}
+        bodies = {r["msgid"]: self.mails[r["msgid"]].body for r in rows
+                  if r["msgid"] not in found and r["msgid"] in self.mails}
+        stored = [r["id"] for r in rows if r["msgid"] not in found and r["msgid"] not in bodies]
+        for part in _chunked(stored):
+            bodies.update(Message.objects.filter(id__in=part).values_list("msgid", "body"))
+        found.update({msgid: deps.discover_text_edges(msgid, body, is_reply=is_reply)
+                      for msgid, body in bodies.items()})
+        return found
+
+    def _record_posting_dependencies(self, plans: list[_Plan]) -> None:
+        # The cover (else the first patch) states what the posting needs; read
+        # it when it is new or when its revision is.
+        evidence = []
+        for plan in plans:
+            first = plan.cover or plan.patches[0]
+            if plan.created or first["msgid"] in self.mails:
+                evidence.append((plan.rev, first))
+        edges = self._stated_edges([row for _, row in evidence], is_reply=False)
+        _record_text_dependencies([(rev, edges[row["msgid"]], False) for rev, row in evidence])
+
+    # -- families --
+
+    def _join_families(self) -> None:
+        """Join each revision of the batch to the family its mails point at."""
+        revs = list(self.revs.values())
+        if not revs:
+            return
+        links = _FamilyLinks()
+        links.same_key(revs)
+        links.stated_previous(revs)
+        links.named_as_previous(revs)
+        links.reply_parents(revs, self.lookup, self.rev_of_msgid)
+        for keep, drop in links.merges():
+            _merge_series(keep, drop)
+        for rev in revs:
+            rev.series_id = links.root(rev.series_id)
 
 
-def _build_revision(anchor: str, lookup: _Lookup) -> int | None:
-    members = _posting_members(anchor, lookup)
-    if not members:
-        return None
-    cover = next((m for m in members if m.kind == Message.COVER), None)
-    patch_msgs = sorted((m for m in members if m.kind == Message.PATCH),
-                        key=lambda m: (m.number or 1, m.date or m.received))
-    first = cover or patch_msgs[0]
-    expected = max([m.total or 0 for m in members] + [len(patch_msgs), 1])
-    complete, missing = grouping.completeness([m.number or 1 for m in patch_msgs],
-                                              first.total or (1 if not cover else expected))
-    tags = _revision_tags(cover, patch_msgs)
-    rev = Revision.objects.filter(anchor=anchor).first() or Revision(anchor=anchor)
-    author = _revision_author(cover, patch_msgs)
-    rev.msgid = first.msgid if cover else patch_msgs[0].msgid
-    rev.version, rev.title = first.version, first.title
-    rev.title_key = grouping.normalize_title(first.title)[:255]
-    rev.rfc = "RFC" in first.subject.upper().split("]")[0] if first.subject.startswith("[") else False
-    rev.cover = cover
-    rev.author_name, rev.author_email = author
-    rev.mailing_list_id = first.mailing_list_id
-    rev.date = first.date
-    rev.expected, rev.received = expected, len(patch_msgs)
+def _fill_revision(plan: _Plan, authors: dict[str, tuple[str, str]]) -> None:
+    cover, patches = plan.cover, plan.patches
+    members = plan.members
+    first = cover or patches[0]
+    expected = max([m["total"] or 0 for m in members] + [len(patches), 1])
+    complete, missing = grouping.completeness([m["number"] or 1 for m in patches],
+                                              first["total"] or (1 if not cover else expected))
+    tags = _revision_tags(cover, patches)
+    rev = plan.rev
+    rev.msgid = first["msgid"]
+    rev.version, rev.title = first["version"], first["title"]
+    rev.title_key = grouping.normalize_title(first["title"])[:255]
+    subject = first["subject"]
+    rev.rfc = "RFC" in subject.upper().split("]")[0] if subject.startswith("[") else False
+    rev.cover_id = cover["id"] if cover else None
+    rev.author_name, rev.author_email = (
+        (cover["from_name"], cover["from_email"]) if cover else
+        authors.get(first["msgid"], (first["from_name"], first["from_email"])))
+    rev.mailing_list_id = first["mailing_list_id"]
+    rev.date = first["date"]
+    rev.expected, rev.received = expected, len(patches)
     rev.complete, rev.missing = complete, missing
     rev.base_commit = (tags.get("base-commit") or [None])[0]
     rev.change_id = (tags.get("change-id") or [None])[0]
     rev.prerequisites = [{"kind": k[len("prerequisite-"):], "value": v}
                          for k, vs in tags.items() if k.startswith("prerequisite-") for v in vs]
-    _claim_msgid(rev)
-    if rev.series_id is None:
-        rev.series = Series.objects.create(title=rev.title, author_email=rev.author_email,
-                                           change_id=rev.change_id)
-    rev.save()
-    former = {m.revision_id for m in members if m.revision_id and m.revision_id != rev.id}
-    Message.objects.filter(id__in=[m.id for m in members]).update(revision=rev)
-    Patch.objects.filter(message__in=[m.id for m in patch_msgs]).update(revision=rev)
-    _drop_emptied_revisions(former, rev)
-    _record_text_dependencies(rev, [cover] if cover else patch_msgs[:1], how_reply=False)
-    _assign_family(rev)
-    return rev.id
 
 
-def _claim_msgid(rev: Revision) -> None:
-    # A cover arriving after its patches renames the revision: the stale row
-    # that held the first patch's msgid gives way.
-    clash = Revision.objects.filter(msgid=rev.msgid).exclude(anchor=rev.anchor).first()
-    if clash:
-        clash.msgid = f"stale:{clash.id}:{clash.msgid}"[:500]
-        clash.save(update_fields=["msgid"])
+_REVISION_FIELDS = ["msgid", "version", "title", "title_key", "rfc", "cover", "author_name",
+                    "author_email", "mailing_list", "date", "expected", "received", "complete",
+                    "missing", "base_commit", "change_id", "prerequisites", "updated"]
 
 
-def _drop_emptied_revisions(former: set[int], rev: Revision) -> None:
-    """Revisions whose mails all moved to rev (their cover arrived late) go away."""
-    for stale in Revision.objects.filter(id__in=former):
+def _revision_tags(cover: dict | None, patches: list[dict]) -> dict[str, list[str]]:
+    # The cover's base-commit wins over one quoted inside a patch.
+    tags: dict[str, list[str]] = {}
+    for m in ([cover] if cover else []) + patches:
+        for key, values in (m["tags"] or {}).items():
+            tags.setdefault(key, values)
+    return tags
+
+
+def _bulk_create_with_ids(model, objs: list) -> None:
+    if not objs:
+        return
+    model.objects.bulk_create(objs)
+    if connection.features.can_return_rows_from_bulk_insert:
+        return
+    for obj in objs:  # older SQLite: no RETURNING, save one by one
+        if obj.pk is None:
+            obj.save(force_insert=True)
+
+
+def _drop_emptied_revisions(former: set[int]) -> None:
+    """Revisions whose mails all moved to another (their cover arrived late) go away."""
+    for stale in Revision.objects.filter(id__in=former).select_related("series"):
         if stale.patches.exists() or stale.cover_id is not None:
             continue
-        Message.objects.filter(revision=stale).update(revision=rev)
-        Trailer.objects.filter(revision=stale).update(revision=rev)
+        # Its replies follow its mails: to the revision that took its first mail.
+        heir = Message.objects.filter(msgid=stale.msgid).values_list("revision_id", flat=True).first()
+        Message.objects.filter(revision=stale).update(revision_id=heir)
+        Trailer.objects.filter(revision=stale).update(revision_id=heir)
         Revision.objects.filter(previous=stale).update(previous=None)
         Dependency.objects.filter(target_revision=stale).update(target_revision=None)
         series = stale.series
@@ -241,82 +624,126 @@ def _drop_emptied_revisions(former: set[int], rev: Revision) -> None:
             series.delete()
 
 
-def _revision_tags(cover: Message | None, patches: list[Message]) -> dict[str, list[str]]:
-    # The cover's base-commit wins over one quoted inside a patch.
-    tags: dict[str, list[str]] = {}
-    for m in ([cover] if cover else []) + patches:
-        for key, values in (m.tags or {}).items():
-            tags.setdefault(key, values)
-    return tags
-
-
-def _revision_author(cover: Message | None, patches: list[Message]) -> tuple[str, str]:
-    if cover:
-        return cover.from_name, cover.from_email
-    p = Patch.objects.filter(message=patches[0]).first()
-    if p:
-        return p.author_name, p.author_email
-    return patches[0].from_name, patches[0].from_email
-
-
-def _attach_replies(replies: list[Message], lookup: _Lookup) -> set[int]:
-    touched = set()
-    for reply in replies:
-        owner = grouping.owner_of_reply(reply.summary(), lookup)
-        if owner is None:
-            continue
-        owner_row = Message.objects.filter(msgid=owner["msgid"]).select_related("patch").first()
-        if owner_row is None or owner_row.revision_id is None:
-            continue
-        Message.objects.filter(id=reply.id).update(revision_id=owner_row.revision_id)
-        patch = getattr(owner_row, "patch", None) if owner_row.kind == Message.PATCH else None
-        Trailer.objects.filter(message=reply).update(
-            revision_id=owner_row.revision_id, patch=patch)
-        rev = Revision.objects.get(id=owner_row.revision_id)
-        _record_text_dependencies(rev, [reply], how_reply=True)
-        touched.add(rev.id)
-    return touched
-
-
-def _record_text_dependencies(rev: Revision, messages: list[Message], how_reply: bool) -> None:
-    rows = [Dependency(source=rev, kind=e.kind, target=e.target, how="reply" if how_reply else e.how,
+def _record_text_dependencies(sources: list[tuple[Revision, list, bool]]) -> None:
+    """sources: (revision, edges stated by one of its mails, is_reply)."""
+    rows = [Dependency(source=rev, kind=e.kind, target=e.target, how="reply" if is_reply else e.how,
                        evidence_msgid=e.source_msgid, target_type=e.target_type,
                        evidence=e.evidence, version=e.version, extra=e.extra)
-            for msg in messages
-            for e in deps.discover_text_edges(msg.msgid, msg.body, is_reply=how_reply)
+            for rev, edges, is_reply in sources
+            for e in edges
             if e.target not in (rev.msgid, rev.anchor)]
     Dependency.objects.bulk_create(rows, ignore_conflicts=True)
 
 
-# --- families ---------------------------------------------------------------
+# --- families ---------------------------------------------------------------------
+
+class _FamilyLinks:
+    """Union-find over series ids: which series of the batch are one family."""
+
+    def __init__(self):
+        self.parent: dict[int, int] = {}
+
+    def root(self, sid: int) -> int:
+        while self.parent.get(sid, sid) != sid:
+            sid = self.parent[sid]
+        return sid
+
+    def link(self, a: int | None, b: int | None) -> None:
+        if a is None or b is None:
+            return
+        ra, rb = self.root(a), self.root(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+    def merges(self) -> list[tuple[int, set[int]]]:
+        groups: dict[int, set[int]] = defaultdict(set)
+        for sid in list(self.parent):
+            groups[self.root(sid)].add(sid)
+        return [(keep, members - {keep}) for keep, members in groups.items() if members - {keep}]
+
+    def same_key(self, revs: list[Revision]) -> None:
+        # Same change-id, or same author and title: one family, stored or new.
+        by_change = defaultdict(list)
+        by_title = defaultdict(list)
+        for rev in revs:
+            if rev.change_id:
+                by_change[rev.change_id].append(rev.series_id)
+            by_title[(rev.author_email, rev.title_key)].append(rev.series_id)
+        for part in _chunked(by_change):
+            for cid, sid in (Revision.objects.filter(change_id__in=part).order_by()
+                             .values_list("change_id", "series_id").distinct()):
+                by_change[cid].append(sid)
+        titles = {t for _, t in by_title}
+        for part in _chunked(titles):
+            for email, title, sid in (Revision.objects.filter(title_key__in=part).order_by()
+                                      .values_list("author_email", "title_key", "series_id").distinct()):
+                if (email, title) in by_title:
+                    by_title[(email, title)].append(sid)
+        for sids in chain(by_change.values(), by_title.values()):
+            for sid in sids[1:]:
+                self.link(sids[0], sid)
+
+    def stated_previous(self, revs: list[Revision]) -> None:
+        # "Changes since v2 [4]": the mail names its previous revision.
+        series = {r.id: r.series_id for r in revs}
+        stated = [(src, target) for part in _chunked(series) for src, target in
+                  Dependency.objects.filter(source_id__in=part, kind=Dependency.PREVIOUS,
+                                            target_type="msgid").values_list("source_id", "target")]
+        found = _resolve_light([t for _, t in stated])
+        for src, target in stated:
+            if target in found and found[target]["id"] != src:
+                self.link(series[src], found[target]["series_id"])
+
+    def named_as_previous(self, revs: list[Revision]) -> None:
+        # A later revision that arrived first and named one of these as its previous.
+        owner: dict[str, int] = {}
+        for part in _chunked(r.id for r in revs):
+            owner.update(Message.objects.filter(revision_id__in=part).values_list("msgid", "revision_id"))
+        owner.update({r.msgid: r.id for r in revs})
+        series = {r.id: r.series_id for r in revs}
+        for part in _chunked(owner):
+            for target, src, sid in Dependency.objects.filter(
+                    kind=Dependency.PREVIOUS, target__in=part).values_list(
+                    "target", "source_id", "source__series_id"):
+                if src != owner[target]:
+                    self.link(series[owner[target]], sid)
+
+    def reply_parents(self, revs: list[Revision], lookup: _Lookup, placed: dict[str, int]) -> None:
+        # A v2 posted in reply to v1 belongs to v1's family.
+        parent_rev = {}
+        for rev in revs:
+            first = lookup(rev.anchor)
+            parent = lookup(first["in_reply_to"]) if first and first["in_reply_to"] else None
+            if parent is not None:
+                rid = placed.get(parent["msgid"], parent["revision_id"])
+                if rid is not None and rid != rev.id:
+                    parent_rev[rev.id] = rid
+        known = {r.id: (r.version, r.series_id) for r in revs}
+        missing = set(parent_rev.values()) - set(known)
+        for part in _chunked(missing):
+            known.update((i, (v, s)) for i, v, s in Revision.objects.filter(id__in=part)
+                         .values_list("id", "version", "series_id"))
+        for rev in revs:
+            version, sid = known.get(parent_rev.get(rev.id), (None, None))
+            if sid is not None and version <= rev.version:
+                self.link(rev.series_id, sid)
+
+
+def _merge_series(keep: int, drop: set[int]) -> None:
+    Revision.objects.filter(series_id__in=drop).update(series_id=keep)
+    change_ids = dict(Series.objects.filter(id__in=drop | {keep}).values_list("id", "change_id"))
+    if not change_ids.get(keep):
+        inherited = next((change_ids[s] for s in sorted(drop) if change_ids.get(s)), None)
+        if inherited:
+            Series.objects.filter(id=keep).update(change_id=inherited)
+    Series.objects.filter(id__in=drop).delete()
+
+
+# --- lookups by msgid -----------------------------------------------------------------
 
 def revision_of_msgid(msgid: str) -> Revision | None:
     """The revision a msgid names: a revision's own, or one of its mails'."""
     return resolve_msgids([msgid]).get(msgid)
-
-
-def _assign_family(rev: Revision) -> int:
-    """Join rev to the family its mails point at; returns its series id."""
-    for other in _family_candidates(rev):
-        if other.series_id != rev.series_id:
-            _merge_series(keep=other.series, drop=rev.series)
-            rev.refresh_from_db(fields=["series"])
-    return rev.series_id
-
-
-def _family_candidates(rev: Revision) -> list[Revision]:
-    others = Revision.objects.exclude(id=rev.id)
-    found: list[Revision] = []
-    if rev.change_id:
-        found += others.filter(change_id=rev.change_id)[:1]
-    stated = Dependency.objects.filter(source=rev, kind=Dependency.PREVIOUS, target_type="msgid")
-    found += resolve_msgids([d.target for d in stated]).values()
-    own_msgids = list(rev.messages.values_list("msgid", flat=True)) + [rev.msgid]
-    found += [d.source for d in Dependency.objects.filter(kind=Dependency.PREVIOUS, target__in=own_msgids)
-              .exclude(source=rev).select_related("source")]
-    found += others.filter(author_email=rev.author_email, title_key=rev.title_key)[:1]
-    found += _reply_parent_revision(rev)
-    return [r for r in found if r.id != rev.id]
 
 
 def resolve_msgids(msgids: list[str]) -> dict[str, Revision]:
@@ -324,52 +751,86 @@ def resolve_msgids(msgids: list[str]) -> dict[str, Revision]:
     wanted = set(msgids)
     if not wanted:
         return {}
-    found = {r.msgid: r for r in Revision.objects.filter(msgid__in=wanted)}
-    found.update({r.anchor: r for r in Revision.objects.filter(anchor__in=wanted - set(found))})
+    found = {r.msgid: r for part in _chunked(wanted) for r in Revision.objects.filter(msgid__in=part)}
     rest = wanted - set(found)
-    if rest:
-        for row in Message.objects.filter(msgid__in=rest).exclude(revision=None).select_related("revision"):
+    found.update({r.anchor: r for part in _chunked(rest) for r in Revision.objects.filter(anchor__in=part)})
+    rest = wanted - set(found)
+    for part in _chunked(rest):
+        for row in Message.objects.filter(msgid__in=part).exclude(revision=None).select_related("revision"):
             found[row.msgid] = row.revision
     return found
 
 
-def _reply_parent_revision(rev: Revision) -> list[Revision]:
-    # A v2 posted in reply to v1 belongs to v1's family.
-    first = Message.objects.filter(msgid=rev.anchor).first()
-    if not first or not first.in_reply_to:
-        return []
-    parent = Message.objects.filter(msgid=first.in_reply_to).exclude(revision=None).first()
-    if parent and parent.revision_id != rev.id and parent.revision.version <= rev.version:
-        return [parent.revision]
-    return []
+def _resolve_light(msgids: Iterable[str]) -> dict[str, dict]:
+    """resolve_msgids() as {msgid: {"id", "msgid", "series_id", "version", "date"}}:
+    no model instances."""
+    wanted = set(msgids)
+    found: dict[str, dict] = {}
+    cols = ("id", "msgid", "anchor", "series_id", "version", "date")
+    for field_name in ("msgid", "anchor"):
+        rest = wanted - set(found)
+        for part in _chunked(rest):
+            for row in Revision.objects.filter(**{f"{field_name}__in": part}).order_by().values(*cols):
+                found[row[field_name]] = row
+    rest = wanted - set(found)
+    for part in _chunked(rest):
+        for msgid, *values in (Message.objects.filter(msgid__in=part).exclude(revision=None)
+                               .values_list("msgid", "revision_id", "revision__msgid",
+                                            "revision__series_id", "revision__version",
+                                            "revision__date")):
+            found[msgid] = dict(zip(("id", "msgid", "series_id", "version", "date"), values))
+    return found
 
 
-def _merge_series(keep: Series, drop: Series) -> None:
-    if keep.id == drop.id:
-        return
-    keep, drop = (keep, drop) if keep.id < drop.id else (drop, keep)
-    Revision.objects.filter(series=drop).update(series=keep)
-    if not keep.change_id and drop.change_id:
-        keep.change_id = drop.change_id
-        keep.save(update_fields=["change_id"])
-    drop.delete()
-
+# --- order within a family ------------------------------------------------------------
 
 def order_series(series_id: int) -> None:
-    revs = list(Revision.objects.filter(series_id=series_id))
-    if not revs:
+    """Set each revision's previous one, and the series title from the newest."""
+    _order_many({series_id})
+
+
+def _newest_stated(stated: list[tuple[str, str, int]]) -> dict[str, str]:
+    """source msgid -> msgid of the revision of its family it names as previous.
+    stated: (source msgid, target msgid, source series id). A cover that lists
+    all its earlier versions ("v7: <link>, v6: <link>, ...") means the newest."""
+    targets = _resolve_light(t for _, t, _ in stated)
+    best: dict[str, tuple] = {}
+    for source, target, series_id in stated:
+        found = targets.get(target)
+        if found is None or found["msgid"] == source or found["series_id"] != series_id:
+            continue
+        key = (found["version"], found["date"].isoformat() if found["date"] else "", found["msgid"])
+        if source not in best or key > best[source][0]:
+            best[source] = (key, found)
+    return {source: found["msgid"] for source, (_, found) in best.items()}
+
+
+def _order_many(series_ids: set[int]) -> None:
+    if not series_ids:
         return
-    stated = list(Dependency.objects.filter(source__in=revs, kind=Dependency.PREVIOUS,
-                                            target_type="msgid").select_related("source"))
-    targets = resolve_msgids([d.target for d in stated])
-    explicit = {d.source.msgid: targets[d.target].msgid for d in stated if d.target in targets}
-    previous = grouping.order_family(
-        [{"msgid": r.msgid, "version": r.version, "date": r.date.isoformat() if r.date else ""}
-         for r in revs], explicit)
-    by_msgid = {r.msgid: r for r in revs}
+    ids = list(series_ids)
+    revs = [r for part in _chunked(ids) for r in Revision.objects.filter(series_id__in=part)
+            .order_by().values("id", "msgid", "version", "date", "previous_id", "title", "series_id")]
+    stated = [row for part in _chunked(ids) for row in Dependency.objects.filter(
+        source__series_id__in=part, kind=Dependency.PREVIOUS, target_type="msgid")
+        .values_list("source__msgid", "target", "source__series_id")]
+    explicit = _newest_stated(stated)
+    families: dict[int, list[dict]] = defaultdict(list)
     for r in revs:
-        want = by_msgid.get(previous.get(r.msgid) or "")
-        if (want.id if want else None) != r.previous_id:
-            Revision.objects.filter(id=r.id).update(previous=want)
-    newest = max(revs, key=lambda r: (r.version, r.date.isoformat() if r.date else ""))
-    Series.objects.filter(id=series_id).exclude(title=newest.title).update(title=newest.title)
+        r["date_key"] = r["date"].isoformat() if r["date"] else ""
+        families[r["series_id"]].append(r)
+    changes, titles = [], {}
+    for sid, family in families.items():
+        previous = grouping.order_family(
+            [{"msgid": r["msgid"], "version": r["version"], "date": r["date_key"]} for r in family],
+            explicit)
+        by_msgid = {r["msgid"]: r["id"] for r in family}
+        for r in family:
+            want = by_msgid.get(previous.get(r["msgid"]) or "")
+            if want != r["previous_id"]:
+                changes.append((r["id"], want))
+        titles[sid] = max(family, key=lambda r: (r["version"], r["date_key"]))["title"]
+    _set_ids(Revision, "id", ["previous"], changes)
+    for sid, title in Series.objects.filter(id__in=list(titles)).values_list("id", "title"):
+        if title != titles[sid]:
+            Series.objects.filter(id=sid).update(title=titles[sid])

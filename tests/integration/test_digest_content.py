@@ -222,3 +222,15 @@ def test_a_dependency_that_could_not_be_fetched_is_reported_missing(demo):
     assert ('"KVM: guest_memfd: support for uffd minor" v3 depends on a mail that could not be'
             ' fetched:' in body)
     assert "wanted: https://lore.kernel.org/r/gone-1@example.org" in body
+
+
+@pytest.mark.django_db
+def test_a_list_only_in_cc_selects_the_series(data_dir):
+    from django.core.management import call_command
+    from reviewapp.services import digests
+    call_command("demo", "load", "--no-runs")
+    sub = digests.subscribe("linux-mm@kvack.org", lists=["linux-mm"])
+    titles = {r.title for r in digests.matching(sub)}
+    assert "KVM: guest_memfd: support for uffd minor" in titles  # archived from kvm, Cc linux-mm
+    other = digests.subscribe("netdev@vger.kernel.org", lists=["netdev"])
+    assert not digests.matching(other).exists()
