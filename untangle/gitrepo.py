@@ -420,7 +420,7 @@ def _apply_file(view: _TreeView, fp: FilePatch, errors: list, files: list, hunks
     else:
         cur = view.get(fp.old_path)
         if cur is None:
-            return fail(f"does not exist in tree" if fp.old_path == path else f"{fp.old_path}: does not exist in tree")
+            return fail("does not exist in tree" if fp.old_path == path else f"{fp.old_path}: does not exist in tree")
         old_oid, old_mode = cur
         old = view.data(old_oid)
     if fp.binary is not None:
@@ -508,7 +508,6 @@ def apply_chain(repo: Path, base: str, patches: list[dict], ref: str | None = No
         result["failed"] = _failure(first, f"base {base!r} not found in {repo}", [], [], [], None)
         return result
     head = base_commit
-    committer_cache: dict[str, pygit2.Signature] = {}
     for k, patch in enumerate(patches, 1):
         label = _patch_label(k, n, patch)
         try:

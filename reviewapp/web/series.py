@@ -9,7 +9,6 @@ from untangle import lore
 
 from ..models import FetchRequest, Revision
 from ..selectors import revisions
-from ..services import fetch
 from ..services.ingest import revision_of_msgid
 from . import apply as apply_web, browse as browse_web, graph as graph_web, suites as suites_web
 

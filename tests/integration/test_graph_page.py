@@ -1,6 +1,5 @@
 """The graph page and the series-page panel: served HTML, then headless Chromium."""
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -104,7 +103,4 @@ def test_graph_page_in_headless_chromium(live_server):
             assert page.locator("#graph-panel").count() == 1
         finally:
             browser.close()
-    docs = REPO / "docs" / "screenshots"
-    docs.mkdir(parents=True, exist_ok=True)
-    shutil.copy(SHOTS / "graph-uffd-minor-v3.png", docs / "graph-uffd-minor-v3.png")
     assert GraphSnapshot.objects.filter(root__msgid=UFFD3).exists()
