@@ -195,7 +195,19 @@ def graph_detail(request, msgid):
         "order": [nodes[m] for m in data["order"]],
         "newest_order": [nodes[m] for m in data["newest_order"]] if data.get("newest_differs") else [],
         "edge_styles": [(k, *v) for k, v in EDGE_STYLE.items()], "legend_states": LEGEND_STATES,
-        "can_fetch": is_maintainer(request.user), "lore_url": settings.LORE_URL})
+        "can_fetch": is_maintainer(request.user), "lore_url": settings.LORE_URL,
+        "chains": _chain_results(rev)})
+
+
+def _chain_results(rev) -> list[dict]:
+    """The latest apply of each (tree, declared/newest) chain, with its suite badge."""
+    from ..models import ApplyRun
+    from .suites import suite_badge
+    latest = {}
+    for run in ApplyRun.objects.filter(root=rev).select_related("tree").order_by("-created", "-id"):
+        latest.setdefault((run.tree_id, run.newest), run)
+    return [{"run": run, "suite": suite_badge(run) if run.status == ApplyRun.APPLIED else None}
+            for run in latest.values()]
 
 
 @require_POST

@@ -65,7 +65,8 @@ def demo(settings):
     suite_run(run, "pass", KNOWN, [{"name": "uffd-faults/minor_continue", "result": "ok"}])
     apply_run(rev(FASTPATH), ApplyRun.CONFLICT, KNOWN, chain=[MAPPING_V7, UFFD_V3],
               failed={"subject": "mm: userfaultfd: map up-to-date pages on minor faults"})
-    sub = digests.subscribe("linux-mm@kvack.org", "weekly", lists=["linux-mm"], paths=["mm/"])
+    # Every demo thread is Cc linux-mm; the mm/ path filter keeps this digest to the uffd story.
+    sub = digests.subscribe("linux-mm@kvack.org", "weekly", paths=["mm/"])
     return {"sub": sub, "run": run, "v3": v3}
 
 
