@@ -16,13 +16,13 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 # venv, dependencies, migrations; idempotent.
 setup: $(VENV)/.installed
-	mkdir -p var
+	mkdir -p "$${REVIEWAPP_VAR_DIR:-var}"
 	$(BIN)/python manage.py migrate --noinput -v 0
 
 # Debian packages (public-inbox, qemu, busybox-static, cpio, chromium, bubblewrap) and the guest kernel.
 deps:
 	scripts/install-system-deps
-	scripts/fetch-kernel var/kernel >/dev/null
+	scripts/fetch-kernel "$${REVIEWAPP_VAR_DIR:-var}/kernel" >/dev/null
 
 demo: setup
 	$(BIN)/python manage.py demo load
