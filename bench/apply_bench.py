@@ -14,9 +14,16 @@ with real git and `git format-patch`. Then measures, in one run, side by side:
   worktree+am  git worktree add (full checkout) + git am + worktree remove
   sparse+am -3 git worktree add --no-checkout + sparse-checkout of the touched
                files + git am -3 + worktree remove
-  b4 shazam -H one `b4 shazam -m <series.mbox> -H` per series (local mboxes; b4's
-               lore look-ups fail at once without network), each series on the
-               previous FETCH_HEAD
+  b4 shazam -H (public-inbox)  the three series as b4 would mail them (covers
+               with base-commit:, change-id: and, in series 2 and 3, the
+               prerequisite-message-id: and prerequisite-patch-id: lines b4 prep
+               writes for the earlier series) served by a real public-inbox-httpd
+               on 127.0.0.1 (tests/support/public_inbox.py); one
+               `b4 shazam -H <series 3 cover>` fetches the thread, finds the 14
+               prerequisite patches by `patchid:` search on that server and
+               applies all 20 into FETCH_HEAD
+  b4 shazam -H x3 (local mbox)  one `b4 shazam -m <series.mbox> -H` per series,
+               each series on the previous FETCH_HEAD (no server)
 
 and checks that every method produces the same final tree.
 """
@@ -42,6 +49,7 @@ sys.path.insert(0, str(ROOT))
 
 from untangle import gitrepo  # noqa: E402
 from untangle.gitrepo_patch import parse_diff  # noqa: E402
+from tests.support.public_inbox import start_inbox  # noqa: E402
 
 BENCH = ROOT / "var" / "bench"
 SERIES_DIR = BENCH / "series"
@@ -221,28 +229,124 @@ def worktree_am(repo: Path, base: str, mbox: Path, sparse_paths: list[str] | Non
         subprocess.run(["git", "worktree", "prune"], cwd=repo, env=ENV, capture_output=True)
 
 
-def b4_shazam(repo: Path, base: str) -> str:
-    """b4 shazam -H per series (local mboxes, no network), each on the previous result.
+MAIL_DOMAIN = "bench.example.org"
+LIST_ADDR = "bench-list@example.org"
 
-    b4 wants a non-bare repository; this one borrows the objects of repo and
+
+def cover_msgid(series: str) -> str:
+    return f"{series}-0@{MAIL_DOMAIN}"
+
+
+def series_patch_files(series: str) -> list[Path]:
+    return sorted((SERIES_DIR / series).glob("*.patch"))
+
+
+def stable_patch_id(patch: Path) -> str:
+    """`git patch-id --stable`: what b4 prep writes and public-inbox indexes as patchid:."""
+    return git(SERIES_DIR, "patch-id", "--stable", input=patch.read_bytes()).split()[0]
+
+
+def as_thread_reply(patch: Path, msgid: str, parent: str) -> str:
+    """A format-patch file as the mail a list would carry: our Message-ID, threaded to the cover."""
+    head, sep, body = patch.read_text(errors="surrogateescape").partition("\n\n")
+    lines = [l for l in head.split("\n") if not l.startswith(("From ", "Message-Id:", "Message-ID:"))]
+    lines += [f"To: {LIST_ADDR}", f"Message-Id: <{msgid}>", f"In-Reply-To: <{parent}>",
+              f"References: <{parent}>"]
+    return "\n".join(lines) + sep + body
+
+
+def cover_letter(series: str, files: list[Path], base: str, prereqs: list[tuple[str, list[str]]]) -> str:
+    """A b4-prep style cover: base-commit:, change-id:, then per earlier series (in apply
+    order) its prerequisite-message-id: and the prerequisite-patch-id: of each of its patches,
+    which is what `b4 send` expands a `message-id:` dependency into."""
+    first = email.message_from_bytes(files[0].read_bytes(), policy=email.policy.compat32)
+    subjects = [re.sub(r"^\[[^\]]*\]\s*", "", " ".join(
+        str(email.message_from_bytes(f.read_bytes(), policy=email.policy.compat32)["Subject"]).split()))
+        for f in files]
+    trailers = [f"base-commit: {base}", f"change-id: 20240101-{series}"]
+    for mid, pids in prereqs:
+        trailers.append(f"prerequisite-message-id: <{mid}>")
+        trailers += [f"prerequisite-patch-id: {pid}" for pid in pids]
+    return (f"From: {first['From']}\nDate: {first['Date']}\nSubject: [PATCH 0/{len(files)}] bench: {series}\n"
+            f"To: {LIST_ADDR}\nMessage-Id: <{cover_msgid(series)}>\nMIME-Version: 1.0\n"
+            "Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n"
+            f"The {series} series of the apply benchmark.\n\n---\n"
+            + "".join(f"      {s}\n" for s in subjects)
+            + "\n---\n" + "\n".join(trailers) + "\n\nBest regards,\n-- \nBench Author <author@example.org>\n")
+
+
+def write_series_mails(out: Path, base: str) -> list[Path]:
+    """One .eml per message of the three series (cover first), in chain order."""
+    paths, prereqs = [], []
+    for series, _ in SERIES:
+        files = series_patch_files(series)
+        cover = out / f"{series}-0.eml"
+        cover.write_text(cover_letter(series, files, base, list(prereqs)), errors="surrogateescape")
+        paths.append(cover)
+        for i, f in enumerate(files, 1):
+            eml = out / f"{series}-{i}.eml"
+            eml.write_text(as_thread_reply(f, f"{series}-{i}@{MAIL_DOMAIN}", cover_msgid(series)),
+                           errors="surrogateescape")
+            paths.append(eml)
+        prereqs.append((cover_msgid(series), [stable_patch_id(f) for f in files]))
+    return paths
+
+
+def b4_repo(tmp: Path, repo: Path, base: str) -> Path:
+    """b4 wants a non-bare repository; this one borrows the objects of repo and
     has no checkout (b4 -H applies in its own sparse worktree)."""
+    wt = tmp / "w"
+    git(tmp, "init", "-q", str(wt))
+    (wt / ".git" / "objects" / "info" / "alternates").write_text(str(repo / "objects") + "\n")
+    git(wt, "update-ref", "refs/heads/master", base)
+    return wt
+
+
+def b4_env(tmp: Path, inbox_url: str | None = None) -> dict:
+    """A private HOME, b4 cache and global gitconfig (so every run fetches afresh)."""
+    cfg = "[user]\n\tname = Bench\n\temail = bench@example.org\n[b4]\n\tattestation-policy = off\n"
+    if inbox_url:
+        cfg += f"\tmidmask = {inbox_url}/%s\n\tlinkmask = {inbox_url}/%s\n"
+    (tmp / "gitconfig").write_text(cfg)
+    # NO_PROXY: a proxy from the environment must not stand between b4 and the local server.
+    return {**ENV, "HOME": str(tmp), "XDG_CACHE_HOME": str(tmp / "cache"),
+            "GIT_CONFIG_GLOBAL": str(tmp / "gitconfig"), "NO_PROXY": "127.0.0.1,localhost",
+            "no_proxy": "127.0.0.1,localhost"}
+
+
+def run_b4(args: list[str], wt: Path, env: dict) -> str:
+    b4 = str(Path(sys.executable).with_name("b4"))
+    res = subprocess.run([b4, *args], cwd=wt, env=env, capture_output=True, text=True)
+    if res.returncode:
+        raise RuntimeError(f"b4 {' '.join(args)} failed ({res.returncode}):\n{res.stdout}{res.stderr}")
+    return res.stdout + res.stderr
+
+
+def b4_shazam_inbox(repo: Path, base: str, inbox_url: str, npatches: int) -> str:
+    """One `b4 shazam -H <last cover>`: b4 fetches the thread and, by the cover's
+    prerequisite-patch-id: lines, the earlier series' patches from the server."""
+    tmp = Path(tempfile.mkdtemp(prefix="bench-b4pi-"))
+    try:
+        wt = b4_repo(tmp, repo, base)
+        run_b4(["shazam", "--no-add-trailers", "-H", cover_msgid(SERIES[-1][0])], wt, b4_env(tmp, inbox_url))
+        count = int(git(wt, "rev-list", "--count", f"{base}..FETCH_HEAD"))
+        assert count == npatches, f"b4 applied {count} of {npatches} patches"
+        return git(wt, "rev-parse", "FETCH_HEAD^{tree}").strip()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def b4_shazam_mboxes(repo: Path, base: str) -> str:
+    """b4 shazam -H per series from local mboxes (no server), each on the previous result."""
     tmp = Path(tempfile.mkdtemp(prefix="bench-b4-"))
     try:
-        wt = tmp / "w"
-        git(tmp, "init", "-q", str(wt))
-        (wt / ".git" / "objects" / "info" / "alternates").write_text(str(repo / "objects") + "\n")
-        git(wt, "update-ref", "refs/heads/master", base)
-        git(wt, "config", "user.name", "Bench")
-        git(wt, "config", "user.email", "bench@example.org")
-        b4 = str(Path(sys.executable).with_name("b4"))
-        env = {**ENV, "HOME": str(tmp), "XDG_CACHE_HOME": str(tmp / "cache")}
+        wt = b4_repo(tmp, repo, base)
+        env = b4_env(tmp)
         for series, _ in SERIES:
             mbox = tmp / f"{series}.mbox"
-            mbox.write_text("".join(p.read_text(errors="surrogateescape")
-                                    for p in sorted((SERIES_DIR / series).glob("*.patch"))),
+            mbox.write_text("".join(p.read_text(errors="surrogateescape") for p in series_patch_files(series)),
                             errors="surrogateescape")
-            subprocess.run([b4, "shazam", "--no-add-trailers", "-m", str(mbox), "-H"], cwd=wt, env=env,
-                           capture_output=True, check=True)
+            run_b4(["shazam", "--no-add-trailers", "-m", str(mbox), "-H"], wt, env)
             git(wt, "update-ref", "refs/heads/master", "FETCH_HEAD")
         return git(wt, "rev-parse", "HEAD^{tree}").strip()
     finally:
@@ -307,11 +411,21 @@ def main() -> None:
         "apply_chain (warm process)": lambda r: apply_chain_warm(r, base, patches),
         "apply_chain (cold process)": lambda r: apply_chain_cold(r, base, patches, pjson),
     }, repo, args.reps, warmup=True)
-    rows.update(timed({
-        "sparse worktree + git am -3": lambda r: worktree_am(r, base, mbox, paths),
-        "b4 shazam -H x3 (local mbox)": lambda r: b4_shazam(r, base),
-        "full worktree + git am": lambda r: worktree_am(r, base, mbox, None),
-    }, repo, args.full_reps))
+    mail_dir = Path(tempfile.mkdtemp(prefix="bench-inbox-"))
+    inbox = None
+    try:
+        # The server is set up once, untimed, as lore would be; b4 runs with a cold cache.
+        inbox = start_inbox(write_series_mails(mail_dir, base), mail_dir)
+        rows.update(timed({
+            "sparse worktree + git am -3": lambda r: worktree_am(r, base, mbox, paths),
+            "b4 shazam -H (public-inbox)": lambda r: b4_shazam_inbox(r, base, inbox.url, len(patches)),
+            "b4 shazam -H x3 (local mbox)": lambda r: b4_shazam_mboxes(r, base),
+            "full worktree + git am": lambda r: worktree_am(r, base, mbox, None),
+        }, repo, args.full_reps))
+    finally:
+        if inbox is not None:
+            inbox.stop()
+        shutil.rmtree(mail_dir, ignore_errors=True)
 
     expected = first["tree"]
     report = {"tree_files": nfiles, "patches": len(patches), "results": {}}
