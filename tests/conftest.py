@@ -1,4 +1,7 @@
-"""Shared fixtures: the real mails beside the repo, a data dir per test, named actors."""
+"""Shared fixtures: the real mails beside the repo, a data dir per test, named actors,
+the demo story, the test kernel."""
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -18,6 +21,35 @@ def data_dir(tmp_path, settings):
     settings.DATA_DIR = tmp_path / "data"
     settings.DATA_DIR.mkdir()
     return settings.DATA_DIR
+
+
+@pytest.fixture(scope="session")
+def kernel() -> Path:
+    """The guest kernel from scripts/fetch-kernel (downloaded once, then reused)."""
+    if not shutil.which("qemu-system-x86_64"):
+        pytest.fail("qemu-system-x86_64 missing: run scripts/install-system-deps")
+    proc = subprocess.run([str(REPO / "scripts" / "fetch-kernel")], capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    path = Path(proc.stdout.strip().splitlines()[-1])
+    assert path.is_file()
+    return path
+
+
+@pytest.fixture(scope="session")
+def demo_source(tmp_path_factory) -> Path:
+    """The published demo tree, built once per session (fixed shas)."""
+    from tests.support.demo import build_demo_source
+    return build_demo_source(tmp_path_factory.mktemp("demo"))
+
+
+@pytest.fixture
+def demo(data_dir, demo_source):
+    """The demo story loaded: its mails ingested and its tree registered as `demo` (no runs)."""
+    from reviewapp.services import trees
+    from tests.support.demo import ingest_demo_mails
+    ingest_demo_mails()
+    return trees.add_tree("demo", str(demo_source))
 
 
 def _database_url(db: dict) -> str:
@@ -122,4 +154,5 @@ def wait_for(predicate, timeout=60.0, interval=0.2):
     pytest.fail(f"timed out after {timeout}s waiting for {predicate}")
 
 
+from tests.support.browser import page  # noqa: E402,F401
 from tests.support.public_inbox import lore_inbox  # noqa: E402,F401

@@ -15,8 +15,8 @@ from django.views.decorators.http import require_POST
 
 from ..models import ApplyRun, Patch, Revision, Tree
 from ..permissions import is_maintainer, maintainer_required
+from ..selectors import revision_or_404
 from ..services import apply as service, trees
-from ..services.ingest import revision_of_msgid
 
 log = logging.getLogger("reviewapp.web.apply")
 RECENT_RUNS = 10
@@ -34,9 +34,7 @@ def series_panel(request, revision) -> dict:
 @maintainer_required("apply")
 @require_POST
 def apply_request(request, msgid):
-    rev = revision_of_msgid(msgid)
-    if rev is None:
-        raise Http404(f"no series known for <{msgid}>")
+    rev = revision_or_404(msgid)
     try:
         tree = trees.get_tree(request.POST.get("tree", ""))
     except trees.TreeError as exc:

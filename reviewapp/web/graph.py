@@ -7,15 +7,14 @@ right), so the apply order reads left to right.
 from django.conf import settings
 from django.contrib import messages
 from django.db import transaction
-from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.views.decorators.http import require_POST
 
 from ..models import GraphSnapshot
 from ..permissions import is_maintainer, maintainer_required
+from ..selectors import revision_or_404
 from ..services.graph import graph_for
-from ..services.ingest import revision_of_msgid
 
 NODE_W, NODE_H, BASE_H = 235, 58, 34
 COL_W, ROW_H, PAD = 300, 76, 30
@@ -180,9 +179,7 @@ def _edge_rows(data: dict) -> list[dict]:
 # ---------------------------------------------------------------- views
 
 def graph_detail(request, msgid):
-    rev = revision_of_msgid(msgid)
-    if rev is None:
-        raise Http404(f"no series known for <{msgid}>")
+    rev = revision_or_404(msgid)
     if rev.msgid != msgid:
         return redirect("graph-detail", msgid=rev.msgid)
     data = graph_for(rev)
@@ -213,9 +210,7 @@ def _chain_results(rev) -> list[dict]:
 @require_POST
 @maintainer_required("graph-fetch")
 def graph_fetch(request, msgid):
-    rev = revision_of_msgid(msgid)
-    if rev is None:
-        raise Http404(f"no series known for <{msgid}>")
+    rev = revision_or_404(msgid)
     from worker.tasks_graph import fetch_graph
     transaction.on_commit(lambda: fetch_graph.delay(rev.id))
     messages.info(request, "Fetching the missing threads; reload this page in a moment.")

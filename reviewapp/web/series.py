@@ -1,14 +1,13 @@
 """Series list, a revision's page, the search box and fetch progress."""
 from django.contrib import messages
 from django.db import transaction
-from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
 
 from untangle import lore
 
 from ..models import FetchRequest, Revision
-from ..selectors import revisions
+from ..selectors import revision_or_404, revisions
 from ..services.ingest import revision_of_msgid
 from . import apply as apply_web, browse as browse_web, graph as graph_web, suites as suites_web
 
@@ -20,9 +19,7 @@ def series_list(request):
 
 
 def revision_detail(request, msgid):
-    rev = revision_of_msgid(msgid)
-    if rev is None:
-        raise Http404(f"no series known for <{msgid}>")
+    rev = revision_or_404(msgid)
     if rev.msgid != msgid:
         return redirect("series-detail", msgid=rev.msgid)
     context = {"rev": rev, "family": rev.series.revisions.order_by("version", "date"),

@@ -16,41 +16,21 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from fixtures.demo.build import build_tree, git_env
+from fixtures.demo.build import git_env
 from reviewapp.models import ApplyRun, Revision
 from reviewapp.services import apply as service, trees
 from reviewapp.services.ingest import ingest
 from untangle import gitrepo
 from untangle.mail import parse
+from tests.support.demo import DEMO_MAIL, DOCS, FASTPATH, MAPPING_V7, MAPPING_V8, REPO, RESTRICTED, UFFD_V3
 from untangle.mbox import messages_from_path
 
-REPO = Path(__file__).resolve().parents[2]
-DEMO_MAIL = REPO / "fixtures" / "demo" / "mail"
 RC7 = "db7aff2c120addec29ffe21f26c7b11e317e8e35"
-MAPPING_V7 = "20250318142233.2716254-1-tabba@google.com"
-MAPPING_V8 = "20250418120905.3320715-1-tabba@google.com"
-UFFD_V3 = "20250404132740.18342-1-kalyazin@amazon.com"
-FASTPATH = "20250410063119.40211-1-lena.brandt@example.org"
-RESTRICTED = "20250319101548.2791123-1-tabba@google.com"
-DOCS = "20250422084530.88342-1-ravi.menon@example.org"
 
 pytestmark = pytest.mark.django_db
 
 
 # ------------------------------------------------------------------ helpers (also used by the web tests)
-
-@pytest.fixture(scope="session")
-def demo_source(tmp_path_factory) -> Path:
-    """The published demo tree, built once per session (fixed shas)."""
-    path = tmp_path_factory.mktemp("demo") / "linux"
-    build_tree(path)
-    return path
-
-
-def ingest_demo() -> None:
-    for path in sorted(DEMO_MAIL.glob("*.mbox")):
-        ingest(messages_from_path(path))
-
 
 def run_git(repo: Path, *args: str, stdin: bytes | None = None) -> str:
     proc = subprocess.run(["git", *args], cwd=repo, input=stdin, capture_output=True,
@@ -110,13 +90,6 @@ def post_series(source: Path, work: Path, stem: str, base: str, changes: list[tu
 
 def root(msgid: str) -> Revision:
     return Revision.objects.get(msgid=msgid)
-
-
-@pytest.fixture
-def demo(data_dir, demo_source):
-    """Demo mails ingested and the demo tree registered as `demo`."""
-    ingest_demo()
-    return trees.add_tree("demo", str(demo_source))
 
 
 # ------------------------------------------------------------------ the demo chain
@@ -337,9 +310,7 @@ def _database_url() -> str:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_chains_applied_at_once_in_two_processes_are_both_right(data_dir, demo_source, tmp_path):
-    ingest_demo()
-    trees.add_tree("demo", str(demo_source))
+def test_two_chains_applied_at_once_in_two_processes_are_both_right(demo, demo_source, data_dir, tmp_path):
     env = dict(os.environ, DATABASE_URL=_database_url(), REVIEWAPP_DATA_DIR=str(data_dir))
     procs = [subprocess.Popen([sys.executable, "manage.py", "apply", m, "--tree", "demo", "--json"],
                               cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

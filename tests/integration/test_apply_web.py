@@ -9,13 +9,10 @@ from reviewapp.models import ApplyRun, AuditLog
 from reviewapp.permissions import MAINTAINERS
 from reviewapp.services import apply as service, trees
 from tests.conftest import wait_for
-from tests.integration.test_apply_chains import (FASTPATH, REPO, demo, demo_source,  # noqa: F401
-                                                  ingest_demo, post_series, root, run_git)
+from tests.integration.test_apply_chains import post_series, root, run_git
+from tests.support.browser import screenshot
+from tests.support.demo import FASTPATH
 from untangle import gitrepo
-
-SHOTS = REPO / "test-artifacts" / "screenshots"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
 def make_user(name: str, maintainer: bool) -> User:
@@ -80,9 +77,7 @@ def test_conflict_page_names_the_failed_patch_and_who_touched_the_lines(client, 
 
 
 @pytest.mark.django_db(transaction=True)
-def test_maintainer_apply_runs_on_a_real_worker(client, data_dir, demo_source, celery_worker_proc):
-    ingest_demo()
-    trees.add_tree("demo", str(demo_source))
+def test_maintainer_apply_runs_on_a_real_worker(client, celery_worker_proc, demo):
     client.force_login(make_user("max", maintainer=True))
     resp = client.post(f"/apply/{FASTPATH}/", {"tree": "demo", "mode": "declared", "base": ""})
     run = ApplyRun.objects.get()
@@ -95,9 +90,8 @@ def test_maintainer_apply_runs_on_a_real_worker(client, data_dir, demo_source, c
 
 
 @pytest.mark.django_db(transaction=True)
-def test_anyone_can_git_fetch_the_result_over_http_and_nobody_can_push(live_server, data_dir, demo_source, tmp_path):
-    ingest_demo()
-    tree = trees.add_tree("demo", str(demo_source))
+def test_anyone_can_git_fetch_the_result_over_http_and_nobody_can_push(live_server, demo, tmp_path):
+    tree = demo
     run = service.apply(root(FASTPATH), tree)
     clone = tmp_path / "client"
     run_git(tmp_path, "init", "-q", str(clone))
@@ -116,31 +110,20 @@ def test_anyone_can_git_fetch_the_result_over_http_and_nobody_can_push(live_serv
 
 
 @pytest.mark.django_db(transaction=True)
-def test_run_page_in_chromium_updates_live_and_shows_the_result(live_server, data_dir, demo_source, monkeypatch):
-    from playwright.sync_api import sync_playwright
-    # Playwright's sync API runs an event loop in this thread; the ORM calls here are plain sync code.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    ingest_demo()
-    tree = trees.add_tree("demo", str(demo_source))
-    queued = ApplyRun.objects.create(tree=tree, root=root(FASTPATH), status=ApplyRun.QUEUED)
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.goto(f"{live_server.url}/runs/{queued.id}/")
-            assert page.inner_text("#run-status") == "queued"
-            # The worker's part, done here: the page must notice on its own (polling).
-            assert service.claim(queued.id)
-            service.execute(ApplyRun.objects.get(id=queued.id))
-            page.wait_for_selector("#result", timeout=15000)
-            assert page.inner_text("#run-status") == "applied"
-            assert page.inner_text("#run-k") == "10" and page.inner_text("#base-rule") == "dependency"
-            assert f"/git/demo.git refs/reviewapp/chains/{queued.id}" in page.inner_text("#fetch-command")
-            assert page.get_attribute("#browse-link", "href") == f"/tree/{queued.id}/"
-            page.screenshot(path=str(SHOTS / "apply-run.png"), full_page=True)
-            page.goto(f"{live_server.url}/series/{FASTPATH}/")
-            page.locator("#apply").screenshot(path=str(SHOTS / "apply-panel.png"))
-        finally:
-            browser.close()
-    assert (SHOTS / "apply-run.png").stat().st_size > 10_000
+def test_run_page_in_chromium_updates_live_and_shows_the_result(demo, page):
+    queued = ApplyRun.objects.create(tree=demo, root=root(FASTPATH), status=ApplyRun.QUEUED)
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(f"{page.base}/runs/{queued.id}/")
+    assert page.inner_text("#run-status") == "queued"
+    # The worker's part, done here: the page must notice on its own (polling).
+    assert service.claim(queued.id)
+    service.execute(ApplyRun.objects.get(id=queued.id))
+    page.wait_for_selector("#result", timeout=15000)
+    assert page.inner_text("#run-status") == "applied"
+    assert page.inner_text("#run-k") == "10" and page.inner_text("#base-rule") == "dependency"
+    assert f"/git/demo.git refs/reviewapp/chains/{queued.id}" in page.inner_text("#fetch-command")
+    assert page.get_attribute("#browse-link", "href") == f"/tree/{queued.id}/"
+    shot = screenshot(page, "apply-run")
+    page.goto(f"{page.base}/series/{FASTPATH}/")
+    screenshot(page.locator("#apply"), "apply-panel", full_page=False)
+    assert shot.stat().st_size > 10_000

@@ -3,51 +3,30 @@ page to the consolidated tree, guest_memfd.c line by line, what v3 itself adds o
 mapping v7, and what changed in mapping v8. Screenshots go to test-artifacts/screenshots/.
 """
 import re
-from pathlib import Path
 
 import pytest
 
-from reviewapp.models import Revision, Tree
-from reviewapp.services import demo, provenance as prov
+from reviewapp.models import Revision
+from reviewapp.services import provenance as prov
 from reviewapp.services.apply import apply
+from tests.support.browser import screenshot
+from tests.support.demo import MAPPING_V8, UFFD_V3
 
-REPO = Path(__file__).resolve().parents[2]
-SHOTS = REPO / "test-artifacts" / "screenshots"
-UFFD_V3 = "20250404132740.18342-1-kalyazin@amazon.com"
-MAPPING_V8 = "20250418120905.3320715-1-tabba@google.com"
 FILE = "virt/kvm/guest_memfd.c"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
 @pytest.fixture
-def page(monkeypatch):
-    from playwright.sync_api import sync_playwright
-    # Playwright's sync API runs an event loop in this thread; the ORM work is done
-    # before the browser starts, and the live server answers from its own thread.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        try:
-            pg = browser.new_page(viewport={"width": 1400, "height": 900})
-            yield pg
-        finally:
-            browser.close()
-
-
-@pytest.fixture
-def chain(data_dir):
-    demo.load(runs=False)
-    run = apply(Revision.objects.get(msgid=UFFD_V3), Tree.objects.get(name="demo"))
+def chain(demo):
+    # Requested before `page`: the ORM work is done before the browser starts.
+    run = apply(Revision.objects.get(msgid=UFFD_V3), demo)
     assert run.status == "applied", run.error
     c = prov.load_chain(run)
     owners = prov.line_owners(c, FILE)  # computed now: no ORM once the browser runs
     return c, owners
 
 
-def shot(pg, name: str, **kw) -> None:
-    pg.screenshot(path=str(SHOTS / f"browse-{name}.png"), **kw)
+def shot(pg, name: str, full_page: bool = False) -> None:
+    screenshot(pg, f"browse-{name}", full_page)
 
 
 def rgb(hex_colour: str) -> str:
@@ -62,7 +41,7 @@ def test_reviewer_walks_from_the_series_page_to_each_lines_patch(chain, page, li
     pg.goto(f"{live_server.url}/series/{UFFD_V3}/")
     panel = pg.locator("#browse")
     assert "What this series itself changes" in panel.inner_text()
-    panel.screenshot(path=str(SHOTS / "browse-series-panel.png"))
+    screenshot(panel, "browse-series-panel", full_page=False)
 
     pg.click("#browse-tree-link")
     assert pg.url == f"{live_server.url}/tree/{c.run.id}/"

@@ -1,7 +1,6 @@
 """What a digest says, built from the database: the demo's uffd-minor story,
 filters, periods, first versus later digests, and the 72-column rule."""
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -9,18 +8,11 @@ from django.core.management import call_command
 from reviewapp.models import (ApplyRun, Dependency, Digest, Message, Revision, Subscription, Suite, SuiteRun,
                               Trailer, Tree)
 from reviewapp.services import digests
-from reviewapp.services.ingest import ingest
+from tests.support.demo import FASTPATH, MAPPING_V7, MAPPING_V8, UFFD_V2, UFFD_V3, ingest_demo_mails
 from untangle import digest as pure
-from untangle.mbox import messages_from_path
 
 pytestmark = pytest.mark.django_db
 
-MAIL = Path(__file__).resolve().parents[2] / "fixtures" / "demo" / "mail"
-UFFD_V3 = "20250404132740.18342-1-kalyazin@amazon.com"
-UFFD_V2 = "20250402151209.51274-1-kalyazin@amazon.com"
-MAPPING_V7 = "20250318142233.2716254-1-tabba@google.com"
-MAPPING_V8 = "20250418120905.3320715-1-tabba@google.com"
-FASTPATH = "20250410063119.40211-1-lena.brandt@example.org"
 # Everything below happens at fixed instants, whatever today is.
 KNOWN = datetime(2026, 11, 10, 12, 0, tzinfo=timezone.utc)  # when the demo mails arrived
 FIRST = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)  # a Monday
@@ -28,11 +20,7 @@ SECOND = datetime(2026, 11, 30, 9, 0, tzinfo=timezone.utc)  # the next Monday
 
 
 def ingest_demo() -> None:
-    files = sorted(MAIL.glob("*.mbox"))
-    if not files:
-        pytest.skip("fixtures/demo/mail/*.mbox not built yet")
-    for path in files:
-        ingest(messages_from_path(path))
+    ingest_demo_mails()
     Message.objects.update(received=KNOWN)
 
 

@@ -3,7 +3,6 @@ unsubscribe link taken from a really sent digest, and a browser screenshot."""
 import email
 import email.policy
 import re
-from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group, User
@@ -11,10 +10,8 @@ from django.contrib.auth.models import Group, User
 from reviewapp.models import AuditLog, Subscription
 from reviewapp.services import digests
 from tests.integration.test_digest_content import FIRST, demo  # noqa: F401
+from tests.support.browser import screenshot
 from tests.support.smtp_server import SmtpServer
-
-REPO = Path(__file__).resolve().parents[2]
-SHOTS = REPO / "test-artifacts" / "screenshots"
 
 
 @pytest.fixture
@@ -120,24 +117,14 @@ def test_one_click_unsubscribe_post_from_a_mail_client_needs_no_csrf(demo):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_preview_page_in_a_real_browser(live_server, maintainer, demo, client):
-    from playwright.sync_api import sync_playwright
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    shot = SHOTS / "digest-preview.png"
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
-        try:
-            page = browser.new_page(viewport={"width": 1100, "height": 1400})
-            page.goto(f"{live_server.url}/accounts/login/")
-            page.fill("input[name=username]", "mia")
-            page.fill("input[name=password]", "pw-mia-123")
-            page.click("button[type=submit], input[type=submit]")
-            page.goto(f"{live_server.url}/digests/{demo['sub'].pk}/preview")
-            text = page.inner_text("#digest-text")
-            page.screenshot(path=str(shot), full_page=True)
-        finally:
-            browser.close()
+def test_preview_page_in_a_real_browser(maintainer, demo, page):
+    page.set_viewport_size({"width": 1100, "height": 1400})
+    page.goto(f"{page.base}/accounts/login/")
+    page.fill("input[name=username]", "mia")
+    page.fill("input[name=password]", "pw-mia-123")
+    page.click("button[type=submit], input[type=submit]")
+    page.goto(f"{page.base}/digests/{demo['sub'].pk}/preview")
+    text = page.inner_text("#digest-text")
+    shot = screenshot(page, "digest-preview")
     assert "support for uffd minor" in text and "applies cleanly" in text
     assert shot.stat().st_size > 10_000  # docs/screenshots/digest-preview.png is a copy

@@ -1,18 +1,16 @@
 """The graph page shows, per applied chain, its apply result and a suite badge."""
 import pytest
-from django.core.management import call_command
 from django.urls import reverse
 
-from reviewapp.models import ApplyRun, Revision, Suite, SuiteRun, Tree
+from reviewapp.models import ApplyRun, Revision, Suite, SuiteRun
 
 pytestmark = pytest.mark.django_db
 
 UFFD_V3 = "20250404132740.18342-1-kalyazin@amazon.com"
 
 
-def test_graph_page_has_a_suite_badge_per_chain(client, data_dir):
-    call_command("demo", "load", "--no-runs")
-    rev, tree = Revision.objects.get(msgid=UFFD_V3), Tree.objects.get(name="demo")
+def test_graph_page_has_a_suite_badge_per_chain(client, demo):
+    rev, tree = Revision.objects.get(msgid=UFFD_V3), demo
     declared = ApplyRun.objects.create(tree=tree, root=rev, status="applied", head="a" * 40)
     newest = ApplyRun.objects.create(tree=tree, root=rev, newest=True, status="conflict")
     suite = Suite.objects.create(name="uffd-faults", definition={})

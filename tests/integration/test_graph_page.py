@@ -1,29 +1,13 @@
 """The graph page and the series-page panel: served HTML, then headless Chromium."""
 import re
-from pathlib import Path
 
 import pytest
 from django.urls import reverse
 
 from reviewapp.models import GraphSnapshot
-from reviewapp.services.ingest import ingest
-from untangle.mbox import messages_from_path
-
-REPO = Path(__file__).resolve().parents[2]
-DEMO = REPO / "fixtures" / "demo" / "mail"
-SHOTS = REPO / "test-artifacts" / "screenshots"
-
-UFFD3 = "20250404132740.18342-1-kalyazin@amazon.com"
-MAP7 = "20250318142233.2716254-1-tabba@google.com"
-MAP8 = "20250418120905.3320715-1-tabba@google.com"
-
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-
-def load_demo():
-    for p in sorted(DEMO.glob("*.mbox")):
-        ingest(messages_from_path(p))
+from tests.support.browser import screenshot
+from tests.support.demo import MAPPING_V7 as MAP7, MAPPING_V8 as MAP8, UFFD_V3 as UFFD3
+from tests.support.demo import ingest_demo_mails as load_demo
 
 
 @pytest.mark.django_db
@@ -71,36 +55,29 @@ def test_fetching_from_the_page_is_for_maintainers_only(client, django_user_mode
 
 
 @pytest.mark.django_db(transaction=True)
-def test_graph_page_in_headless_chromium(live_server):
-    from playwright.sync_api import sync_playwright
+def test_graph_page_in_headless_chromium(page):
     load_demo()
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1600, "height": 1100})
-            page.goto(live_server.url + reverse("graph-detail", args=[UFFD3]))
-            nodes = page.locator("svg#graph-svg g.node")
-            assert nodes.count() >= 8
-            assert page.locator(f'g.node.root[data-msgid="{UFFD3}"]').count() == 1
-            box = page.locator(f'g.node[data-msgid="{MAP7}"] rect').bounding_box()
-            root_box = page.locator(f'g.node[data-msgid="{UFFD3}"] rect').bounding_box()
-            assert box["x"] < root_box["x"], "a dependency is drawn left of what needs it"
-            fill = page.locator(f'g.node[data-msgid="{MAP7}"] rect').evaluate("r => getComputedStyle(r).fill")
-            assert fill == "rgb(239, 232, 247)"  # superseded
-            dash = page.locator("path.edge.kind-previous-revision").first.get_attribute("stroke-dasharray")
-            assert dash
-            # Hovering an edge highlights its evidence in the side panel.
-            edge = page.locator("path.edge.kind-depends-on.how-prose").first
-            edge_id = edge.get_attribute("data-edge")
-            edge.dispatch_event("mouseenter")  # a curve's box centre is rarely on its stroke
-            page.wait_for_selector(f"#{edge_id}.hi")
-            assert "built on top of" in page.locator(f"#{edge_id}").inner_text()
-            page.screenshot(path=str(SHOTS / "graph-uffd-minor-v3.png"), full_page=True)
-            # A click on a node opens its series page.
-            page.locator(f'g.node[data-msgid="{MAP7}"] a').click()
-            page.wait_for_url(re.compile(re.escape(reverse("series-detail", args=[MAP7]))))
-            assert page.locator("#graph-panel").count() == 1
-        finally:
-            browser.close()
+    page.set_viewport_size({"width": 1600, "height": 1100})
+    page.goto(page.base + reverse("graph-detail", args=[UFFD3]))
+    nodes = page.locator("svg#graph-svg g.node")
+    assert nodes.count() >= 8
+    assert page.locator(f'g.node.root[data-msgid="{UFFD3}"]').count() == 1
+    box = page.locator(f'g.node[data-msgid="{MAP7}"] rect').bounding_box()
+    root_box = page.locator(f'g.node[data-msgid="{UFFD3}"] rect').bounding_box()
+    assert box["x"] < root_box["x"], "a dependency is drawn left of what needs it"
+    fill = page.locator(f'g.node[data-msgid="{MAP7}"] rect').evaluate("r => getComputedStyle(r).fill")
+    assert fill == "rgb(239, 232, 247)"  # superseded
+    dash = page.locator("path.edge.kind-previous-revision").first.get_attribute("stroke-dasharray")
+    assert dash
+    # Hovering an edge highlights its evidence in the side panel.
+    edge = page.locator("path.edge.kind-depends-on.how-prose").first
+    edge_id = edge.get_attribute("data-edge")
+    edge.dispatch_event("mouseenter")  # a curve's box centre is rarely on its stroke
+    page.wait_for_selector(f"#{edge_id}.hi")
+    assert "built on top of" in page.locator(f"#{edge_id}").inner_text()
+    screenshot(page, "graph-uffd-minor-v3")
+    # A click on a node opens its series page.
+    page.locator(f'g.node[data-msgid="{MAP7}"] a').click()
+    page.wait_for_url(re.compile(re.escape(reverse("series-detail", args=[MAP7]))))
+    assert page.locator("#graph-panel").count() == 1
     assert GraphSnapshot.objects.filter(root__msgid=UFFD3).exists()

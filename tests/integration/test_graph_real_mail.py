@@ -1,7 +1,6 @@
 """The graph on real kernel mail (../shared/lore) and on the demo story, and the CLI."""
 import io
 import json
-from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -9,12 +8,11 @@ from django.core.management import CommandError, call_command
 from reviewapp.models import Revision
 from reviewapp.services.graph import GraphError, chain_for, graph_for
 from reviewapp.services.ingest import ingest
+from tests.support.demo import ingest_demo_mails as load_demo
 from untangle.mbox import messages_from_path
 
 pytestmark = pytest.mark.django_db
 
-REPO = Path(__file__).resolve().parents[2]
-DEMO = REPO / "fixtures" / "demo" / "mail"
 
 UFFD3 = "20250404154352.23078-1-kalyazin@amazon.com"
 UFFD2 = "20250402160721.97596-1-kalyazin@amazon.com"
@@ -40,12 +38,6 @@ def load(*paths):
 
 def load_lore(lore_dir):
     load(*sorted(lore_dir.glob("*.mbox")), *sorted((lore_dir / "transcribed").glob("*.eml")))
-
-
-def load_demo():
-    files = sorted(DEMO.glob("*.mbox"))
-    assert files, "the demo mails (fixtures/demo/mail) are missing"
-    load(*files)
 
 
 def edge(data, frm, to, kind=None):

@@ -11,8 +11,8 @@ import re
 import pytest
 from django.core.management import CommandError, call_command
 
-from reviewapp.models import Patch, Revision, Tree
-from reviewapp.services import demo, provenance as prov
+from reviewapp.models import Patch, Revision
+from reviewapp.services import provenance as prov
 from reviewapp.services.apply import apply
 from untangle import gitrepo
 
@@ -26,9 +26,8 @@ HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 
 
 @pytest.fixture
-def v3_run(data_dir):
-    demo.load(runs=False)
-    run = apply(Revision.objects.get(msgid=UFFD_V3), Tree.objects.get(name="demo"))
+def v3_run(demo):
+    run = apply(Revision.objects.get(msgid=UFFD_V3), demo)
     assert run.status == "applied", run.error
     assert run.chain == [MAPPING_V7, UFFD_V3]
     return run
@@ -166,8 +165,7 @@ def test_cli_reuses_the_applied_run_instead_of_applying_again(v3_run, capsys):
     assert v3_run.root.apply_runs.count() == 1
 
 
-def test_cli_applies_when_nothing_was_applied_yet(data_dir, capsys):
-    demo.load(runs=False)
+def test_cli_applies_when_nothing_was_applied_yet(demo, capsys):
     call_command("provenance", f"<{UFFD_V2}>", "--tree", "demo", "virt/kvm/guest_memfd.c", "--json")
     data = json.loads(capsys.readouterr().out)
     assert {x["series"] for x in data["lines"]} == {None, MAPPING_V7, UFFD_V2}

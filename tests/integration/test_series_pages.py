@@ -1,18 +1,12 @@
 """The series list, a series page and the search box, in headless Chromium."""
 import pytest
-from django.core.management import call_command
 
 from reviewapp.models import FetchRequest
-from tests.support.browser import page, screenshot  # noqa: F401
+from tests.support.browser import screenshot
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 UFFD_V3 = "20250404132740.18342-1-kalyazin@amazon.com"
-
-
-@pytest.fixture
-def demo(data_dir):
-    call_command("demo", "load", "--no-runs")
 
 
 def test_series_list_shows_newest_first_with_counts(demo, page):

@@ -8,7 +8,6 @@ under tools/testing/selftests/mm/, the way a patch series would add them.
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -21,18 +20,6 @@ PROGRAMS = REPO / "tests" / "support" / "guest_programs"
 SELFTESTS = "tools/testing/selftests/mm"
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="session")
-def kernel() -> Path:
-    if not shutil.which("qemu-system-x86_64"):
-        pytest.fail("qemu-system-x86_64 missing: run scripts/install-system-deps")
-    proc = subprocess.run([str(REPO / "scripts" / "fetch-kernel")], capture_output=True,
-                          text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr
-    path = Path(proc.stdout.strip().splitlines()[-1])
-    assert path.is_file()
-    return path
 
 
 def make_tree(root: Path, programs: dict[str, str]) -> Path:

@@ -1,7 +1,7 @@
 """`manage.py suite run`: the CLI contract on the demo chains, with real applies and QEMU boots.
 
 The kernel is Debian's 6.1 image from scripts/fetch-kernel; the tree and the mails are
-the demo story's (fixtures/demo), loaded with `manage.py demo load`.
+the demo story's (fixtures/demo), loaded by the `demo` fixture.
 """
 import json
 import subprocess
@@ -14,17 +14,12 @@ from django.core.management.base import CommandError
 from reviewapp.models import ApplyRun, SuiteRun
 from reviewapp.services import trees
 
-from .test_suite_runs import kernel, kernel_setting  # noqa: F401 (fixtures)
+from .test_suite_runs import kernel_setting  # noqa: F401 (autouse fixture)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 UFFD_V3 = "20250404132740.18342-1-kalyazin@amazon.com"
 FASTPATH = "20250410063119.40211-1-lena.brandt@example.org"
-
-
-@pytest.fixture
-def demo(data_dir):
-    call_command("demo", "load", "--no-runs")
 
 
 def suite_run(capsys, *args) -> tuple[dict, int]:

@@ -3,40 +3,23 @@
 The kernel is Debian's 6.1 image from scripts/fetch-kernel (downloaded once, then reused).
 """
 import json
-import shutil
-import subprocess
-from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group, User
-from django.core.management import call_command
 from django.urls import reverse
 
 from reviewapp.models import ApplyRun, AuditLog, Revision, Suite, SuiteRun, Tree
 from reviewapp.permissions import MAINTAINERS
 from reviewapp.services import apply, suites
 from reviewapp.web.suites import SuiteForm, suite_badge
-from tests.support.browser import page  # noqa: F401 (fixture)
 from tests.conftest import wait_for
+from tests.support.browser import screenshot
 from untangle.suite import DEFAULT_SUITE
 
-REPO = Path(__file__).resolve().parents[2]
 UFFD_V3 = "20250404132740.18342-1-kalyazin@amazon.com"
 FASTPATH = "20250410063119.40211-1-lena.brandt@example.org"
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="session")
-def kernel() -> Path:
-    if not shutil.which("qemu-system-x86_64"):
-        pytest.fail("qemu-system-x86_64 missing: run scripts/install-system-deps")
-    proc = subprocess.run([str(REPO / "scripts" / "fetch-kernel")], capture_output=True,
-                          text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr
-    path = Path(proc.stdout.strip().splitlines()[-1])
-    assert path.is_file()
-    return path
 
 
 @pytest.fixture(autouse=True)
@@ -44,12 +27,6 @@ def kernel_setting(kernel, settings):
     # Autouse, so it is set before celery_worker_proc hands the setting to the worker.
     settings.KERNEL_IMAGE = str(kernel)
     settings.SUITE_AFTER_APPLY = True
-
-
-@pytest.fixture
-def demo(data_dir):
-    call_command("demo", "load", "--no-runs")
-    return Tree.objects.get(name="demo")
 
 
 def applied(msgid: str, tree: Tree, newest: bool = False) -> ApplyRun:
@@ -232,7 +209,6 @@ def test_admin_form_rejects_a_definition_the_runner_cannot_run():
 
 @pytest.mark.django_db(transaction=True)
 def test_failed_run_reads_well_in_chromium(page, finished_run):
-    from tests.support.browser import screenshot
     page.goto(page.base + reverse("series-detail", kwargs={"msgid": FASTPATH}))
     page.click("#suites a.badge.fail")
     assert page.inner_text("#suite-status") == "fail"

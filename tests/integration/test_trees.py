@@ -10,7 +10,7 @@ from django.core.management.base import CommandError
 from reviewapp.models import Tree
 from reviewapp.services import trees
 from tests.conftest import wait_for
-from tests.integration.test_apply_chains import demo_source, run_git  # noqa: F401
+from tests.integration.test_apply_chains import run_git
 from untangle import gitrepo
 
 pytestmark = pytest.mark.django_db

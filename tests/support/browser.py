@@ -23,10 +23,12 @@ def chromium_page(width: int = 1400, height: int = 900):
             browser.close()
 
 
-def screenshot(page, name: str) -> Path:
+def screenshot(page, name: str, full_page: bool = True) -> Path:
+    """Saves test-artifacts/screenshots/<name>.png. page may be a Locator (pass
+    full_page=False): then only that element is shot."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), **({"full_page": True} if full_page else {}))
     return path
 
 

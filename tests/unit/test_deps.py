@@ -1,22 +1,17 @@
 """Dependency discovery on real kernel mails (../shared/lore) and small synthetic bodies."""
 from __future__ import annotations
 
-import email
-import email.policy
-import mailbox
 import re
-from pathlib import Path
 
 import pytest
 
+from tests.support.lore_mail import msgid_of, plain_body, read_mails
 from untangle.deps import (
     discover_blob_edges,
     discover_text_edges,
     extract_change_id,
     msgid_from_url,
 )
-
-LORE = Path(__file__).resolve().parents[2] / ".." / "shared" / "lore"
 
 FUAD_V7 = "20250318161823.4005529-1-tabba@google.com"
 FUAD_V4 = "20250218172500.807733-1-tabba@google.com"
@@ -28,29 +23,11 @@ RESTRICTED = "20250117163001.2326672-1-tabba@google.com"
 
 # ---------------------------------------------------------------- helpers
 
-def _read(name: str) -> list[email.message.EmailMessage]:
-    path = LORE / name
-    if not path.exists():
-        pytest.skip(f"{path} not available")
-    if path.suffix == ".eml":
-        return [email.message_from_bytes(path.read_bytes(), policy=email.policy.default)]
-    box = mailbox.mbox(str(path), factory=lambda f: email.message_from_binary_file(f, policy=email.policy.default))
-    return list(box)
-
-
-def _msgid(msg) -> str:
-    return str(msg["message-id"]).strip().strip("<>")
-
-
-def _body(msg) -> str:
-    return msg.get_body(preferencelist=("plain",)).get_content()
-
-
 def _cover(name: str):
-    msgs = _read(name)
+    msgs = read_mails(name)
     for m in msgs:
         if re.search(r"\s0+/\d+\]", str(m["subject"])) or len(msgs) == 1:
-            return _msgid(m), _body(m)
+            return msgid_of(m), plain_body(m)
     raise AssertionError("no cover letter")
 
 
@@ -86,10 +63,10 @@ def _files_of_patch(body: str) -> list[dict]:
 
 
 def _revision_from_mbox(name: str) -> dict:
-    msgs = _read(name)
+    msgs = read_mails(name)
     cover = next(m for m in msgs if re.search(r"\s0+/\d+\]", str(m["subject"])))
-    patches = [{"msgid": _msgid(m), "files": _files_of_patch(_body(m))} for m in msgs if m is not cover]
-    return {"msgid": _msgid(cover), "patches": patches}
+    patches = [{"msgid": msgid_of(m), "files": _files_of_patch(plain_body(m))} for m in msgs if m is not cover]
+    return {"msgid": msgid_of(cover), "patches": patches}
 
 
 # ---------------------------------------------------------------- URLs
@@ -283,11 +260,11 @@ def test_no_patch_body_in_the_archive_claims_a_dependency():
     for name in ["gmem-direct-map-removal-rfc-v3.mbox", "gmem-direct-map-removal-v4.mbox",
                  "gmem-direct-map-removal-v7-split-send.mbox", "gmem-direct-map-removal-v8-qp.mbox",
                  "kvm-gmem-uffd-minor-v2.mbox", "kvm-gmem-uffd-minor-v3.mbox"]:
-        for msg in _read(name)[1:]:
-            edges = discover_text_edges(_msgid(msg), _body(msg))
+        for msg in read_mails(name)[1:]:
+            edges = discover_text_edges(msgid_of(msg), plain_body(msg))
             assert not [e for e in edges if e.kind in ("depends-on", "supersedes")], (name, msg["subject"])
-    rfc_6 = _read("gmem-direct-map-removal-rfc-v3.mbox")[6]
-    [e] = discover_text_edges(_msgid(rfc_6), _body(rfc_6))
+    rfc_6 = read_mails("gmem-direct-map-removal-rfc-v3.mbox")[6]
+    [e] = discover_text_edges(msgid_of(rfc_6), plain_body(rfc_6))
     assert (e.kind, e.target) == ("related", "20241024095956.3668818-1-roypat@amazon.co.uk")
 
 

@@ -1,18 +1,13 @@
 """Apply order, problems and "not needed" explanations over plain node/edge data."""
 from __future__ import annotations
 
-import email
-import email.policy
-import mailbox
 import random
-from pathlib import Path
 
 import pytest
 
+from tests.support.lore_mail import plain_body, read_mails
 from untangle.deps import discover_text_edges
 from untangle.graph import build, newest_chain, unneeded
-
-LORE = Path(__file__).resolve().parents[2] / ".." / "shared" / "lore"
 
 UFFD = "20250404154352.23078-1-kalyazin@amazon.com"
 FUAD7 = "20250318161823.4005529-1-tabba@google.com"
@@ -63,13 +58,8 @@ def test_uffd_minor_applies_after_fuad_v7_and_context_links_are_not_in_the_chain
 
 
 def test_graph_from_the_real_cover_letters_orders_fuad_before_uffd():
-    if not LORE.exists():
-        pytest.skip("real mails not available")
-    fuad = email.message_from_bytes((LORE / "transcribed/fuad-v7-cover.eml").read_bytes(), policy=email.policy.default)
-    mails = {FUAD7: fuad.get_body(preferencelist=("plain",)).get_content()}
-    box = mailbox.mbox(str(LORE / "kvm-gmem-uffd-minor-v3.mbox"),
-                       factory=lambda f: email.message_from_binary_file(f, policy=email.policy.default))
-    mails[UFFD] = next(iter(box)).get_body(preferencelist=("plain",)).get_content()
+    mails = {FUAD7: plain_body(read_mails("transcribed/fuad-v7-cover.eml")[0]),
+             UFFD: plain_body(read_mails("kvm-gmem-uffd-minor-v3.mbox")[0])}
     edges = [{"from": m, "to": e.target, "kind": e.kind, "how": e.how, "evidence": e.evidence}
              for m, body in mails.items() for e in discover_text_edges(m, body) if e.target_type == "msgid"]
     g = build(UFFD, story_nodes(), edges)

@@ -1,10 +1,7 @@
 from django.core.management.base import BaseCommand
 
-from untangle import lore
-
-from ...services import apply as service, fetch, trees
-from ...services.ingest import revision_of_msgid
-from ._cli import emit, fail
+from ...services import apply as service
+from ._cli import emit, fail, msgid_of, revision_for, tree_named
 
 
 class Command(BaseCommand):
@@ -20,12 +17,9 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args, **opts):
-        try:
-            msgid = lore.parse_ref(opts["ref"])
-            tree = trees.get_tree(opts["tree"])
-        except (ValueError, trees.TreeError) as exc:
-            raise fail(str(exc))
-        rev = revision_of_msgid(msgid) or self._fetch(msgid)
+        msgid = msgid_of(opts["ref"])
+        tree = tree_named(opts["tree"])
+        rev = revision_for(msgid)
         run = service.apply(rev, tree, base=opts["base"], newest=opts["newest"],
                             progress=None if opts["json"] else self._progress)
         data = service.run_dict(run)
@@ -33,17 +27,6 @@ class Command(BaseCommand):
         if run.status != run.APPLIED:
             # The JSON is on stdout already; the exit status tells scripts it did not apply.
             raise fail(f"apply run {run.id}: {run.status}: {run.error}")
-
-    def _fetch(self, msgid: str):
-        # Not ingested yet: fetch the thread from LORE_URL like `ingest --msgid`.
-        try:
-            fetch.fetch_thread(msgid)
-        except lore.FetchError as exc:
-            raise fail(f"<{msgid}> is not known and fetching it failed: {exc}")
-        rev = revision_of_msgid(msgid)
-        if rev is None:
-            raise fail(f"<{msgid}> is not a patch series")
-        return rev
 
     def _progress(self, k: int, n: int) -> None:
         self.stderr.write(f"\rapplying {k}/{n}", ending="")

@@ -3,7 +3,7 @@ from django.core.management.base import BaseCommand
 
 from ...models import Subscription
 from ...services import digests
-from ._cli import emit, fail
+from ._cli import add_json_flag, emit, fail
 
 
 class Command(BaseCommand):
@@ -19,15 +19,12 @@ class Command(BaseCommand):
         s.add_argument("--tree", dest="trees", action="append", default=[], metavar="NAME")
         s.add_argument("--watch", dest="watched", action="append", default=[], metavar="MSGID")
         s.add_argument("--name", default="", help="shown in the subject (default: the list)")
-        s.add_argument("--json", action="store_true")
         p = sub.add_parser("preview", help="print the next digest as it would be sent now")
         p.add_argument("id", type=int)
-        p.add_argument("--json", action="store_true")
         d = sub.add_parser("send", help="compose and send what is due")
         d.add_argument("--due", action="store_true", required=True)
-        d.add_argument("--json", action="store_true")
         ls = sub.add_parser("list", help="list subscriptions")
-        ls.add_argument("--json", action="store_true")
+        add_json_flag(s, p, d, ls)
 
     def handle(self, *args, **opts):
         getattr(self, "do_" + opts["action"])(opts)

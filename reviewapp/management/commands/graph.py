@@ -2,12 +2,8 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from untangle import lore
-
-from ...services import fetch
 from ...services.graph import graph_for
-from ...services.ingest import revision_of_msgid
-from ._cli import emit, fail
+from ._cli import emit, msgid_of, revision_for
 
 
 class Command(BaseCommand):
@@ -22,19 +18,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args, **opts):
-        try:
-            msgid = lore.parse_ref(opts["ref"])
-        except ValueError as exc:
-            raise fail(str(exc))
-        rev = revision_of_msgid(msgid)
-        if rev is None and opts["fetch"]:
-            try:
-                fetch.fetch_thread(msgid)
-            except lore.FetchError as exc:
-                raise fail(f"cannot fetch <{msgid}>: {exc}")
-            rev = revision_of_msgid(msgid)
-        if rev is None:
-            raise fail(f"no series stored for <{msgid}>" + ("" if opts["fetch"] else " (try --fetch)"))
+        rev = revision_for(msgid_of(opts["ref"]), fetch_missing=opts["fetch"])
         data = graph_for(rev, fetch=opts["fetch"], depth=opts["depth"])
         emit(self, data, opts["json"], render_text(data))
 

@@ -1,11 +1,8 @@
 from django.core.management.base import BaseCommand
 
-from untangle import lore
-
 from ...models import ApplyRun
-from ...services import apply as apply_service, fetch, provenance as prov, trees
-from ...services.ingest import revision_of_msgid
-from ._cli import emit, fail
+from ...services import apply as apply_service, provenance as prov
+from ._cli import emit, fail, msgid_of, revision_for, tree_named
 
 
 class Command(BaseCommand):
@@ -19,13 +16,13 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args, **opts):
+        msgid = msgid_of(opts["ref"])
+        tree = tree_named(opts["tree"])
         try:
-            msgid = lore.parse_ref(opts["ref"])
-            tree = trees.get_tree(opts["tree"])
             path = prov.clean_path(opts["path"])
-        except (ValueError, trees.TreeError, prov.BrowseError) as exc:
+        except prov.BrowseError as exc:
             raise fail(str(exc))
-        rev = revision_of_msgid(msgid) or self._fetch(msgid)
+        rev = revision_for(msgid)
         run = self._reusable(rev, tree) or apply_service.apply(rev, tree)
         if run.status != ApplyRun.APPLIED:
             raise fail(f"apply run {run.id}: {run.status}: {run.error}")
@@ -44,16 +41,6 @@ class Command(BaseCommand):
         if tree.fetched:
             qs = qs.filter(created__gte=tree.fetched)
         return qs.order_by("-created").first()
-
-    def _fetch(self, msgid: str):
-        try:
-            fetch.fetch_thread(msgid)
-        except lore.FetchError as exc:
-            raise fail(f"<{msgid}> is not known and fetching it failed: {exc}")
-        rev = revision_of_msgid(msgid)
-        if rev is None:
-            raise fail(f"<{msgid}> is not a patch series")
-        return rev
 
     def _text(self, chain, path, data) -> str:
         """Blame-like: line number, patch label (or base), the line."""

@@ -1,11 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from untangle import lore
-
 from ...models import Suite
-from ...services import apply as apply_service, fetch, suites, trees
-from ...services.ingest import revision_of_msgid
-from ._cli import emit, fail
+from ...services import apply as apply_service, suites
+from ._cli import emit, fail, msgid_of, revision_for, tree_named
 
 
 class Command(BaseCommand):
@@ -23,13 +20,10 @@ class Command(BaseCommand):
         run.add_argument("--json", action="store_true")
 
     def handle(self, *args, **opts):
-        try:
-            msgid = lore.parse_ref(opts["ref"])
-            tree = trees.get_tree(opts["tree"])
-        except (ValueError, trees.TreeError) as exc:
-            raise fail(str(exc))
+        msgid = msgid_of(opts["ref"])
+        tree = tree_named(opts["tree"])
         suite = self._suite(opts["suite"])
-        rev = revision_of_msgid(msgid) or self._fetch(msgid)
+        rev = revision_for(msgid)
         apply_run = apply_service.apply(rev, tree)
         if apply_run.status != apply_run.APPLIED:
             data = {"status": "error", "tests": [], "duration_s": 0.0,
@@ -55,17 +49,6 @@ class Command(BaseCommand):
             known = ", ".join(Suite.objects.order_by("name").values_list("name", flat=True))
             raise fail(f"no suite named {name!r} (known: {known or suites.DEFAULT_NAME})")
         return found
-
-    def _fetch(self, msgid: str):
-        # Not ingested yet: fetch the thread from LORE_URL, as `apply` does.
-        try:
-            fetch.fetch_thread(msgid)
-        except lore.FetchError as exc:
-            raise fail(f"<{msgid}> is not known and fetching it failed: {exc}")
-        rev = revision_of_msgid(msgid)
-        if rev is None:
-            raise fail(f"<{msgid}> is not a patch series")
-        return rev
 
     def _text(self, run, data) -> str:
         lines = [f"{data['status']} ({run.suite.name}, {data['duration_s']:.1f} s, suite run {run.id})"]

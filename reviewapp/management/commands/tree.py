@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand
 
 from ...models import Tree
 from ...services import trees
-from ._cli import emit, fail
+from ._cli import add_json_flag, emit, fail
 
 
 class Command(BaseCommand):
@@ -19,8 +19,7 @@ class Command(BaseCommand):
         sub.add_parser("list", help="list trees")
         fetch = sub.add_parser("fetch", help="fetch a tree's mirror now")
         fetch.add_argument("name")
-        for p in (add, sub.choices["list"], fetch):
-            p.add_argument("--json", action="store_true")
+        add_json_flag(add, sub.choices["list"], fetch)
 
     def handle(self, *args, **opts):
         try:
