@@ -265,7 +265,8 @@ def _split(raw: bytes):
 
 
 def parse(raw: bytes) -> Mail:
-    msg, body = _split(raw)
+    # NUL is never valid in mail text, and PostgreSQL text refuses it.
+    msg, body = _split(raw.replace(b"\x00", b""))
     msgid = clean_msgid(_header(msg, "Message-ID"))
     if not msgid:
         raise MailError("mail has no Message-ID header")
@@ -274,7 +275,7 @@ def parse(raw: bytes) -> Mail:
     from_name, from_email = parse_address(_header(msg, "From"))
     refs = _MSGID.findall(str(msg.get("References") or ""))
     in_reply_to = clean_msgid(str(msg.get("In-Reply-To") or "")) or (refs[-1] if refs else None)
-    body = body.replace("\r\n", "\n")
+    body = body.replace("\r\n", "\n").replace("\x00", "")
     mail = Mail(
         msgid=msgid, subject=raw_subject, title=subj.title, version=subj.version,
         number=subj.number, total=subj.total, rfc=subj.rfc, prefixes=subj.prefixes,

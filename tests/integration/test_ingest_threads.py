@@ -82,3 +82,13 @@ def test_garbage_in_an_mbox_is_reported_and_the_rest_stored():
     result = ingest([b"no headers here\n"] + posting("a", 1, 1))
     assert result.errors and "Message-ID" in result.errors[0]
     assert Revision.objects.get().received == 1
+
+
+def test_mails_with_nul_bytes_and_bad_charsets_are_stored_on_any_database():
+    bad = [mail("n@x", "[PATCH] nul", body="bad \x00 byte\n" + DIFF.format(n=1)),
+           b"From: a@x\nSubject: [PATCH] latin\nMessage-ID: <l@x>\nContent-Type: text/plain; charset=x-unknown\n\n"
+           b"caf\xe9\n---\n" + DIFF.format(n=2).encode()]
+    result = ingest(bad * 3)
+    assert result.errors == [] and result.stored == 2
+    assert "\x00" not in Message.objects.get(msgid="n@x").body
+    assert "caf" in Message.objects.get(msgid="l@x").body

@@ -68,3 +68,11 @@ def test_a_mail_without_message_id_is_rejected():
     import pytest
     with pytest.raises(mail.MailError, match="Message-ID"):
         mail.parse(b"From: a@b\nSubject: x\n\nbody\n")
+
+
+def test_nul_bytes_are_dropped_from_headers_and_bodies():
+    import base64
+    raw = (b"From: n@x\nSubject: [PATCH] n\x00ul\nMessage-ID: <nul@x>\nContent-Transfer-Encoding: base64\n\n"
+           + base64.encodebytes(b"bad \x00 byte\n"))
+    m = mail.parse(raw)
+    assert m.title == "nul" and "\x00" not in m.body and "bad  byte" in m.body
