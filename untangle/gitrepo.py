@@ -57,6 +57,22 @@ def _run(repo: Path | str | None, *args: str, **kw) -> str:
     return _git(repo).execute(["git", *args], strip_newline_in_stdout=False, **kw)
 
 
+def patch_ids_since(repo: Path | str, rev: str, since: dt.datetime | None = None,
+                    limit: int = 20000) -> set[str]:
+    """Stable patch-ids of the non-merge commits reachable from rev, committed after since:
+    what a branch already carries, to tell that a posted series was merged."""
+    from .patchid import patch_id
+    args = ["log", "--no-merges", "--no-color", "-p", "--format=commit %H", f"-n{limit}", rev]
+    if since is not None:
+        args.insert(1, f"--since={since.isoformat()}")
+    found = set()
+    for chunk in re.split(r"^commit [0-9a-f]{40}\n", _run(repo, *args), flags=re.M):
+        pid = patch_id(chunk) if "diff --git" in chunk else None
+        if pid:
+            found.add(pid)
+    return found
+
+
 # ---------------------------------------------------------------- mirrors
 
 def mirror_add(data_dir: Path, name: str, source: str, branches: list[str] | None = None) -> Path:

@@ -178,9 +178,12 @@ def _newer(rev: Revision) -> Revision | None:
 
 
 def open_revisions(qs):
-    """Revisions not superseded by a newer one of their series.  (Merged
-    state is not recorded yet; when it is, filter it here.)"""
-    return [r for r in qs.select_related("series", "mailing_list") if _newer(r) is None]
+    """Revisions not superseded by a newer one of their series, and not merged
+    (every patch already on a registered tree's default branch)."""
+    from .merged import merged_revision_ids
+    current = [r for r in qs.select_related("series", "mailing_list") if _newer(r) is None]
+    merged = merged_revision_ids(current)
+    return [r for r in current if r.id not in merged]
 
 
 # ---------------------------------------------------------------- items
