@@ -585,7 +585,8 @@ class _Console:
 
     def text(self) -> str:
         """The serial log for people: no \\r, no terminal escapes from the firmware."""
-        text = self.tail.decode(errors="replace").replace("\r\n", "\n")
+        # Firmware writes "\r\r\n" and bare "\r" as well as the kernel's "\r\n".
+        text = re.sub(r"\r+\n?", "\n", self.tail.decode(errors="replace"))
         return _ESCAPES.sub("", text)[-LOG_LIMIT:]
 
     def results(self, programs: list[dict]) -> list[dict]:
