@@ -155,13 +155,7 @@ def _message_row(mail: Mail, list_id: int | None, now) -> dict:
 
 
 def _store_rows(new: list[Mail], rows: list[dict], copy: bool) -> tuple[list[dict], dict[int, int]]:
-    if copy:  # ids drawn beforehand: no query to learn them afterwards
-        rows = [{"id": i} | r for i, r in zip(_next_ids(Message, len(rows)), rows)]
-        _insert(Message, rows, copy)
-        ids = {r["msgid"]: r["id"] for r in rows}
-    else:
-        _insert(Message, rows, copy)
-        ids = _ids_by(Message, "msgid", [r["msgid"] for r in rows])
+    rows, ids = _insert_with_ids(Message, rows, "msgid", copy)
     light = []
     for row in rows:
         if row["msgid"] in ids:
@@ -171,13 +165,7 @@ def _store_rows(new: list[Mail], rows: list[dict], copy: bool) -> tuple[list[dic
                     author_email=m.author_email or m.from_email, date=m.date,
                     commit_message=m.commit_message, diff=m.diff, patch_id=m.patch_id)
                for m in new if m.kind == mails.PATCH and m.msgid in ids]
-    if copy:
-        patches = [{"id": i} | p for i, p in zip(_next_ids(Patch, len(patches)), patches)]
-        _insert(Patch, patches, copy)
-        patch_ids = {p["message_id"]: p["id"] for p in patches}
-    else:
-        _insert(Patch, patches, copy)
-        patch_ids = _ids_by(Patch, "message_id", [p["message_id"] for p in patches])
+    patches, patch_ids = _insert_with_ids(Patch, patches, "message_id", copy)
     files, trailers = [], {}
     for m in new:
         mid = ids.get(m.msgid)
@@ -193,6 +181,16 @@ def _store_rows(new: list[Mail], rows: list[dict], copy: bool) -> tuple[list[dic
     _insert(PatchFile, files, copy)
     _insert(Trailer, list(trailers.values()), copy)
     return light, patch_ids
+
+
+def _insert_with_ids(model, rows: list[dict], key: str, copy: bool) -> tuple[list[dict], dict]:
+    """Insert rows; return them and {row[key]: id} for the rows now stored."""
+    if copy:  # ids drawn beforehand: no query to learn them afterwards
+        rows = [{"id": i} | r for i, r in zip(_next_ids(model, len(rows)), rows)]
+        _insert(model, rows, copy)
+        return rows, {r[key]: r["id"] for r in rows}
+    _insert(model, rows, copy)
+    return rows, _ids_by(model, key, [r[key] for r in rows])
 
 
 def _next_ids(model, count: int) -> list[int]:

@@ -487,45 +487,46 @@ def _css_class(ttype) -> str:
 
 def diff_lines(text: str) -> list[tuple[str, str]]:
     """(css class, line) for a unified diff: add, del, hunk, meta or ''."""
-    out = []
-    for line in text.split("\n"):
-        if line.startswith(("diff --git", "index ", "--- ", "+++ ", "new file", "deleted file",
-                            "rename ", "similarity ", "old mode", "new mode", "Binary files")):
-            cls = "meta"
-        elif line.startswith("@@"):
-            cls = "hunk"
-        elif line.startswith("+"):
-            cls = "add"
-        elif line.startswith("-"):
-            cls = "del"
-        else:
-            cls = ""
-        out.append((cls, line))
-    if out and out[-1] == ("", ""):
-        out.pop()
-    return out
+    return _classified(text, _diff_class)
+
+
+def _diff_class(line: str) -> str:
+    if line.startswith(("diff --git", "index ", "--- ", "+++ ", "new file", "deleted file",
+                        "rename ", "similarity ", "old mode", "new mode", "Binary files")):
+        return "meta"
+    if line.startswith("@@"):
+        return "hunk"
+    if line.startswith("+"):
+        return "add"
+    if line.startswith("-"):
+        return "del"
+    return ""
 
 
 _RD_HEADER = re.compile(r"^\s*(-|\d+):\s+(-+|[0-9a-f]+) ([=!<>]) (-|\d+):\s+(-+|[0-9a-f]+)")
+_RD_VERDICT = {"=": "rd-same", "!": "rd-changed", "<": "rd-removed", ">": "rd-added"}
 
 
 def range_diff_lines(text: str) -> list[tuple[str, str]]:
     """(css class, line) for git range-diff output: pair headers by verdict
     (same, changed, removed, added), the inner diff-of-diffs by its outer sign."""
-    out = []
-    for line in text.split("\n"):
-        m = _RD_HEADER.match(line)
-        if m:
-            cls = {"=": "rd-same", "!": "rd-changed", "<": "rd-removed", ">": "rd-added"}[m.group(3)]
-        elif line.startswith("    @@"):
-            cls = "hunk"
-        elif line.startswith("    +"):
-            cls = "add"
-        elif line.startswith("    -"):
-            cls = "del"
-        else:
-            cls = ""
-        out.append((cls, line))
+    return _classified(text, _range_diff_class)
+
+
+def _range_diff_class(line: str) -> str:
+    if m := _RD_HEADER.match(line):
+        return _RD_VERDICT[m.group(3)]
+    if line.startswith("    @@"):
+        return "hunk"
+    if line.startswith("    +"):
+        return "add"
+    if line.startswith("    -"):
+        return "del"
+    return ""
+
+
+def _classified(text: str, classify) -> list[tuple[str, str]]:
+    out = [(classify(line), line) for line in text.split("\n")]
     if out and out[-1] == ("", ""):
         out.pop()
     return out
