@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-LORE = REPO.parent / "shared" / "lore"
 
 
 @pytest.fixture
 def lore_dir() -> Path:
-    assert LORE.is_dir(), f"{LORE} holds the real kernel mails the tests read"
-    return LORE
+    from tests.support.shared import LORE, require
+
+    return require(LORE)
 
 
 @pytest.fixture

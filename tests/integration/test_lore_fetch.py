@@ -24,7 +24,7 @@ import pytest
 from tests.support.public_inbox import lore_mail_files, serve_inbox
 from untangle import lore
 
-LORE = Path(__file__).resolve().parents[2] / ".." / "shared" / "lore"
+from tests.support.shared import LORE, require  # noqa: E402
 UFFD_V3 = LORE / "kvm-gmem-uffd-minor-v3.mbox"
 V7_SPLIT = LORE / "gmem-direct-map-removal-v7-split-send.mbox"
 V8_QP = LORE / "gmem-direct-map-removal-v8-qp.mbox"
@@ -76,7 +76,7 @@ def file_messages(path: Path) -> dict[str, bytes]:
 
 @pytest.fixture(scope="module")
 def inbox(tmp_path_factory):
-    with serve_inbox(lore_mail_files(LORE), tmp_path_factory.mktemp("all")) as ibx:
+    with serve_inbox(lore_mail_files(require(LORE)), tmp_path_factory.mktemp("all")) as ibx:
         yield ibx
 
 

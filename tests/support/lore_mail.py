@@ -6,14 +6,13 @@ from pathlib import Path
 
 import pytest
 
-LORE = Path(__file__).resolve().parents[2] / ".." / "shared" / "lore"
+from tests.support.shared import LORE, require
 
 
 def read_mails(name: str) -> list[email.message.EmailMessage]:
     """Every message of LORE/name (an .mbox, or a single .eml); skips the test if it is absent."""
     path = LORE / name
-    if not path.exists():
-        pytest.skip(f"{path} not available")
+    require(path)
     if path.suffix == ".eml":
         return [email.message_from_bytes(path.read_bytes(), policy=email.policy.default)]
     box = mailbox.mbox(str(path), factory=lambda f: email.message_from_binary_file(f, policy=email.policy.default))

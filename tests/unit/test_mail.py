@@ -2,11 +2,11 @@ from pathlib import Path
 
 from untangle import mail, mbox
 
-LORE = Path(__file__).resolve().parents[2].parent / "shared" / "lore"
+from tests.support.shared import LORE, require
 
 
 def _mails(name):
-    return [mail.parse(r) for r in mbox.messages_from_path(LORE / name)]
+    return [mail.parse(r) for r in mbox.messages_from_path(require(LORE / name))]
 
 
 def test_quoted_printable_bodies_are_decoded_before_reading_tags_and_diffs():

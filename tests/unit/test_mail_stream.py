@@ -7,11 +7,11 @@ import pytest
 
 from untangle import deps, mail, mbox
 
-LORE = Path(__file__).resolve().parents[2].parent / "shared" / "lore"
+from tests.support.shared import LORE, require
 
 
 def _raws():
-    return [r for f in sorted(LORE.glob("*.mbox")) for r in mbox.messages_from_path(f)]
+    return [r for f in sorted(require(LORE).glob("*.mbox")) for r in mbox.messages_from_path(f)]
 
 
 def _plain(item):
@@ -46,7 +46,7 @@ def test_parsing_in_child_processes_gives_the_same_mails_in_the_same_order():
 
 
 def test_edges_of_covers_are_read_by_the_children_and_patches_are_left_alone():
-    raws = list(mbox.messages_from_path(LORE / "kvm-gmem-uffd-minor-v3.mbox"))
+    raws = list(mbox.messages_from_path(require(LORE / "kvm-gmem-uffd-minor-v3.mbox")))
     items = list(mail.parse_stream(raws, workers=1, chunk=2, edges=True))
     cover, cover_edges = items[0]
     assert cover.kind == mail.COVER

@@ -6,7 +6,7 @@ import pytest
 from untangle import mail, mbox
 from untangle.patchid import patch_id
 
-LORE = Path(__file__).resolve().parents[2].parent / "shared" / "lore"
+from tests.support.shared import LORE, require
 
 
 def _git_patch_id(text: str) -> str | None:
@@ -16,7 +16,7 @@ def _git_patch_id(text: str) -> str | None:
 
 
 def _patches(name):
-    return [m for m in (mail.parse(r) for r in mbox.messages_from_path(LORE / name)) if m.kind == "patch"]
+    return [m for m in (mail.parse(r) for r in mbox.messages_from_path(require(LORE / name))) if m.kind == "patch"]
 
 
 @pytest.mark.parametrize("name", ["kvm-gmem-uffd-minor-v3.mbox", "gmem-direct-map-removal-v4.mbox",
