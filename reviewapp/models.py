@@ -289,3 +289,20 @@ class AuditLog(models.Model):
     target = models.TextField()
     allowed = models.BooleanField()
     created = models.DateTimeField(auto_now_add=True)
+
+
+class QuarantinedMail(models.Model):
+    """A mail an import could not store: kept as it came, with the reason."""
+    digest = models.CharField(max_length=64, unique=True)  # sha256 of raw: quarantined once
+    msgid = models.CharField(max_length=500, blank=True)  # as it claims, cut to fit
+    source = models.TextField(blank=True)  # the file, URL or list it came from
+    reason = models.TextField()
+    raw = models.BinaryField()
+    size = models.PositiveBigIntegerField(default=0)  # bytes as received (raw may be cut)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self):
+        return f"{self.msgid or '?'}: {self.reason}"

@@ -19,6 +19,12 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LORE_URL = env_url("LORE_URL", "https://lore.kernel.org/all", ("http", "https")).rstrip("/")
 GRAPH_DEPTH = env_int("REVIEWAPP_GRAPH_DEPTH", 5, minimum=0)
 FETCH_MAX_RETRIES = env_int("REVIEWAPP_FETCH_MAX_RETRIES", 3, minimum=0)
+# What one mail may cost an import; over a limit it is quarantined with the reason.
+INGEST_MAX_MAIL_BYTES = env_int("REVIEWAPP_MAX_MAIL_BYTES", 10 * 1024 * 1024, minimum=1024)
+INGEST_MAX_FILES = env_int("REVIEWAPP_MAX_PATCH_FILES", 2000, minimum=1)
+INGEST_MAX_HUNKS = env_int("REVIEWAPP_MAX_PATCH_HUNKS", 20000, minimum=1)
+INGEST_MAX_PATCH_NUMBER = env_int("REVIEWAPP_MAX_PATCH_NUMBER", 1000, minimum=1)
+INGEST_MAX_VERSION = env_int("REVIEWAPP_MAX_VERSION", 1000, minimum=1)
 SUITE_AFTER_APPLY = env_bool("REVIEWAPP_SUITE_AFTER_APPLY", True)
 KERNEL_IMAGE = env_str("REVIEWAPP_KERNEL", str(VAR_DIR / "kernel"))  # a vmlinuz, or a dir holding vmlinuz-*
 DIGEST_SKIP_EMPTY = env_bool("REVIEWAPP_DIGEST_SKIP_EMPTY", False)

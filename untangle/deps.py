@@ -565,9 +565,11 @@ def discover_text_edges(msgid: str, body: str, is_reply: bool = False) -> list[E
 
     how = "reply" if is_reply else "prose"
     edges: list[Edge] = []
+    seen: set[tuple] = set()  # a set, not a scan of edges: a mail may state thousands
     for e in tag_edges:  # the same tag written twice is one edge
-        if not is_same_posting(msgid, e.target) and \
-                not any((e.kind, e.target, e.target_type) == (f.kind, f.target, f.target_type) for f in edges):
+        key = (e.kind, e.target, e.target_type)
+        if key not in seen and not is_same_posting(msgid, e.target):
+            seen.add(key)
             edges.append(e)
     best: dict[str, _Hit] = {}
     for hit in hits:

@@ -34,7 +34,33 @@ PATCH, COVER, REPLY, OTHER = "patch", "cover", "reply", "other"
 
 
 class MailError(ValueError):
-    pass
+    """A mail refused; .raw (when known) is its bytes, for the quarantine."""
+    raw: bytes | None = None
+
+
+# Widths of the columns a mail is stored in (reviewapp/models.py). Values are
+# bounded here, when parsed, so SQLite (which ignores varchar lengths) and
+# PostgreSQL (which refuses longer values) store the same thing.
+MSGID_MAX = 500
+NAME_MAX = 300  # names and addresses
+KIND_MAX = 60  # trailer kinds
+TAG_MAX = 200  # change-id and other tag values
+BLOB_MAX = 64
+LIST_MAX = 200
+TRAILER_VALUE_MAX = 1000  # part of a unique index: PostgreSQL caps btree entries near 2.7 kB
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one mail may cost; beyond it the mail is refused with the reason."""
+    max_bytes: int = 10 * 1024 * 1024
+    max_files: int = 2000  # files changed by one patch
+    max_hunks: int = 20000  # hunks in one patch
+    max_number: int = 1000  # n and N of [PATCH n/N]
+    max_version: int = 1000  # vN
+
+
+DEFAULT_LIMITS = Limits()
 
 
 @dataclass
@@ -264,25 +290,58 @@ def _split(raw: bytes):
     return headers, body
 
 
-def parse(raw: bytes) -> Mail:
+def parse(raw: bytes, limits: Limits = DEFAULT_LIMITS) -> Mail:
+    if len(raw) > limits.max_bytes:
+        raise MailError(f"mail of {len(raw)} bytes is over the limit of {limits.max_bytes}")
     # NUL is never valid in mail text, and PostgreSQL text refuses it.
     msg, body = _split(raw.replace(b"\x00", b""))
     msgid = clean_msgid(_header(msg, "Message-ID"))
     if not msgid:
         raise MailError("mail has no Message-ID header")
+    if len(msgid) > MSGID_MAX:
+        # Cut, it could name another mail: refused instead.
+        raise MailError(f"Message-ID of {len(msgid)} characters (at most {MSGID_MAX})")
     raw_subject = _header(msg, "Subject")
     subj = subjects.parse(raw_subject)
+    _check_counts(subj, limits)
     from_name, from_email = parse_address(_header(msg, "From"))
-    refs = _MSGID.findall(str(msg.get("References") or ""))
-    in_reply_to = clean_msgid(str(msg.get("In-Reply-To") or "")) or (refs[-1] if refs else None)
+    refs = [r for r in _MSGID.findall(str(msg.get("References") or "")) if len(r) <= MSGID_MAX]
+    in_reply_to = clean_msgid(str(msg.get("In-Reply-To") or ""))
+    if not in_reply_to or len(in_reply_to) > MSGID_MAX:
+        in_reply_to = refs[-1] if refs else None
     body = body.replace("\r\n", "\n").replace("\x00", "")
     mail = Mail(
         msgid=msgid, subject=raw_subject, title=subj.title, version=subj.version,
         number=subj.number, total=subj.total, rfc=subj.rfc, prefixes=subj.prefixes,
-        kind=OTHER, from_name=from_name, from_email=from_email.lower(), date=_date(msg),
-        in_reply_to=in_reply_to or None, references=refs, lists=_lists(msg), body=body)
+        kind=OTHER, from_name=from_name[:NAME_MAX], from_email=from_email.lower()[:NAME_MAX],
+        date=_date(msg), in_reply_to=in_reply_to or None, references=refs,
+        lists=[name for name in _lists(msg) if len(name) <= LIST_MAX], body=body)
     _classify(mail, subj)
+    _check_patch(mail, limits)
     return mail
+
+
+def _check_counts(subj: subjects.Subject, limits: Limits) -> None:
+    """[PATCH v99999999999 1/1] or [PATCH 1/2147483647]: no real posting, and a
+    count that size would overflow a column or size a range()."""
+    if subj.version > limits.max_version:
+        raise MailError(f"subject says version {_count(subj.version)}, "
+                        f"over the limit of {limits.max_version}")
+    for what, value in (("patch number", subj.number), ("patch count", subj.total)):
+        if value is not None and value > limits.max_number:
+            raise MailError(f"subject says {what} {_count(value)}, over the limit of {limits.max_number}")
+
+
+def _count(value: int) -> str:
+    return f"over {subjects.TOO_BIG - 1}" if value >= subjects.TOO_BIG else str(value)
+
+
+def _check_patch(mail: Mail, limits: Limits) -> None:
+    if len(mail.files) > limits.max_files:
+        raise MailError(f"patch changes {len(mail.files)} files, over the limit of {limits.max_files}")
+    hunks = mail.diff.count("\n@@ ") + mail.diff.startswith("@@ ")
+    if hunks > limits.max_hunks:
+        raise MailError(f"patch has {hunks} hunks, over the limit of {limits.max_hunks}")
 
 
 def _classify(mail: Mail, subj: subjects.Subject) -> None:
@@ -310,15 +369,18 @@ def _unquoted(text: str) -> str:
 def read_tags(text: str) -> dict[str, list[str]]:
     tags: dict[str, list[str]] = {}
     for key, value in _TAG_LINE.findall(text):
-        tags.setdefault(key.lower(), []).append(value)
+        if len(key) <= KIND_MAX and len(value) <= TAG_MAX:  # longer names no real tag
+            tags.setdefault(key.lower(), []).append(value)
     return tags
 
 
 def read_trailers(text: str) -> list[Trailer]:
     found = []
     for kind, value in _TRAILER.findall(text):
+        # "Reviewed-by: A <a>, B <b>, C <c>, ..." once overflowed varchar(300).
         name, addr = person(value)
-        found.append(Trailer(kind=_canon_kind(kind), name=name, email=addr, value=value))
+        found.append(Trailer(kind=_canon_kind(kind)[:KIND_MAX], name=name[:NAME_MAX],
+                             email=addr[:NAME_MAX], value=value[:TRAILER_VALUE_MAX]))
     return found
 
 
@@ -343,8 +405,8 @@ def _read_patch(mail: Mail) -> None:
     text = mail.body
     header_lines, text = _strip_in_body_headers(text)
     if "From" in header_lines:
-        mail.author_name, addr = parse_address(header_lines["From"])
-        mail.author_email = addr.lower()
+        name, addr = parse_address(header_lines["From"])
+        mail.author_name, mail.author_email = name[:NAME_MAX], addr.lower()[:NAME_MAX]
     m = _DIFF_START.search(text)
     message, diff = text[:m.start()], text[m.start():]
     message = re.split(r"^---[ \t]*$", message, maxsplit=1, flags=re.M)[0]
@@ -403,7 +465,7 @@ def parse_files(diff: str) -> list[FileChange]:
             continue
         elif line.startswith("index ") and ".." in line:
             pre, _, post = line[6:].partition("..")
-            current.old_blob, current.new_blob = pre, post.split(" ")[0]
+            current.old_blob, current.new_blob = pre[:BLOB_MAX], post.split(" ")[0][:BLOB_MAX]
         elif line.startswith("new file mode"):
             current.status = "added"
         elif line.startswith("deleted file mode"):
@@ -427,10 +489,11 @@ def parse_files(diff: str) -> list[FileChange]:
 # module, never inherit its database connections, and may be started from a
 # daemonic process such as a Celery prefork worker.
 
-def parse_or_error(raw: bytes) -> Mail | MailError:
+def parse_or_error(raw: bytes, limits: Limits = DEFAULT_LIMITS) -> Mail | MailError:
     try:
-        return parse(raw)
+        return parse(raw, limits)
     except MailError as exc:
+        exc.raw = raw[:limits.max_bytes]  # kept for the quarantine, bounded
         return exc
 
 
@@ -443,15 +506,16 @@ def stated_edges(mail: Mail) -> list | None:
     return deps.discover_text_edges(mail.msgid, mail.body, is_reply=mail.kind != COVER)
 
 
-def _parse_item(raw: bytes, edges: bool):
-    mail = parse_or_error(raw)
+def _parse_item(raw: bytes, edges: bool, limits: Limits = DEFAULT_LIMITS):
+    mail = parse_or_error(raw, limits)
     if edges and not isinstance(mail, MailError):
         return mail, stated_edges(mail)
     return mail
 
 
 def parse_stream(raws: Iterable[bytes], workers: int = 1, chunk: int = 100,
-                 window: int = 16, *, edges: bool = False) -> Iterator:
+                 window: int = 16, *, edges: bool = False,
+                 limits: Limits = DEFAULT_LIMITS) -> Iterator:
     """parse_or_error() over raws, in input order, using `workers` child processes
     (0: in this process). At most `window` chunks of `chunk` mails are read
     ahead of the consumer, so memory stays flat in the length of the stream.
@@ -459,11 +523,11 @@ def parse_stream(raws: Iterable[bytes], workers: int = 1, chunk: int = 100,
     With edges=True a parsed mail comes as (mail, stated_edges(mail)): that
     work is done in the children too."""
     if workers < 1:
-        yield from (_parse_item(raw, edges) for raw in raws)
+        yield from (_parse_item(raw, edges, limits) for raw in raws)
         return
     pool = _ParserPool(workers)
     try:
-        yield from pool.run(iter(raws), chunk, window, edges)
+        yield from pool.run(iter(raws), chunk, window, (edges, limits))
     finally:
         pool.close()
 
@@ -495,7 +559,7 @@ class _ParserPool:
         self.feeder: threading.Thread | None = None
         self.finished = False
 
-    def run(self, raws: Iterator[bytes], size: int, window: int, edges: bool) -> Iterator:
+    def run(self, raws: Iterator[bytes], size: int, window: int, edges: tuple) -> Iterator:
         # A feeder thread writes chunks round-robin and queues a ticket per
         # chunk; this thread reads the results back in ticket order. The
         # bounded ticket queue is the read-ahead window.
@@ -518,7 +582,7 @@ class _ParserPool:
                 raise results
             yield from results
 
-    def _feed(self, raws: Iterator[bytes], size: int, edges: bool, tickets: queue.Queue) -> None:
+    def _feed(self, raws: Iterator[bytes], size: int, edges: tuple, tickets: queue.Queue) -> None:
         n = 0
         while not self.stop.is_set():
             part, error = _take(raws, size)
@@ -578,9 +642,9 @@ def _serve_parser() -> None:
     reader.start()
     writer.start()
     while (item := inbox.get()) is not None:
-        edges, part = item
+        (edges, limits), part = item
         try:
-            data = pickle.dumps([_parse_item(raw, edges) for raw in part],
+            data = pickle.dumps([_parse_item(raw, edges, limits) for raw in part],
                                 protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as exc:  # a parser bug: the parent raises it
             data = pickle.dumps(RuntimeError(f"mail parser failed: {exc!r}"))

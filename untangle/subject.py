@@ -7,6 +7,16 @@ _BRACKETS = re.compile(r"^\s*\[([^\]]*)\]\s*")
 _VERSION = re.compile(r"^v(\d+)$", re.I)
 _COUNTER = re.compile(r"^(\d+)/(\d+)$")
 _WORDS = {"PATCH", "RFC", "RESEND", "PULL", "GIT", "REPOST"}
+# Digits beyond this are not a count anyone posts; the value is kept as
+# TOO_BIG so the caller refuses the mail with a reason instead of overflowing
+# a column (or int() refusing a 5,000-digit string).
+_MAX_DIGITS = 9
+TOO_BIG = 10 ** _MAX_DIGITS
+
+
+def _int(digits: str) -> int:
+    digits = digits.lstrip("0") or "0"
+    return TOO_BIG if len(digits) > _MAX_DIGITS else int(digits)
 
 
 @dataclass
@@ -57,14 +67,14 @@ def _read_prefix(subject: Subject, tokens: list[str]) -> None:
     for tok in tokens:
         up = tok.upper()
         if m := _VERSION.match(tok):
-            subject.version = int(m.group(1))
+            subject.version = _int(m.group(1))
         elif m := _COUNTER.match(tok):
-            subject.number, subject.total = int(m.group(1)), int(m.group(2))
+            subject.number, subject.total = _int(m.group(1)), _int(m.group(2))
         elif up.startswith("RFC"):
             subject.rfc = True
             subject.prefixes.append("RFC")
             if m := re.match(r"^RFC[-_]?v(\d+)$", tok, re.I):
-                subject.version = int(m.group(1))
+                subject.version = _int(m.group(1))
         elif up in _WORDS:
             subject.resend |= up in ("RESEND", "REPOST")
             subject.prefixes.append(up)

@@ -11,22 +11,24 @@ batch at once and each touched series is ordered once per batch.
 Idempotent: Message-ID is unique, and a mail already stored is not parsed
 into rows again.
 """
+import hashlib
 import json
 import logging
 import os
-from collections import defaultdict
+import re
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from itertools import chain, islice
 from typing import Iterable, Iterator
 
-from django.db import IntegrityError, connection, models, transaction
+from django.db import DataError, IntegrityError, connection, models, transaction
 from django.utils import timezone
 
 from untangle import deps, grouping, mail as mails
 from untangle.mail import Mail, MailError
 
-from ..models import (Dependency, GraphSnapshot, MailingList, Message, Patch, PatchFile, Revision, Series,
-                      Trailer)
+from ..models import (Dependency, GraphSnapshot, MailingList, Message, Patch, PatchFile,
+                      QuarantinedMail, Revision, Series, Trailer)
 
 log = logging.getLogger("reviewapp.ingest")
 BATCH = 1000  # mails per transaction
@@ -45,21 +47,54 @@ class IngestResult:
     stored: int = 0
     duplicates: int = 0
     errors: list[str] = field(default_factory=list)
+    read: int = 0  # mails read from the input
+    quarantined: int = 0  # mails refused (QuarantinedMail rows), parsed or not
+
+    def counts(self) -> dict[str, int]:
+        return {"read": self.read, "stored": self.stored, "duplicate": self.duplicates,
+                "quarantined": self.quarantined}
+
+
+@dataclass
+class _Item:
+    """One mail read: parsed (mail, edges) or refused (reason)."""
+    raw: bytes
+    mail: Mail | None = None
+    edges: list | None = None
+    reason: str = ""
+
+
+# Errors that belong to one mail's values, not to the database being away: the
+# mail is quarantined and the import goes on.
+_MAIL_ERRORS = (DataError, IntegrityError, ValueError)
 
 
 def ingest(raw_messages: Iterable[bytes], list_name: str | None = None, *,
-           workers: int | None = None) -> IngestResult:
-    """Store raw mails and group them; workers = parser processes (0: parse inline)."""
+           workers: int | None = None, source: str = "",
+           limits: mails.Limits | None = None) -> IngestResult:
+    """Store raw mails and group them; workers = parser processes (0: parse inline).
+
+    A mail that cannot be parsed or stored is quarantined (source says where it
+    came from) and the rest goes on."""
     result = IngestResult()
     lists: dict[str, int] = {}
-    parsed = _parsed(raw_messages, result, _default_workers() if workers is None else workers)
+    parsed = _parsed(raw_messages, result, _default_workers() if workers is None else workers,
+                     limits or limits_from_settings())
     try:
         while batch := list(islice(parsed, BATCH)):
-            _ingest_batch(batch, list_name, lists, result)
+            _ingest_batch(batch, list_name, lists, result, source)
     finally:
         parsed.close()  # a failed batch stops the parser processes now, not at GC
     _recompute_graphs_later(result.revisions)
     return result
+
+
+def limits_from_settings() -> mails.Limits:
+    from django.conf import settings
+    return mails.Limits(max_bytes=settings.INGEST_MAX_MAIL_BYTES, max_files=settings.INGEST_MAX_FILES,
+                        max_hunks=settings.INGEST_MAX_HUNKS,
+                        max_number=settings.INGEST_MAX_PATCH_NUMBER,
+                        max_version=settings.INGEST_MAX_VERSION)
 
 
 def _recompute_graphs_later(revision_ids: set[int]) -> None:
@@ -79,44 +114,108 @@ def _default_workers() -> int:
     return min(4, max(2, (os.cpu_count() or 2) - 1))
 
 
-def _parsed(raws: Iterable[bytes], result: IngestResult,
-            workers: int) -> Iterator[tuple[Mail, list | None]]:
-    """(mail, the edges its body states) for each parsable raw mail."""
+def _parsed(raws: Iterable[bytes], result: IngestResult, workers: int,
+            limits: mails.Limits) -> Iterator[_Item]:
+    """Each raw mail, parsed or refused, with its raw bytes (for the quarantine)."""
     raws = iter(raws)
     head = list(islice(raws, BATCH))
     # A thread fetched from lore is parsed faster than a process starts.
     if len(head) < BATCH:
         workers = 0
-    for item in mails.parse_stream(chain(head, raws), workers, CHUNK, INFLIGHT, edges=True):
+    # parse_stream answers in input order: the raws read but not yet answered
+    # wait here (at most its read-ahead window).
+    pending: deque[bytes] = deque()
+
+    def remembered() -> Iterator[bytes]:
+        for raw in chain(head, raws):
+            pending.append(raw)
+            result.read += 1
+            yield raw
+
+    for item in mails.parse_stream(remembered(), workers, CHUNK, INFLIGHT, edges=True, limits=limits):
+        raw = pending.popleft()
         if isinstance(item, MailError):
             result.errors.append(str(item))
+            yield _Item(item.raw if item.raw is not None else raw[:limits.max_bytes], reason=str(item))
         else:
-            yield item
+            yield _Item(raw, *item)
 
 
 # --- storing ------------------------------------------------------------------
 
-def _ingest_batch(batch: list[tuple[Mail, list | None]], list_name: str | None,
-                  lists: dict[str, int], result: IngestResult) -> None:
+def _ingest_batch(batch: list[_Item], list_name: str | None, lists: dict[str, int],
+                  result: IngestResult, source: str) -> None:
+    refused = [item for item in batch if item.mail is None]
+    good = [item for item in batch if item.mail is not None]
+    try:
+        with transaction.atomic():
+            stored, duplicates, revisions = _store_batch(good, list_name, lists)
+    except _MAIL_ERRORS as exc:
+        if len(good) == 1:
+            good[0].reason = f"could not be stored: {_one_line(exc)}"
+            result.errors.append(f"{good[0].mail.msgid}: {good[0].reason}")
+            refused += good
+        else:
+            # One mail spoils its batch: find it by storing the rest one by one.
+            log.warning("batch of %d mails failed (%s); storing them one by one", len(good), _one_line(exc))
+            lists.clear()  # ids learnt inside the rolled-back transaction may be gone
+            for item in good:
+                _ingest_batch([item], list_name, lists, result, source)
+        good = []
+    else:
+        result.stored += stored
+        result.duplicates += duplicates
+        result.revisions |= revisions
+    _quarantine(refused, source, result)
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())[:500] or type(exc).__name__
+
+
+_RAW_MSGID = re.compile(rb"^message-id:[ \t]*<?([^<>\s]{1,500})", re.M | re.I)
+
+
+def _quarantine(items: list[_Item], source: str, result: IngestResult) -> None:
+    """Keep refused mails as they came; the same bytes are kept once."""
+    if not items:
+        return
+    rows = {}
+    for item in items:
+        digest = hashlib.sha256(item.raw).hexdigest()
+        m = _RAW_MSGID.search(item.raw[:65536])
+        msgid = (item.mail.msgid if item.mail else
+                 m.group(1).decode("utf-8", "replace") if m else "")[:500]
+        rows.setdefault(digest, QuarantinedMail(digest=digest, msgid=msgid, source=source[:2000],
+                                                reason=item.reason, raw=item.raw, size=len(item.raw)))
+    QuarantinedMail.objects.bulk_create(rows.values(), ignore_conflicts=True)
+    result.quarantined += len(items)
+
+
+def _store_batch(items: list[_Item], list_name: str | None,
+                 lists: dict[str, int]) -> tuple[int, int, set[int]]:
+    """Store and group parsed mails: (stored, duplicates, revisions touched)."""
     parsed: dict[str, Mail] = {}
     edges: dict[str, list] = {}
-    for mail, stated in batch:
+    duplicates = 0
+    for item in items:
+        mail, stated = item.mail, item.edges
         if mail.msgid in parsed:
-            result.duplicates += 1
+            duplicates += 1
             continue
         parsed[mail.msgid] = mail
         if stated is not None:
             edges[mail.msgid] = stated
-    with transaction.atomic():
-        existing = {msgid for part in _chunked(parsed)
-                    for msgid in Message.objects.filter(msgid__in=part).values_list("msgid", flat=True)}
-        result.duplicates += len(existing)
-        new = [m for k, m in parsed.items() if k not in existing]
-        if not new:
-            return
-        rows, patch_ids = _store(new, list_name, _list_ids(new, list_name, lists))
-        result.stored += len(new)
-        result.revisions |= _Regroup(rows, {m.msgid: m for m in new}, patch_ids, edges).run()
+    if not parsed:
+        return 0, duplicates, set()
+    existing = {msgid for part in _chunked(parsed)
+                for msgid in Message.objects.filter(msgid__in=part).values_list("msgid", flat=True)}
+    duplicates += len(existing)
+    new = [m for k, m in parsed.items() if k not in existing]
+    if not new:
+        return 0, duplicates, set()
+    rows, patch_ids = _store(new, list_name, _list_ids(new, list_name, lists))
+    return len(new), duplicates, _Regroup(rows, {m.msgid: m for m in new}, patch_ids, edges).run()
 
 
 def _list_ids(new: list[Mail], forced: str | None, cache: dict[str, int]) -> dict[str, int]:
@@ -574,7 +673,8 @@ def _fill_revision(plan: _Plan, authors: dict[str, tuple[str, str]]) -> None:
     rev.date = first["date"]
     rev.expected, rev.received = expected, len(patches)
     rev.complete, rev.missing = complete, missing
-    rev.base_commit = (tags.get("base-commit") or [None])[0]
+    base = (tags.get("base-commit") or [None])[0]
+    rev.base_commit = base if base and len(base) <= 64 else None
     rev.change_id = (tags.get("change-id") or [None])[0]
     rev.prerequisites = [{"kind": k[len("prerequisite-"):], "value": v}
                          for k, vs in tags.items() if k.startswith("prerequisite-") for v in vs]
@@ -622,14 +722,19 @@ def _drop_emptied_revisions(former: set[int]) -> None:
             series.delete()
 
 
+def _bounded_version(version: int | None) -> int | None:
+    # "v99999999999" in prose is no version; the column is a 32-bit integer.
+    return version if version is not None and 0 <= version <= 1_000_000 else None
+
+
 def _record_text_dependencies(sources: list[tuple[Revision, list, bool]]) -> None:
     """sources: (revision, edges stated by one of its mails, is_reply)."""
     rows = [Dependency(source=rev, kind=e.kind, target=e.target, how="reply" if is_reply else e.how,
                        evidence_msgid=e.source_msgid, target_type=e.target_type,
-                       evidence=e.evidence, version=e.version, extra=e.extra)
+                       evidence=e.evidence, version=_bounded_version(e.version), extra=e.extra)
             for rev, edges, is_reply in sources
             for e in edges
-            if e.target not in (rev.msgid, rev.anchor)]
+            if e.target not in (rev.msgid, rev.anchor) and len(e.target) <= mails.MSGID_MAX]
     Dependency.objects.bulk_create(rows, ignore_conflicts=True)
 
 

@@ -25,16 +25,19 @@ class Command(BaseCommand):
         try:
             if opts["mbox"]:
                 result = ingest(chain.from_iterable(messages_from_path(p) for p in opts["mbox"]),
-                                list_name=opts["list_name"])
+                                list_name=opts["list_name"], source=" ".join(opts["mbox"]))
             else:
                 result = fetch.fetch_thread(lore.parse_ref(opts["msgid"]))
         except (MboxError, ValueError, lore.FetchError) as exc:
             raise fail(str(exc))
         for error in result.errors:
-            self.stderr.write(f"warning: {error}")
-        if not result.revisions and result.stored == 0 and result.errors:
-            raise fail("no mail could be read")
+            self.stderr.write(f"quarantined: {error}")
+        # Some mails refused is a normal import; none readable at all is a failure.
+        if result.stored + result.duplicates == 0 and result.quarantined:
+            raise fail(f"no mail could be read ({result.quarantined} quarantined)")
+        counts = result.counts()
         revs = revisions(result.revisions)
-        data = {"series": [revision_dict(r) for r in revs]}
-        text = "\n".join(f"v{r.version} {r.received}/{r.expected} {r.title} <{r.msgid}>" for r in revs)
-        emit(self, data, opts["json"], text or f"stored {result.stored}, nothing new")
+        data = {"counts": counts, "series": [revision_dict(r) for r in revs]}
+        lines = [f"v{r.version} {r.received}/{r.expected} {r.title} <{r.msgid}>" for r in revs]
+        lines.append(", ".join(f"{n} {what}" for what, n in counts.items()))
+        emit(self, data, opts["json"], "\n".join(lines))
