@@ -11,6 +11,14 @@ from typing import BinaryIO, Iterator
 # that happens to start with "From " (unquoted, as git format-patch leaves it)
 # from splitting a message.
 _SEPARATOR = re.compile(rb"^From \S+ +(\w{3} +\w{3} +\d+ +[\d:]+ +\d{4}|.*\d{4})\s*$")
+# Some tools write a bare "From x" (or "From -") separator with no date. Such
+# a line splits only when a header a mail starts with follows it: a body line
+# "From foo" followed by prose does not.
+_BARE_SEPARATOR = re.compile(rb"^From \S+\s*$")
+_FIRST_HEADER = re.compile(rb"^(Return-Path|Received|From|Date|Subject|Message-ID|To|Cc|Sender|"
+                           rb"MIME-Version|Content-[\w-]+|X-[\w-]+|Delivered-To|DKIM-Signature|"
+                           rb"ARC-[\w-]+|Authentication-Results|In-Reply-To|References|List-[\w-]+):",
+                           re.I)
 _RD_QUOTED = re.compile(rb"^>(>*From )")
 _O_QUOTED = re.compile(rb"^>From ")
 
@@ -54,16 +62,33 @@ def messages_from_stream(fh: BinaryIO) -> Iterator[bytes]:
     current: list[bytes] = []
     append = current.append
     previous_blank = True
+    bare: bytes | None = None  # a bare "From x" line, a separator if a header follows
     # The per-line work is kept inline: this loop sees every line of the archive.
     for line in fh:
-        if previous_blank and line[:5] == b"From " and _SEPARATOR.match(line):
-            if current:
-                yield _finish(current)
-            current = []
-            append = current.append
-            continue
+        if bare is not None:
+            if _FIRST_HEADER.match(line):
+                if current:
+                    yield _finish(current)
+                current = []
+                append = current.append
+            else:
+                append(bare)
+            bare = None
+        elif previous_blank and line[:5] == b"From ":
+            if _SEPARATOR.match(line):
+                if current:
+                    yield _finish(current)
+                current = []
+                append = current.append
+                continue
+            if _BARE_SEPARATOR.match(line):
+                bare = line
+                previous_blank = False
+                continue
         previous_blank = line == b"\n" or line == b"\r\n"
         append(_unquote(line, rd) if line[:1] == b">" else line)
+    if bare is not None:
+        append(bare)
     if current:
         yield _finish(current)
 

@@ -1,7 +1,9 @@
 import gzip
+import io
 
 import pytest
 
+from untangle import mbox
 from untangle.mbox import MboxError, messages_from_path
 
 MAIL = b"From: a@b.c\nSubject: s%d\nMessage-ID: <m%d@x>\n\nbody\n>From here\n>>From there\nFrom the start\n"
@@ -54,3 +56,13 @@ def test_mboxo_from_lines_are_unquoted(tmp_path):
     path.write_bytes(b"From someone@x Mon Sep 17 00:00:00 2001\n" + (MAIL % (1, 1)))
     (msg,) = messages_from_path(path)
     assert b"\nFrom here\n" in msg
+
+
+def test_bare_from_separators_split_messages_but_body_lines_do_not():
+    box = (b"From x\nFrom: A <a@example.org>\nSubject: one\nMessage-ID: <1@x>\n\nbody one\n\n"
+           b"From here\non it is prose.\n\n"
+           b"From -\nMessage-ID: <2@x>\nSubject: two\n\nbody two\n")
+    out = list(mbox.messages_from_stream(io.BytesIO(box)))
+    assert len(out) == 2
+    assert b"From here\non it is prose." in out[0]
+    assert out[1].startswith(b"Message-ID: <2@x>")
