@@ -355,6 +355,10 @@ def _classify(mail: Mail, subj: subjects.Subject) -> None:
         return
     elif subj.is_cover or (subj.has_patch_prefix and subj.number is None and not mail.in_reply_to):
         mail.kind = COVER if subj.number == 0 else OTHER
+    elif "PULL" in subj.prefixes and not mail.in_reply_to:
+        # A pull request is a posting with no patches: a cover with 0 received,
+        # so what it states (Supersedes:, base) still counts.
+        mail.kind = COVER
     elif mail.in_reply_to:
         mail.kind = REPLY
     mail.trailers = read_trailers(_unquoted(mail.body))

@@ -173,6 +173,7 @@ def _one_line(exc: Exception) -> str:
     return " ".join(str(exc).split())[:500] or type(exc).__name__
 
 
+_DEP_TAG = re.compile(r"^(based-on|depends-on|supersedes|prerequisite-[a-z-]+):", re.M | re.I)
 _RAW_MSGID = re.compile(rb"^message-id:[ \t]*<?([^<>\s]{1,500})", re.M | re.I)
 
 
@@ -632,6 +633,21 @@ class _Regroup:
                 evidence.append((plan.rev, first))
         edges = self._stated_edges([row for _, row in evidence], is_reply=False)
         _record_text_dependencies([(rev, edges[row["msgid"]], False) for rev, row in evidence])
+        self._record_patch_note_tags(plans, {row["msgid"] for _, row in evidence})
+
+    def _record_patch_note_tags(self, plans: list[_Plan], read: set[str]) -> None:
+        """Based-on:/Depends-on:/Supersedes:/prerequisite-* in any new patch's
+        notes (below ---) or commit message speak for its posting too."""
+        sources = []
+        for plan in plans:
+            for row in plan.patches:
+                mail = self.mails.get(row["msgid"])
+                if row["msgid"] in read or mail is None or not _DEP_TAG.search(mail.body):
+                    continue
+                tagged = [e for e in deps.discover_text_edges(row["msgid"], mail.body, is_reply=False)
+                          if e.how == "tag"]
+                sources.append((plan.rev, tagged, False))
+        _record_text_dependencies(sources)
 
     # -- families --
 
@@ -655,9 +671,12 @@ def _fill_revision(plan: _Plan, authors: dict[str, tuple[str, str]]) -> None:
     cover, patches = plan.cover, plan.patches
     members = plan.members
     first = cover or patches[0]
-    expected = max([m["total"] or 0 for m in members] + [len(patches), 1])
-    complete, missing = grouping.completeness([m["number"] or 1 for m in patches],
-                                              first["total"] or (1 if not cover else expected))
+    # The same patches sent twice in one run are one patch each ([n/8] stays 8,
+    # not "16 of 16"); a [PATCH 3/2] extra counts as received but expects nothing.
+    numbers = {m["number"] or 1 for m in patches}
+    declared = max([m["total"] or 0 for m in members], default=0)
+    expected = declared or max(len(numbers), 1)
+    complete, missing = grouping.completeness(numbers, first["total"] or (1 if not cover else expected))
     tags = _revision_tags(cover, patches)
     rev = plan.rev
     rev.msgid = first["msgid"]
@@ -671,7 +690,7 @@ def _fill_revision(plan: _Plan, authors: dict[str, tuple[str, str]]) -> None:
         authors.get(first["msgid"], (first["from_name"], first["from_email"])))
     rev.mailing_list_id = first["mailing_list_id"]
     rev.date = first["date"]
-    rev.expected, rev.received = expected, len(patches)
+    rev.expected, rev.received = expected, len(numbers)
     rev.complete, rev.missing = complete, missing
     base = (tags.get("base-commit") or [None])[0]
     rev.base_commit = base if base and len(base) <= 64 else None
