@@ -52,6 +52,46 @@ def build_mbox(path: Path, count: int) -> int:
     return written
 
 
+def build_from_archive(path: Path, archive: Path, limit: int | None, copies: int) -> int:
+    """The first `limit` mails of a real archive, `copies` times; copy c > 0 has
+    every msgid rewritten (Message-ID, In-Reply-To, References) so it is new mail
+    that threads like the original."""
+    from untangle.mbox import messages_from_path
+    written = 0
+    with open(path, "wb") as out:
+        for copy in range(copies):
+            for n, raw in enumerate(messages_from_path(archive)):
+                if limit is not None and n >= limit:
+                    break
+                head, sep, body = raw.partition(b"\n\n")
+                if copy:
+                    head = re.sub(rb"(?im)^(message-id|in-reply-to|references):.*(\n[ \t].*)*",
+                                  lambda m: _ID.sub(lambda i: b"<r%d.%s>" % (copy, i.group(1)), m.group(0)),
+                                  head)
+                out.write(b"From mboxrd@z Thu Jan  1 00:00:00 1970\n" + head + sep +
+                          re.sub(rb"(?m)^(>*From )", rb">\1", body) + b"\n")
+                written += 1
+    return written
+
+
+def run_graphs() -> dict:
+    """Every revision's graph computed once, as the worker does after new mail
+    (recompute_affected on the revisions an import touched, each graph once)."""
+    from reviewapp.models import Revision
+    from reviewapp.services.graph import graph_for
+    start = time.perf_counter()
+    n = 0
+    for rev in Revision.objects.order_by("id").iterator(chunk_size=500):
+        graph_for(rev, fetch=False)
+        n += 1
+    elapsed = time.perf_counter() - start
+    return {"graphs": n, "graph_seconds": elapsed}
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def _peaks() -> dict:
     # ru_maxrss is in KiB on Linux; CHILDREN is the largest reaped child (a parser).
     return {"peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -63,7 +103,7 @@ def _cpu() -> float:
                for f in ("ru_utime", "ru_stime"))
 
 
-def run_ingest(mbox: Path, workers: int | None) -> dict:
+def run_ingest(mbox: Path, workers: int | None, graphs: bool = False) -> dict:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "reviewapp.settings")
     import django
     django.setup()
@@ -79,7 +119,10 @@ def run_ingest(mbox: Path, workers: int | None) -> dict:
     result = ingest(messages_from_path(mbox), workers=workers)
     elapsed = time.perf_counter() - start
     stored = Message.objects.count() - before
-    return {"mode": "ingest", "database": connection.vendor, "messages": stored,
+    load = _load()
+    extra = run_graphs() if graphs else {}
+    return {"mode": "ingest", "database": connection.vendor, "messages": stored, "read": result.read,
+            "quarantined": result.quarantined, "load_at_end": load, **extra,
             "duplicates": result.duplicates, "errors": len(result.errors), "seconds": elapsed,
             "per_second": stored / elapsed, "cpu_seconds": _cpu() - cpu0,
             "rss_before_mib": rss0, "revisions": Revision.objects.count(),
@@ -153,13 +196,20 @@ def main() -> None:
     parser.add_argument("--mode", choices=MODES + ("all",), default="ingest")
     parser.add_argument("--workers", type=int, default=None, help="parser processes (0: inline)")
     parser.add_argument("--json", action="store_true", help="one JSON line instead of prose")
+    parser.add_argument("--archive", type=Path, help="a real list archive (mbox[.gz]) instead of ../shared/lore")
+    parser.add_argument("--limit", type=int, help="only the archive's first N mails")
+    parser.add_argument("--copies", type=int, default=1, help="the archive replicated, msgids rewritten")
+    parser.add_argument("--graphs", action="store_true", help="then compute every revision's graph")
     args = parser.parse_args()
     args.mbox.parent.mkdir(parents=True, exist_ok=True)
     if not args.mbox.exists():
-        build_mbox(args.mbox, args.count)
+        if args.archive:
+            build_from_archive(args.mbox, args.archive, args.limit, args.copies)
+        else:
+            build_mbox(args.mbox, args.count)
     if args.mode == "all":
         return run_all(args)
-    result = {"ingest": lambda: run_ingest(args.mbox, args.workers),
+    result = {"ingest": lambda: run_ingest(args.mbox, args.workers, args.graphs),
               "untangle-parse": lambda: run_untangle_parse(args.mbox),
               "email": lambda: run_email(args.mbox), "b4": lambda: run_b4(args.mbox)}[args.mode]()
     result["mbox_mib"] = args.mbox.stat().st_size / 2**20
@@ -175,6 +225,11 @@ def main() -> None:
         print(f"peak RSS {result['peak_rss_mib']:.0f} MiB (before ingest {result['rss_before_mib']:.0f} MiB), "
               f"parser process peak {result['children_peak_rss_mib']:.0f} MiB, "
               f"CPU {result['cpu_seconds']:.1f} s (this process and its parsers)")
+        print(f"read {result['read']}, quarantined {result['quarantined']}; load average at the end "
+              f"{result['load_at_end']}")
+        if "graphs" in result:
+            print(f"graphs of {result['graphs']} revisions computed in {result['graph_seconds']:.1f} s "
+                  f"({result['graph_seconds'] / result['seconds']:.2f}x the import)")
         if result["duplicates"]:
             print("note: the database already held some of these mails; use an empty one")
     else:

@@ -33,10 +33,13 @@ def _same_posting(child: dict, parent: dict) -> bool:
     # starts a posting, so a repost whose cover replies to v1 is a new revision.
     if parent["kind"] not in ("cover", "patch") or child["kind"] not in ("cover", "patch"):
         return False
-    if child.get("number") == 0:
-        return False
     if (parent["version"], parent.get("total")) != (child["version"], child.get("total")):
         return False
+    if child.get("number") == 0:
+        # The same cover again in reply to the first, from the same sender: the
+        # whole run sent twice (one revision), not a repost.
+        return parent.get("number") == 0 and parent.get("from_email") == child.get("from_email") \
+            and normalize_title(parent.get("title") or "") == normalize_title(child.get("title") or "")
     return _num(parent) < _num(child) or (parent.get("number") == 0)
 
 
