@@ -34,13 +34,35 @@ def _same_posting(child: dict, parent: dict) -> bool:
     if parent["kind"] not in ("cover", "patch") or child["kind"] not in ("cover", "patch"):
         return False
     if (parent["version"], parent.get("total")) != (child["version"], child.get("total")):
-        return False
+        # A cover whose label differs from its patches' ("[PATCH v16 00/23]" over
+        # "v17 01/24"): one send-email run, same sender, within minutes. A v2
+        # posted in reply to v1 comes days later.
+        return parent.get("number") == 0 and child.get("number") != 0 and _same_run(child, parent)
     if child.get("number") == 0:
         # The same cover again in reply to the first, from the same sender: the
         # whole run sent twice (one revision), not a repost.
         return parent.get("number") == 0 and parent.get("from_email") == child.get("from_email") \
             and normalize_title(parent.get("title") or "") == normalize_title(child.get("title") or "")
     return _num(parent) < _num(child) or (parent.get("number") == 0)
+
+
+_RUN_SECONDS = 600
+
+
+def _same_run(child: dict, parent: dict) -> bool:
+    a, b = child.get("date"), parent.get("date")
+    if not a or not b or child.get("from_email") != parent.get("from_email"):
+        return False
+    if isinstance(a, str) or isinstance(b, str):
+        from datetime import datetime
+        try:
+            a, b = (datetime.fromisoformat(x) if isinstance(x, str) else x for x in (a, b))
+        except ValueError:
+            return False
+    try:
+        return abs((a - b).total_seconds()) <= _RUN_SECONDS
+    except TypeError:  # naive against aware
+        return False
 
 
 def anchor_of(mail: dict, lookup: Lookup) -> str:

@@ -674,13 +674,15 @@ def _fill_revision(plan: _Plan, authors: dict[str, tuple[str, str]]) -> None:
     # The same patches sent twice in one run are one patch each ([n/8] stays 8,
     # not "16 of 16"); a [PATCH 3/2] extra counts as received but expects nothing.
     numbers = {m["number"] or 1 for m in patches}
-    declared = max([m["total"] or 0 for m in members], default=0)
+    declared = max([m["total"] or 0 for m in patches] or [m["total"] or 0 for m in members], default=0)
     expected = declared or max(len(numbers), 1)
     complete, missing = grouping.completeness(numbers, first["total"] or (1 if not cover else expected))
     tags = _revision_tags(cover, patches)
     rev = plan.rev
     rev.msgid = first["msgid"]
-    rev.version, rev.title = first["version"], first["title"]
+    # The patches' own label wins over a cover that says another version.
+    versions = [m["version"] for m in patches] or [first["version"]]
+    rev.version, rev.title = max(set(versions), key=versions.count), first["title"]
     rev.title_key = grouping.normalize_title(first["title"])[:255]
     subject = first["subject"]
     rev.rfc = "RFC" in subject.upper().split("]")[0] if subject.startswith("[") else False
