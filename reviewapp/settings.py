@@ -19,6 +19,12 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LORE_URL = env_url("LORE_URL", "https://lore.kernel.org/all", ("http", "https")).rstrip("/")
 GRAPH_DEPTH = env_int("REVIEWAPP_GRAPH_DEPTH", 5, minimum=0)
 FETCH_MAX_RETRIES = env_int("REVIEWAPP_FETCH_MAX_RETRIES", 3, minimum=0)
+# Outside input bounds (docs/reliability.md): bytes an archive answer may
+# have (as sent and inflated), seconds one thread fetch may take in all.
+FETCH_MAX_BYTES = env_int("REVIEWAPP_FETCH_MAX_BYTES", 256 * 1024 * 1024, minimum=1024)
+FETCH_TIMEOUT = env_int("REVIEWAPP_FETCH_TIMEOUT", 300, minimum=1)
+GZIP_MAX_BYTES = env_int("REVIEWAPP_GZIP_MAX_BYTES", 8 * 1024 * 1024 * 1024, minimum=1024)
+BINARY_PATCH_MAX_BYTES = env_int("REVIEWAPP_BINARY_PATCH_MAX_BYTES", 16 * 1024 * 1024, minimum=1024)
 SUITE_AFTER_APPLY = env_bool("REVIEWAPP_SUITE_AFTER_APPLY", True)
 KERNEL_IMAGE = env_str("REVIEWAPP_KERNEL", str(VAR_DIR / "kernel"))  # a vmlinuz, or a dir holding vmlinuz-*
 DIGEST_SKIP_EMPTY = env_bool("REVIEWAPP_DIGEST_SKIP_EMPTY", False)
@@ -86,9 +92,12 @@ STATIC_ROOT = VAR_DIR / "static"
 USE_TZ = True
 TIME_ZONE = "UTC"
 LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"reviewapp": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")}},
+    "loggers": {"reviewapp": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+                # 500s (with their traceback) and other request errors.
+                "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False}},
 }
