@@ -74,6 +74,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "reviewapp.middleware.RejectMalformedRequests",
 ]
 ROOT_URLCONF = "reviewapp.urls"
 TEMPLATES = [{
