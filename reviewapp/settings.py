@@ -25,6 +25,12 @@ INGEST_MAX_FILES = env_int("REVIEWAPP_MAX_PATCH_FILES", 2000, minimum=1)
 INGEST_MAX_HUNKS = env_int("REVIEWAPP_MAX_PATCH_HUNKS", 20000, minimum=1)
 INGEST_MAX_PATCH_NUMBER = env_int("REVIEWAPP_MAX_PATCH_NUMBER", 1000, minimum=1)
 INGEST_MAX_VERSION = env_int("REVIEWAPP_MAX_VERSION", 1000, minimum=1)
+# Outside input bounds (docs/reliability.md): bytes an archive answer may
+# have (as sent and inflated), seconds one thread fetch may take in all.
+FETCH_MAX_BYTES = env_int("REVIEWAPP_FETCH_MAX_BYTES", 256 * 1024 * 1024, minimum=1024)
+FETCH_TIMEOUT = env_int("REVIEWAPP_FETCH_TIMEOUT", 300, minimum=1)
+GZIP_MAX_BYTES = env_int("REVIEWAPP_GZIP_MAX_BYTES", 8 * 1024 * 1024 * 1024, minimum=1024)
+BINARY_PATCH_MAX_BYTES = env_int("REVIEWAPP_BINARY_PATCH_MAX_BYTES", 16 * 1024 * 1024, minimum=1024)
 SUITE_AFTER_APPLY = env_bool("REVIEWAPP_SUITE_AFTER_APPLY", True)
 KERNEL_IMAGE = env_str("REVIEWAPP_KERNEL", str(VAR_DIR / "kernel"))  # a vmlinuz, or a dir holding vmlinuz-*
 DIGEST_SKIP_EMPTY = env_bool("REVIEWAPP_DIGEST_SKIP_EMPTY", False)
@@ -74,6 +80,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "reviewapp.middleware.RejectMalformedRequests",
 ]
 ROOT_URLCONF = "reviewapp.urls"
 TEMPLATES = [{
@@ -92,9 +99,12 @@ STATIC_ROOT = VAR_DIR / "static"
 USE_TZ = True
 TIME_ZONE = "UTC"
 LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"reviewapp": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")}},
+    "loggers": {"reviewapp": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+                # 500s (with their traceback) and other request errors.
+                "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False}},
 }

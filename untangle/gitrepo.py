@@ -32,7 +32,8 @@ from typing import Callable, Iterator
 import git as gitpython
 import pygit2
 
-from untangle.gitrepo_patch import (FilePatch, Hunk, PatchError, apply_delta, apply_hunks,
+from untangle.gitrepo_patch import (MAX_BINARY_BYTES, FilePatch, Hunk, PatchError, apply_delta,
+                                    apply_hunks,
                                     parse_diff)
 
 COMMITTER_NAME = "reviewapp"
@@ -481,9 +482,10 @@ def _apply_file(view: _TreeView, fp: FilePatch, errors: list, files: list, hunks
     return True
 
 
-def _apply_patch(r: pygit2.Repository, tree: pygit2.Tree, diff: str | bytes) -> pygit2.Oid:
+def _apply_patch(r: pygit2.Repository, tree: pygit2.Tree, diff: str | bytes,
+                 max_binary: int = MAX_BINARY_BYTES) -> pygit2.Oid:
     """New tree oid; raises PatchError (bad input) or _Conflict (does not apply)."""
-    files = parse_diff(diff)
+    files = parse_diff(diff, max_binary=max_binary)
     if not files:
         raise PatchError("patch is empty: no file changes found")
     view = _TreeView(r, tree)
@@ -505,7 +507,8 @@ def _chain_ref(ref: str) -> str:
 
 
 def apply_chain(repo: Path, base: str, patches: list[dict], ref: str | None = None,
-                progress: Callable[[int, int], None] | None = None) -> dict:
+                progress: Callable[[int, int], None] | None = None,
+                max_binary: int = MAX_BINARY_BYTES) -> dict:
     """Apply patches onto base, each as a real commit, in-process (no index, no checkout).
 
     Returns {"status": "applied"|"conflict"|"failed", "head", "tree", "applied":
@@ -527,8 +530,12 @@ def apply_chain(repo: Path, base: str, patches: list[dict], ref: str | None = No
     for k, patch in enumerate(patches, 1):
         label = _patch_label(k, n, patch)
         try:
-            tree_oid = _apply_patch(r, head.tree, patch.get("diff") or "")
-        except PatchError as e:
+            tree_oid = _apply_patch(r, head.tree, patch.get("diff") or "", max_binary)
+        except (PatchError, ValueError, UnicodeError, OverflowError, pygit2.GitError) as e:
+            # Input git itself refuses (a path or mode it will not store):
+            # bad input too, named like any corrupt patch.
+            if not isinstance(e, PatchError):
+                e = PatchError(f"git refused the patch: {e}")
             where = f"corrupt patch at line {e.line}: " if e.line else ""
             msg = f"{label}: {where}{e}" if where else f"{label}: {e}"
             result["status"] = "failed"
@@ -541,12 +548,10 @@ def apply_chain(repo: Path, base: str, patches: list[dict], ref: str | None = No
                                         c.files, c.hunks, touched, None)
             break
         try:
-            author = _signature(patch.get("author_name", ""), patch.get("author_email", ""),
-                                patch.get("date") or None, default_time=base_commit.commit_time)
-        except (ValueError, OverflowError) as e:
+            author = _author(patch, base_commit.commit_time)
+        except ValueError as e:
             result["status"] = "failed"
-            result["failed"] = _failure(patch.get("msgid"), f"{label}: bad date {patch.get('date')!r}: {e}",
-                                        [], [], [], None)
+            result["failed"] = _failure(patch.get("msgid"), f"{label}: {e}", [], [], [], None)
             break
         # Committer date = author date keeps the result deterministic.
         committer = pygit2.Signature(COMMITTER_NAME, COMMITTER_EMAIL, author.time, author.offset)
@@ -582,9 +587,26 @@ def object_io_floor(repo: Path, base: str, steps: list[dict[str, tuple[str | Non
     return str(head.tree_id)
 
 
+def _author(patch: dict, default_time: int) -> pygit2.Signature:
+    """The author signature; ValueError says whether the date or the name is bad."""
+    name, mail = patch.get("author_name", "") or "", patch.get("author_email", "") or ""
+    date = patch.get("date") or None
+    try:
+        t, off = _parse_date(date) if date else (default_time, 0)
+    except (ValueError, OverflowError) as e:
+        raise ValueError(f"bad date {date!r}: {e}") from None
+    bad = [c for c in "<>\n\0" if c in name + mail]
+    if bad:
+        raise ValueError(f"bad author {name!r} <{mail}>: contains {bad[0]!r}")
+    try:
+        return pygit2.Signature(name or mail or "unknown", mail, t, off, "utf-8")
+    except (ValueError, OverflowError) as e:
+        raise ValueError(f"bad author or date {name!r} <{mail}> {date!r}: {e}") from None
+
+
 def _patch_label(k: int, n: int, patch: dict) -> str:
     msgid = (patch.get("msgid") or "").strip("<>")
-    return f'patch {k}/{n} <{msgid}> "{(patch.get("subject") or "").strip()}"'
+    return f'patch {k} of {n} <{msgid}> "{(patch.get("subject") or "").strip()}"'
 
 
 def _failure(msgid, error, files, hunks, touched, line) -> dict:

@@ -19,6 +19,11 @@ from dataclasses import dataclass, field
 NULL_BLOB_RE = re.compile(rb"^0+$")
 HUNK_RE = re.compile(rb"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@(.*)$")
 INDEX_RE = re.compile(rb"^index ([0-9a-fA-F]+)\.\.([0-9a-fA-F]+)(?: (\d+))?\s*$")
+# The file modes git writes for blobs: regular, executable, symlink. 160000
+# (a submodule link) and anything else is refused before the git layer.
+VALID_MODES = ("100644", "100755", "120000")
+# Default cap on one binary hunk's inflated size (parse_diff's max_binary).
+MAX_BINARY_BYTES = 16 * 1024 * 1024
 
 
 class PatchError(Exception):
@@ -172,8 +177,12 @@ def _git_header_names(rest: bytes) -> tuple[str | None, str | None]:
     return _drop_first(rest[:idx]), _drop_first(rest[idx + 1:])
 
 
-def parse_diff(text: str | bytes) -> list[FilePatch]:
-    """Split diff text into FilePatch objects; raise PatchError on corruption."""
+def parse_diff(text: str | bytes, max_binary: int = MAX_BINARY_BYTES) -> list[FilePatch]:
+    """Split diff text into FilePatch objects; raise PatchError on corruption.
+
+    A binary hunk inflating to more than *max_binary* bytes is refused while
+    it is inflated (the deflate stream is outside input: it may be a bomb).
+    """
     data = text.encode("utf-8", "surrogateescape") if isinstance(text, str) else text
     lines = split_lines(data)
     files: list[FilePatch] = []
@@ -181,7 +190,8 @@ def parse_diff(text: str | bytes) -> list[FilePatch]:
     while i < len(lines):
         line = lines[i]
         if line.startswith(b"diff --git "):
-            fp, i = _parse_git_file(lines, i)
+            fp, i = _parse_git_file(lines, i, max_binary)
+            _check_file(fp)
             files.append(fp)
         elif (line.startswith(b"--- ") and i + 2 < len(lines)
               and lines[i + 1].startswith(b"+++ ") and lines[i + 2].startswith(b"@@ ")):
@@ -189,13 +199,36 @@ def parse_diff(text: str | bytes) -> list[FilePatch]:
                            line=i + 1)
             fp.is_new, fp.is_delete = fp.old_path is None, fp.new_path is None
             i = _parse_hunks(lines, i + 2, fp)
+            _check_file(fp)
             files.append(fp)
         else:
             i += 1  # commentary, diffstat, signature: ignored like git apply does
     return files
 
 
-def _parse_git_file(lines: list[bytes], i: int) -> tuple[FilePatch, int]:
+def _check_file(fp: FilePatch) -> None:
+    """Modes and paths the git layer may be given; PatchError otherwise."""
+    for mode in (fp.old_mode, fp.new_mode):
+        if mode is not None and mode not in VALID_MODES:
+            raise PatchError(f"{fp.path}: invalid file mode {mode[:20]!r} "
+                             f"(allowed: {', '.join(VALID_MODES)})", fp.line)
+    for path in (fp.old_path, fp.new_path):
+        if path is not None and not _valid_path(path):
+            raise PatchError(f"invalid path {path[:200]!r}", fp.line)
+
+
+def _valid_path(path: str) -> bool:
+    parts = path.split("/")
+    return (0 < len(path) <= 4096 and "\0" not in path
+            and all(p not in ("", ".", "..") for p in parts)
+            and parts[0].lower() != ".git")
+
+
+def _mode_text(raw: bytes) -> str:
+    return raw.strip().decode("ascii", "replace")
+
+
+def _parse_git_file(lines: list[bytes], i: int, max_binary: int) -> tuple[FilePatch, int]:
     start = i
     a, b = _git_header_names(lines[i][len(b"diff --git "):])
     fp = FilePatch(old_path=a, new_path=b, line=i + 1)
@@ -204,13 +237,13 @@ def _parse_git_file(lines: list[bytes], i: int) -> tuple[FilePatch, int]:
     while i < len(lines):
         line = lines[i].rstrip(b"\r\n")
         if line.startswith(b"old mode "):
-            fp.old_mode = line[9:].decode()
+            fp.old_mode = _mode_text(line[9:])
         elif line.startswith(b"new mode "):
-            fp.new_mode = line[9:].decode()
+            fp.new_mode = _mode_text(line[9:])
         elif line.startswith(b"deleted file mode "):
-            fp.is_delete, fp.old_mode = True, line[18:].decode()
+            fp.is_delete, fp.old_mode = True, _mode_text(line[18:])
         elif line.startswith(b"new file mode "):
-            fp.is_new, fp.new_mode = True, line[14:].decode()
+            fp.is_new, fp.new_mode = True, _mode_text(line[14:])
         elif line.startswith((b"rename from ", b"copy from ")):
             fp.old_path = _plain_name(line.split(b" ", 2)[2])
             fp.is_rename, fp.is_copy = line.startswith(b"rename"), line.startswith(b"copy")
@@ -240,7 +273,7 @@ def _parse_git_file(lines: list[bytes], i: int) -> tuple[FilePatch, int]:
                 raise PatchError("hunk without ---/+++ file names", i + 1)
             break
         elif line == b"GIT binary patch":
-            fp.binary, i = _parse_binary(lines, i + 1, fp)
+            fp.binary, i = _parse_binary(lines, i + 1, max_binary)
             break
         elif line.startswith(b"Binary files ") and line.endswith(b" differ"):
             fp.binary_without_data = True
@@ -332,21 +365,39 @@ def _drop_newline(h: Hunk, tag: bytes) -> None:
 
 # ---------------------------------------------------------------- binary
 
-def _parse_binary(lines: list[bytes], i: int, fp: FilePatch) -> tuple[BinaryHunk, int]:
+def _parse_binary(lines: list[bytes], i: int, cap: int) -> tuple[BinaryHunk, int]:
     """Read the forward binary hunk (literal/delta); skip the reverse one."""
-    forward, i = _parse_binary_hunk(lines, i)
+    forward, i = _parse_binary_hunk(lines, i, cap)
     if i < len(lines) and lines[i].startswith((b"literal ", b"delta ")):
-        _, i = _parse_binary_hunk(lines, i)
+        _, i = _parse_binary_hunk(lines, i, cap)
     return forward, i
 
 
-def _parse_binary_hunk(lines: list[bytes], i: int) -> tuple[BinaryHunk, int]:
+def _inflate(raw: bytes, cap: int, line: int) -> bytes:
+    """zlib-inflate *raw*, stopping (PatchError) once more than *cap* bytes come out."""
+    inflater = zlib.decompressobj()
+    try:
+        data = inflater.decompress(raw, cap + 1)
+    except zlib.error:
+        raise PatchError("corrupt binary patch: bad deflate data", line) from None
+    if len(data) > cap or inflater.unconsumed_tail:
+        raise PatchError(f"binary patch inflates to more than {cap} bytes "
+                         "(REVIEWAPP_BINARY_PATCH_MAX_BYTES)", line)
+    if not inflater.eof:
+        raise PatchError("corrupt binary patch: bad deflate data", line)
+    return data
+
+
+def _parse_binary_hunk(lines: list[bytes], i: int, cap: int) -> tuple[BinaryHunk, int]:
     if i >= len(lines):
         raise PatchError("corrupt binary patch: missing hunk", i)
     head = lines[i].rstrip(b"\r\n").split(b" ")
     if len(head) != 2 or head[0] not in (b"literal", b"delta") or not head[1].isdigit():
         raise PatchError("corrupt binary patch", i + 1)
     start = i + 1
+    if int(head[1]) > cap:  # the declared size: refused before inflating
+        raise PatchError(f"binary patch of {int(head[1])} bytes is larger than {cap} bytes "
+                         "(REVIEWAPP_BINARY_PATCH_MAX_BYTES)", start)
     i += 1
     raw = bytearray()
     while i < len(lines) and lines[i].strip(b"\r\n"):
@@ -360,10 +411,7 @@ def _parse_binary_hunk(lines: list[bytes], i: int) -> tuple[BinaryHunk, int]:
         except ValueError:
             raise PatchError("corrupt binary patch", i + 1) from None
         i += 1
-    try:
-        data = zlib.decompress(bytes(raw))
-    except zlib.error:
-        raise PatchError("corrupt binary patch: bad deflate data", start) from None
+    data = _inflate(bytes(raw), cap, start)
     if head[0] == b"literal" and len(data) != int(head[1]):
         raise PatchError("corrupt binary patch: size mismatch", start)
     return BinaryHunk(head[0].decode(), int(head[1]), data), i + 1
@@ -386,6 +434,8 @@ def apply_delta(src: bytes, delta: bytes) -> bytes:
     dst_size, pos = _varint(delta, pos)
     if src_size != len(src):
         raise ValueError("binary delta does not match the pre-image size")
+    if dst_size > max(MAX_BINARY_BYTES, 2 * len(src)):
+        raise ValueError(f"binary delta result of {dst_size} bytes is too large")
     out = bytearray()
     while pos < len(delta):
         op = delta[pos]

@@ -22,16 +22,21 @@ import logging
 import re
 import socket
 import threading
+import time
 import urllib.parse
 import zlib
+from dataclasses import dataclass
 from typing import Optional
 
 import b4
 import liblore
 import liblore.utils
 import requests
+import urllib3.connection
+import urllib3.connectionpool
+from requests.adapters import HTTPAdapter
 
-__all__ = ["FetchError", "parse_ref", "fetch_thread", "search_patchid"]
+__all__ = ["FetchError", "FetchLimits", "parse_ref", "fetch_thread", "search_patchid"]
 
 # Separator line public-inbox writes in its mboxrd output; we write the same.
 _MBOXRD_FROM = b"From mboxrd@z Thu Jan  1 00:00:00 1970\n"
@@ -59,6 +64,27 @@ class FetchError(Exception):
 
     def __init__(self, message: str, *, temporary: bool) -> None:
         super().__init__(message)
+        self.temporary = temporary
+
+
+@dataclass(frozen=True)
+class FetchLimits:
+    """What one fetch may cost: an archive is outside input.
+
+    max_bytes bounds the body as sent and, for a gzip body, its inflated
+    size (inflated in a stream, so a bomb stops at the cap); wall_clock
+    bounds the whole fetch in seconds, however slowly the bytes come.
+    """
+
+    max_bytes: int = 256 * 1024 * 1024
+    wall_clock: float = 300.0
+
+
+class _Refused(Exception):
+    """The archive's answer went over a FetchLimits bound."""
+
+    def __init__(self, reason: str, *, temporary: bool) -> None:
+        super().__init__(reason)
         self.temporary = temporary
 
 
@@ -168,6 +194,9 @@ def _node_for(base: str, timeout: float) -> "liblore.LoreNode":
             base, cache_dir=None, request_timeout=(min(5.0, timeout), timeout)
         )
         node.set_user_agent("b4", b4.__VERSION__)
+        session = _BoundedSession()
+        session.headers["User-Agent"] = node.user_agent_plus or f"b4/{b4.__VERSION__}"
+        node.set_requests_session(session)
         if len(_NODES) >= _MAX_NODES:  # a handful of archives at most
             _NODES.pop(next(iter(_NODES))).close()
         _NODES[key] = node
@@ -175,11 +204,164 @@ def _node_for(base: str, timeout: float) -> "liblore.LoreNode":
 
 
 # --------------------------------------------------------------------------
+# Bounded transport: liblore reads whole bodies and gunzips them in one go,
+# with a timeout per socket read only. Every request of a node goes through
+# this session instead, which reads the body under the caps first.
+# --------------------------------------------------------------------------
+
+
+class _TrackedConnection(urllib3.connection.HTTPConnection):
+    """Registers its socket so a watchdog can shut it down mid-read."""
+
+    registry: Optional[set] = None
+
+    def connect(self) -> None:
+        super().connect()
+        if self.registry is not None:
+            self.registry.add(self.sock)
+
+
+class _TrackedHTTPSConnection(urllib3.connection.HTTPSConnection):
+    registry: Optional[set] = None
+
+    def connect(self) -> None:
+        super().connect()
+        if self.registry is not None:
+            self.registry.add(self.sock)
+
+
+class _TrackingAdapter(HTTPAdapter):
+    def __init__(self, registry: set) -> None:
+        self._registry = registry
+        super().__init__()
+
+    def init_poolmanager(self, *args, **kwargs) -> None:  # noqa: ANN002
+        super().init_poolmanager(*args, **kwargs)
+        reg = self._registry
+        http_conn = type("Conn", (_TrackedConnection,), {"registry": reg})
+        https_conn = type("Conns", (_TrackedHTTPSConnection,), {"registry": reg})
+        http_pool = type("Pool", (urllib3.connectionpool.HTTPConnectionPool,),
+                         {"ConnectionCls": http_conn})
+        https_pool = type("Pools", (urllib3.connectionpool.HTTPSConnectionPool,),
+                          {"ConnectionCls": https_conn})
+        self.poolmanager.pool_classes_by_scheme = {"http": http_pool, "https": https_pool}
+
+
+class _BoundedSession(requests.Session):
+    """A requests session whose requests obey the current FetchLimits.
+
+    arm() sets the limits and the deadline for one fetch; at the deadline
+    a timer shuts the open sockets down, which wakes a read blocked on a
+    server that trickles bytes (a per-read timeout never fires for it).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._sockets: set = set()
+        self.mount("http://", _TrackingAdapter(self._sockets))
+        self.mount("https://", _TrackingAdapter(self._sockets))
+        self.limits = FetchLimits()
+        self.deadline = float("inf")
+        self.expired = False
+
+    def arm(self, limits: FetchLimits) -> threading.Timer:
+        self.limits = limits
+        self.deadline = time.monotonic() + limits.wall_clock
+        self.expired = False
+        timer = threading.Timer(limits.wall_clock, self._expire)
+        timer.daemon = True
+        timer.start()
+        return timer
+
+    def _expire(self) -> None:
+        self.expired = True
+        for sock in list(self._sockets):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed
+        self._sockets.clear()
+
+    def request(self, method, url, *args, **kwargs):  # noqa: ANN001, ANN201
+        kwargs["stream"] = True
+        try:
+            resp = super().request(method, url, *args, **kwargs)
+            if method.upper() != "HEAD":
+                resp._content = self._read_body(resp)  # noqa: SLF001
+        except _Refused:
+            raise
+        except Exception:
+            if self.expired or time.monotonic() > self.deadline:
+                raise self._too_slow() from None
+            raise
+        return resp
+
+    def _too_slow(self) -> _Refused:
+        return _Refused(
+            f"refused: fetch took longer than {self.limits.wall_clock:g} s "
+            "(REVIEWAPP_FETCH_TIMEOUT)", temporary=True)
+
+    def _read_body(self, resp: requests.Response) -> bytes:
+        cap = self.limits.max_bytes
+        body = bytearray()
+        counter: Optional[_GzipCounter] = None
+        for chunk in resp.raw.stream(64 * 1024, decode_content=False):
+            if self.expired or time.monotonic() > self.deadline:
+                raise self._too_slow()
+            body += chunk
+            if len(body) > cap:
+                raise self._too_big("response")
+            if counter is None and len(body) >= 2 and body[:2] == b"\x1f\x8b":
+                counter = _GzipCounter(cap)
+                chunk = bytes(body)
+            if counter is not None and counter.feed(chunk) > cap:
+                raise self._too_big("inflated response")
+        resp.close()
+        return bytes(body)
+
+    def _too_big(self, what: str) -> _Refused:
+        return _Refused(
+            f"refused: {what} larger than {self.limits.max_bytes} bytes "
+            "(REVIEWAPP_FETCH_MAX_BYTES)", temporary=False)
+
+
+class _GzipCounter:
+    """Counts the inflated size of a gzip stream fed in chunks, holding at
+    most one bounded output buffer at a time (a bomb stops at the cap).
+    Every member counts, as gzip.decompress reads them all."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.total = 0
+        self._inflater = zlib.decompressobj(wbits=31)
+
+    def feed(self, data: bytes) -> int:
+        while data and self.total <= self.cap:
+            if self._inflater.eof:
+                data = self._inflater.unused_data + data
+                self._inflater = zlib.decompressobj(wbits=31)
+                continue
+            try:
+                out = self._inflater.decompress(data, self.cap - self.total + 1)
+            except zlib.error:
+                return self.total  # not gzip after all: liblore reports it
+            self.total += len(out)
+            data = self._inflater.unconsumed_tail
+            if self._inflater.eof:
+                data = self._inflater.unused_data + data
+                if not data:
+                    break
+                self._inflater = zlib.decompressobj(wbits=31)
+        return self.total
+
+
+# --------------------------------------------------------------------------
 # Threads
 # --------------------------------------------------------------------------
 
 
-def fetch_thread(msgid: str, lore_url: str, timeout: float = 30) -> bytes:
+def fetch_thread(msgid: str, lore_url: str, timeout: float = 30,
+                 limits: Optional[FetchLimits] = None) -> bytes:
     """Return the thread containing *msgid* as mboxrd bytes.
 
     The archive at *lore_url* (e.g. "https://lore.kernel.org/all" or
@@ -194,14 +376,16 @@ def fetch_thread(msgid: str, lore_url: str, timeout: float = 30) -> bytes:
     archive served them (not re-serialised), in the archive's order.
 
     *msgid* may be given in any form parse_ref accepts. *timeout* bounds
-    connecting (at most 5 s) and each wait for data, in seconds.
+    connecting (at most 5 s) and each wait for data, in seconds; *limits*
+    bound the whole fetch (FetchLimits: bytes, inflated bytes, wall clock).
     Raises FetchError, or ValueError for a bad reference or URL.
     """
     msgid = parse_ref(msgid)
     base = _base_url(lore_url)
     with _LOCK:
         node = _setup_b4(base, float(timeout))
-        raw = _get_thread_mbox(node, msgid, base)
+        with _bounded(node, limits or FetchLimits(), f"lore {base}"):
+            raw = _get_thread_mbox(node, msgid, base)
         # The same split and de-duplication b4's get_pi_thread_by_msgid does,
         # kept as raw bytes beside the parsed copies b4 threads.
         chunks = liblore.utils.split_and_dedupe_as_bytes(raw)
@@ -210,6 +394,30 @@ def fetch_thread(msgid: str, lore_url: str, timeout: float = 30) -> bytes:
     ids = [b4.LoreMessage.get_clean_msgid(m) for m in msgs]
     kept = [chunk for chunk, mid in zip(chunks, ids) if mid in wanted]
     return b"".join(_mboxrd_entry(chunk) for chunk in kept)
+
+
+class _bounded:
+    """Arm the node's session for one fetch; turn a refusal into FetchError."""
+
+    def __init__(self, node: "liblore.LoreNode", limits: FetchLimits, where: str) -> None:
+        self.session = node._get_session()  # noqa: SLF001 - ours, set in _node_for
+        self.limits, self.where = limits, where
+
+    def __enter__(self) -> None:
+        self.timer = None
+        if isinstance(self.session, _BoundedSession):
+            self.timer = self.session.arm(self.limits)
+
+    def __exit__(self, typ, exc, tb) -> bool:  # noqa: ANN001
+        if self.timer is not None:
+            self.timer.cancel()
+            self.session.deadline = float("inf")
+        refusal = exc
+        while refusal is not None and not isinstance(refusal, _Refused):
+            refusal = refusal.__cause__ or refusal.__context__
+        if refusal is not None:
+            raise FetchError(f"{self.where}: {refusal}", temporary=refusal.temporary) from exc
+        return False
 
 
 def _get_thread_mbox(node: "liblore.LoreNode", msgid: str, base: str) -> bytes:
@@ -313,7 +521,8 @@ def _mboxrd_entry(message: bytes) -> bytes:
 # --------------------------------------------------------------------------
 
 
-def search_patchid(patch_id: str, lore_url: str, timeout: float = 30) -> list[str]:
+def search_patchid(patch_id: str, lore_url: str, timeout: float = 30,
+                   limits: Optional[FetchLimits] = None) -> list[str]:
     """Message-ids of messages whose diff has this `git patch-id --stable`.
 
     Uses the archive's "patchid:" search (needs an inbox indexed at level
@@ -327,7 +536,8 @@ def search_patchid(patch_id: str, lore_url: str, timeout: float = 30) -> list[st
     base = _base_url(lore_url)
     with _LOCK:
         node = _setup_b4(base, float(timeout))
-        raw = _search(node, f"patchid:{patch_id}", base)
+        with _bounded(node, limits or FetchLimits(), f"lore {base}"):
+            raw = _search(node, f"patchid:{patch_id}", base)
         if raw is None:
             return []
         msgs = liblore.utils.split_and_dedupe(raw)

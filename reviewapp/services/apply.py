@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -260,7 +261,8 @@ def _execute(run: ApplyRun, progress) -> None:
         return _reuse(run, hit, **fields)
     ApplyRun.objects.filter(id=run.id).update(cache_key=key, **fields)
     result = gitrepo.apply_chain(trees.mirror_of(tree), choice["sha"], [patch_dict(p) for p in patches],
-                                 ref=str(run.id), progress=_progress_writer(run, progress))
+                                 ref=str(run.id), progress=_progress_writer(run, progress),
+                                 max_binary=settings.BINARY_PATCH_MAX_BYTES)
     _finish(run, status=result["status"], cache_key=key, head=result["head"] or "",
             tree_sha=result["tree"] or "", ref=result.get("ref") or "",
             applied=[{"msgid": a["msgid"], "commit": a["commit"]} for a in result["applied"]],

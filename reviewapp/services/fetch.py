@@ -27,8 +27,13 @@ def claim(request_id: int) -> bool:
     return won == 1
 
 
+def limits() -> lore.FetchLimits:
+    return lore.FetchLimits(max_bytes=settings.FETCH_MAX_BYTES,
+                            wall_clock=float(settings.FETCH_TIMEOUT))
+
+
 def fetch_thread(msgid: str) -> IngestResult:
-    data = lore.fetch_thread(msgid, settings.LORE_URL)
+    data = lore.fetch_thread(msgid, settings.LORE_URL, limits=limits())
     return ingest(mbox.messages_from_stream(io.BytesIO(data)))
 
 

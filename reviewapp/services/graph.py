@@ -218,7 +218,7 @@ def _resolve(c: _Collector, e: dict, may_fetch: bool) -> tuple[Revision | None, 
         if rev or not may_fetch:
             return rev, "" if rev else f"no stored patch has patch-id {target[:12]}"
         try:
-            found = lore.search_patchid(target, settings.LORE_URL)
+            found = lore.search_patchid(target, settings.LORE_URL, limits=fetch_service.limits())
         except (lore.FetchError, ValueError) as exc:
             return None, f"searching patch-id {target[:12]} failed: {exc}"
         for mid in found[:3]:

@@ -207,7 +207,7 @@ def test_conflict_names_patch_file_hunk_and_the_chain_patch_that_touched_the_lin
     assert [a["msgid"] for a in res["applied"]] == [pa["msgid"]]
     f = res["failed"]
     assert f["msgid"] == pb1["msgid"]
-    assert "patch 2/3" in f["error"] and "fs/inode.c" in f["error"] and "hunk #1" in f["error"]
+    assert "patch 2 of 3" in f["error"] and "fs/inode.c" in f["error"] and "hunk #1" in f["error"]
     assert f["files"] == ["fs/inode.c"]
     assert f["hunks"] == [{"file": "fs/inode.c", "header": "@@ -28,7 +28,7 @@ line 27", "old_start": 28, "old_lines": 7}]
     by = {t["by"] for t in f["last_touched"]}

@@ -66,3 +66,19 @@ def test_bare_from_separators_split_messages_but_body_lines_do_not():
     assert len(out) == 2
     assert b"From here\non it is prose." in out[0]
     assert out[1].startswith(b"Message-ID: <2@x>")
+
+
+def test_gzip_bomb_on_disk_stops_at_the_inflated_cap_with_a_reason(tmp_path):
+    import zlib
+    comp = zlib.compressobj(9, zlib.DEFLATED, 31)
+    path = tmp_path / "bomb.mbox.gz"
+    with open(path, "wb") as out:
+        out.write(comp.compress(b"From a@b Mon Jan  1 00:00:00 2024\nMessage-ID: <x@y>\n\n"))
+        for _ in range(64):
+            out.write(comp.compress((b"A" * 1023 + b"\n") * 1024))  # 1 MB each
+        out.write(comp.flush())
+    assert path.stat().st_size < 1 << 20
+    with pytest.raises(MboxError, match="inflates to more than 4194304 bytes"):
+        for _ in messages_from_path(path, max_inflated=4 << 20):
+            pass
+    assert sum(len(m) for m in messages_from_path(path, max_inflated=1 << 30)) > 60 << 20

@@ -1,5 +1,6 @@
 from itertools import chain
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from untangle import lore
@@ -24,7 +25,8 @@ class Command(BaseCommand):
     def handle(self, *args, **opts):
         try:
             if opts["mbox"]:
-                result = ingest(chain.from_iterable(messages_from_path(p) for p in opts["mbox"]),
+                result = ingest(chain.from_iterable(messages_from_path(p, settings.GZIP_MAX_BYTES)
+                                                for p in opts["mbox"]),
                                 list_name=opts["list_name"], source=" ".join(opts["mbox"]))
             else:
                 result = fetch.fetch_thread(lore.parse_ref(opts["msgid"]))
