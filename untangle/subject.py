@@ -53,17 +53,29 @@ def parse(raw: str) -> Subject:
     return subject
 
 
+# Numbers past a database integer column are not a version or a counter
+# (found by tests/fuzz: "[PATCH v99999999999]" overflowed the insert).
+_MAX_NUMBER = 2 ** 31 - 1
+
+
+def _fits(m: re.Match | None) -> bool:
+    return m is not None and all(int(g) <= _MAX_NUMBER for g in m.groups() if g and g.isdigit())
+
+
 def _read_prefix(subject: Subject, tokens: list[str]) -> None:
     for tok in tokens:
         up = tok.upper()
-        if m := _VERSION.match(tok):
+        if not _fits(_VERSION.match(tok)) and not _fits(_COUNTER.match(tok)) and (
+                _VERSION.match(tok) or _COUNTER.match(tok)):
+            subject.prefixes.append(tok)
+        elif m := _VERSION.match(tok):
             subject.version = int(m.group(1))
         elif m := _COUNTER.match(tok):
             subject.number, subject.total = int(m.group(1)), int(m.group(2))
         elif up.startswith("RFC"):
             subject.rfc = True
             subject.prefixes.append("RFC")
-            if m := re.match(r"^RFC[-_]?v(\d+)$", tok, re.I):
+            if (m := re.match(r"^RFC[-_]?v(\d+)$", tok, re.I)) and _fits(m):
                 subject.version = int(m.group(1))
         elif up in _WORDS:
             subject.resend |= up in ("RESEND", "REPOST")
