@@ -139,3 +139,36 @@ def test_digest_of_a_followed_list_reports_what_the_sync_brought(tmp_path, data_
         assert title[:40] in body
     for rev in Revision.objects.filter(pk__in=other.revisions):
         assert rev.title[:40] not in body
+
+
+@pytest.mark.django_db
+def test_an_archive_without_git_epochs_is_synced_through_its_search_by_date(tmp_path, data_dir, settings):
+    # A v1 inbox: public-inbox-httpd serves no <inbox>/git/N.git for it, only search.
+    # The mails are from 2019: the first sync reaches back far enough for them.
+    settings.SYNC_SEARCH_DAYS = 365 * 30
+    with serve_inbox([_mbox(tmp_path, "a", 0, 25)], tmp_path, name="ks", version=1) as inbox:
+        sync.register("ks", inbox.url)
+        first = sync.sync_list("ks")
+    assert (first.status, first.source) == ("done", "search"), first.error
+    assert first.read == 25 and first.stored == 25
+    assert Message.objects.filter(mailing_list__name="ks").count() == 25
+
+
+@pytest.mark.django_db
+def test_sync_command_registers_a_list_and_prints_counts_as_json(tmp_path, data_dir):
+    import json
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+    with serve_inbox([_mbox(tmp_path, "a", 0, 12)], tmp_path, name="ks") as inbox:
+        out = StringIO()
+        call_command("sync", "ks", "--url", inbox.url, "--json", stdout=out)
+        again = StringIO()
+        call_command("sync", "ks", "--json", stdout=again)
+    first, second = json.loads(out.getvalue()), json.loads(again.getvalue())
+    assert (first["status"], first["read"], first["stored"], first["epochs"]) == ("done", 12, 12, [0])
+    assert (second["read"], second["stored"]) == (0, 0)
+    assert MailingList.objects.get(name="ks").url == inbox.url
+    with pytest.raises(CommandError, match="no followed list"):
+        call_command("sync", "nope")

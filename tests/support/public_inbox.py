@@ -169,8 +169,12 @@ def start_inbox(
     name: str = "all",
     port: int = 0,
     rotate_bytes: Optional[int] = None,
+    version: int = 2,
 ) -> PublicInbox:
     """Build an inbox in *tmp* from *mail_paths* and serve it; caller stops.
+
+    version=1: a v1 inbox (one git repository, no git/N.git epochs), indexed
+    with public-inbox-index so its search works: a server offering no epochs.
 
     rotate_bytes: public-inbox's epoch size (1 GiB by default); a small one
     makes the import roll over into 1.git, 2.git, ... as lore's big lists do."""
@@ -182,10 +186,12 @@ def start_inbox(
     try:
         port = sock.getsockname()[1]
         url = f"http://127.0.0.1:{port}/{name}"
-        _init(root, name, url)
+        _init(root, name, url, version)
         files = [Path(p) for p in mail_paths]
         if files:
             _import(root, name, files, rotate_bytes)
+        if version == 1:
+            _run(root, ["public-inbox-index", str(root / "inbox")], "public-inbox-index")
         proc = _spawn_httpd(root, sock)
     finally:
         sock.close()  # the server holds its own copy now
@@ -206,9 +212,11 @@ def serve_inbox(
     name: str = "all",
     port: int = 0,
     rotate_bytes: Optional[int] = None,
+    version: int = 2,
 ) -> Iterator[PublicInbox]:
     """start_inbox() as a context manager: the server stops on exit."""
-    inbox = start_inbox(mail_paths, tmp, name=name, port=port, rotate_bytes=rotate_bytes)
+    inbox = start_inbox(mail_paths, tmp, name=name, port=port, rotate_bytes=rotate_bytes,
+                        version=version)
     try:
         yield inbox
     finally:
@@ -267,10 +275,11 @@ def _run(root: Path, argv: list[str], what: str, extra_env: Optional[dict] = Non
     return res.stdout.decode(errors="replace")
 
 
-def _init(root: Path, name: str, url: str) -> None:
+def _init(root: Path, name: str, url: str, version: int = 2) -> None:
     # -j1: one Xapian shard; test inboxes are tiny and fewer shards start faster.
+    shards = ["-j1"] if version == 2 else []
     argv = [
-        "public-inbox-init", "-V2", "-L", "full", "-j1",
+        "public-inbox-init", f"-V{version}", "-L", "full", *shards,
         name, str(root / "inbox"), url, f"{name}@example.invalid",
     ]
     _run(root, argv, "public-inbox-init")
