@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import shutil
 import subprocess
 import urllib.error
@@ -22,7 +23,7 @@ from typing import Iterator
 
 MAX_EPOCHS = 1000  # probing stops here whatever a server says
 MAX_MAIL_BYTES = 50 * 1024 * 1024  # a blob bigger than this is not a mail we read
-_EMPTY_TREE_PATH = "m"
+_MAIL_PATH = "m"  # the blob holding the mail in each commit
 
 
 class InboxError(Exception):
@@ -41,9 +42,10 @@ class Epoch:
 
 def _git(args: list[str], cwd: Path | None = None, timeout: float = 600,
          input_: bytes | None = None) -> bytes:
+    # Never prompt for credentials: a server asking for them is an error here.
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "/bin/false"}
     res = subprocess.run(["git", *args], cwd=cwd, input=input_, capture_output=True,
-                         timeout=timeout, env={"GIT_TERMINAL_PROMPT": "0", "PATH": "/usr/bin:/bin",
-                                               "GIT_CONFIG_NOSYSTEM": "1", "HOME": "/nonexistent"})
+                         timeout=timeout, env=env)
     if res.returncode != 0:
         raise InboxError(f"git {args[0]} failed: {res.stderr.decode(errors='replace').strip()[-500:]}")
     return res.stdout
@@ -118,20 +120,27 @@ def new_commits(mirror: Path, tip: str, after: str | None) -> list[str]:
 
 
 def read_mails(mirror: Path, commits: list[str]) -> Iterator[tuple[str, bytes | None]]:
-    """(commit, raw mail) per commit; None where the commit adds no mail (a removal)."""
+    """(commit, raw mail) per commit; None where the commit adds no mail (a removal)
+    or its blob is larger than MAX_MAIL_BYTES (sizes are checked before reading)."""
     if not commits:
         return
-    request = "".join(f"{c}:{_EMPTY_TREE_PATH}\n" for c in commits).encode()
-    out = _git(["cat-file", "--batch"], cwd=mirror, input_=request)
+    request = "".join(f"{c}:{_MAIL_PATH}\n" for c in commits).encode()
+    sizes = _git(["cat-file", "--batch-check"], cwd=mirror, input_=request).decode().splitlines()
+    wanted = []
+    for commit, line in zip(commits, sizes):
+        parts = line.split()
+        ok = len(parts) == 3 and parts[1] == "blob" and int(parts[2]) <= MAX_MAIL_BYTES
+        wanted.append(parts[0] if ok else None)
+    blobs = [w for w in wanted if w]
+    out = _git(["cat-file", "--batch"], cwd=mirror,
+               input_="".join(f"{b}\n" for b in blobs).encode()) if blobs else b""
     pos = 0
-    for commit in commits:
-        end = out.index(b"\n", pos)
-        header = out[pos:end].split()
-        pos = end + 1
-        if len(header) < 3 or header[1] == b"missing":
+    for commit, blob_id in zip(commits, wanted):
+        if blob_id is None:
             yield commit, None
             continue
-        size = int(header[2])
-        blob = out[pos:pos + size]
+        end = out.index(b"\n", pos)
+        size = int(out[pos:end].split()[2])
+        pos = end + 1
+        yield commit, out[pos:pos + size]
         pos += size + 1
-        yield commit, (blob if header[1] == b"blob" and size <= MAX_MAIL_BYTES else None)
