@@ -6,6 +6,7 @@ from django.db import models
 
 class MailingList(models.Model):
     name = models.CharField(max_length=200, unique=True)
+    url = models.CharField(max_length=500, blank=True, default="")  # public-inbox URL when followed
 
     def __str__(self):
         return self.name
@@ -306,3 +307,31 @@ class QuarantinedMail(models.Model):
 
     def __str__(self):
         return f"{self.msgid or '?'}: {self.reason}"
+
+
+class SyncCursor(models.Model):
+    """The last commit of one epoch of a followed list whose mail is stored."""
+    mailing_list = models.ForeignKey(MailingList, related_name="sync_cursors", on_delete=models.CASCADE)
+    epoch = models.PositiveIntegerField()
+    last_commit = models.CharField(max_length=64, blank=True, default="")
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["mailing_list", "epoch"], name="sync_cursor_epoch")]
+
+
+class SyncRun(models.Model):
+    """One sync of a followed list: claimed by conditional update, counts and error kept."""
+    QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+    mailing_list = models.ForeignKey(MailingList, related_name="sync_runs", on_delete=models.CASCADE)
+    status = models.CharField(max_length=10, default=QUEUED, db_index=True)
+    source = models.CharField(max_length=10, blank=True, default="")  # "git" or "search"
+    created = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    epochs = models.JSONField(default=list)
+    read = models.PositiveIntegerField(default=0)  # mails read from the archive
+    stored = models.PositiveIntegerField(default=0)
+    duplicates = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True, default="")

@@ -32,6 +32,11 @@ FETCH_TIMEOUT = env_int("REVIEWAPP_FETCH_TIMEOUT", 300, minimum=1)
 GZIP_MAX_BYTES = env_int("REVIEWAPP_GZIP_MAX_BYTES", 8 * 1024 * 1024 * 1024, minimum=1024)
 BINARY_PATCH_MAX_BYTES = env_int("REVIEWAPP_BINARY_PATCH_MAX_BYTES", 16 * 1024 * 1024, minimum=1024)
 SUITE_AFTER_APPLY = env_bool("REVIEWAPP_SUITE_AFTER_APPLY", True)
+SYNC_BATCH = env_int("REVIEWAPP_SYNC_BATCH", 500, minimum=1)  # mails per transaction of a list sync
+SYNC_STALE = env_int("REVIEWAPP_SYNC_STALE", 900, minimum=1)  # seconds before a silent sync is taken over
+SYNC_TIMEOUT = env_int("REVIEWAPP_SYNC_TIMEOUT", 600, minimum=1)  # seconds per fetch from an archive
+SYNC_SEARCH_DAYS = env_int("REVIEWAPP_SYNC_SEARCH_DAYS", 2, minimum=1)  # first search-fallback sync reaches back
+SYNC_INTERVAL = env_int("REVIEWAPP_SYNC_INTERVAL", 600, minimum=10)  # seconds between beat syncs of all lists
 KERNEL_IMAGE = env_str("REVIEWAPP_KERNEL", str(VAR_DIR / "kernel"))  # a vmlinuz, or a dir holding vmlinuz-*
 DIGEST_SKIP_EMPTY = env_bool("REVIEWAPP_DIGEST_SKIP_EMPTY", False)
 
@@ -62,6 +67,7 @@ CELERY_TASK_DEFAULT_QUEUE = env_str("REVIEWAPP_QUEUE", "celery")
 CELERY_TASK_ROUTES = {"worker.tasks.run_suite": {"queue": env_str("REVIEWAPP_SUITE_QUEUE", "suite")}}
 CELERY_BEAT_SCHEDULE = {
     "send-due-digests": {"task": "worker.tasks.send_due_digests", "schedule": 3600.0},
+    "sync-followed-lists": {"task": "worker.tasks_sync.sync_lists", "schedule": float(SYNC_INTERVAL)},
 }
 
 INSTALLED_APPS = [

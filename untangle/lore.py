@@ -560,3 +560,20 @@ def _search(node: "liblore.LoreNode", query: str, base: str) -> Optional[bytes]:
         if err is ex:
             raise
         raise err from ex
+
+
+def search_since(lore_url: str, since: str, timeout: float = 30) -> list[bytes]:
+    """Raw mails received since the date *since* (YYYYMMDD), through the archive's search.
+
+    The fallback for a server that serves no git: public-inbox's `d:` search
+    by date, as b4 does it. Returns [] when nothing matches. Raises FetchError.
+    """
+    if not re.fullmatch(r"\d{8}", since):
+        raise ValueError(f"date must be YYYYMMDD: {since!r}")
+    base = _base_url(lore_url)
+    with _LOCK:
+        node = _setup_b4(base, float(timeout))
+        raw = _search(node, f"d:{since}..", base)
+        if raw is None:
+            return []
+        return [msg.as_bytes() for msg in liblore.utils.split_and_dedupe(raw)]

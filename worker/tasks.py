@@ -26,3 +26,4 @@ from .tasks_apply import *  # noqa: E402,F401,F403
 from .tasks_digests import *  # noqa: E402,F401,F403
 from .tasks_graph import *  # noqa: E402,F401,F403
 from .tasks_suites import *  # noqa: E402,F401,F403
+from .tasks_sync import *  # noqa: E402,F401,F403

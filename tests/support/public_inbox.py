@@ -70,6 +70,8 @@ my ($name, @files) = @ARGV;
 my $ibx = PublicInbox::Config->new->lookup_name($name)
 	or die "no inbox named $name in $ENV{PI_CONFIG}\n";
 my $im = PublicInbox::InboxWritable->new($ibx)->importer(0);
+# Tests force small epochs: V2Writable starts N+1.git once this many bytes went into N.git.
+$im->{rotate_bytes} = $ENV{PI_TEST_ROTATE_BYTES} if $ENV{PI_TEST_ROTATE_BYTES};
 my $add = sub {
 	my ($eml) = @_;
 	$im->add($eml);
@@ -105,6 +107,7 @@ class PublicInbox:
     name: str
     port: int
     root: Path  # holds inbox/, config, home/, logs
+    rotate_bytes: Optional[int] = None  # small epochs: a new N.git after this many bytes
     _proc: Optional[subprocess.Popen] = field(default=None, repr=False)
 
     @property
@@ -113,7 +116,7 @@ class PublicInbox:
 
     def add(self, *paths: Path) -> list[str]:
         """Import more mail files; return their message-ids once served."""
-        mids = _import(self.root, self.name, [Path(p) for p in paths])
+        mids = _import(self.root, self.name, [Path(p) for p in paths], self.rotate_bytes)
         self._wait_visible(mids)
         return mids
 
@@ -165,8 +168,16 @@ def start_inbox(
     tmp: Path,
     name: str = "all",
     port: int = 0,
+    rotate_bytes: Optional[int] = None,
+    version: int = 2,
 ) -> PublicInbox:
-    """Build an inbox in *tmp* from *mail_paths* and serve it; caller stops."""
+    """Build an inbox in *tmp* from *mail_paths* and serve it; caller stops.
+
+    version=1: a v1 inbox (one git repository, no git/N.git epochs), indexed
+    with public-inbox-index so its search works: a server offering no epochs.
+
+    rotate_bytes: public-inbox's epoch size (1 GiB by default); a small one
+    makes the import roll over into 1.git, 2.git, ... as lore's big lists do."""
     _check_tools()
     root = Path(tmp) / f"pi-{name}"
     root.mkdir(parents=True, exist_ok=False)
@@ -175,14 +186,17 @@ def start_inbox(
     try:
         port = sock.getsockname()[1]
         url = f"http://127.0.0.1:{port}/{name}"
-        _init(root, name, url)
+        _init(root, name, url, version)
         files = [Path(p) for p in mail_paths]
         if files:
-            _import(root, name, files)
+            _import(root, name, files, rotate_bytes)
+        if version == 1:
+            _run(root, ["public-inbox-index", str(root / "inbox")], "public-inbox-index")
         proc = _spawn_httpd(root, sock)
     finally:
         sock.close()  # the server holds its own copy now
-    inbox = PublicInbox(url=url, name=name, port=port, root=root, _proc=proc)
+    inbox = PublicInbox(url=url, name=name, port=port, root=root, rotate_bytes=rotate_bytes,
+                        _proc=proc)
     try:
         _wait_up(inbox)
     except BaseException:
@@ -197,9 +211,12 @@ def serve_inbox(
     tmp: Path,
     name: str = "all",
     port: int = 0,
+    rotate_bytes: Optional[int] = None,
+    version: int = 2,
 ) -> Iterator[PublicInbox]:
     """start_inbox() as a context manager: the server stops on exit."""
-    inbox = start_inbox(mail_paths, tmp, name=name, port=port)
+    inbox = start_inbox(mail_paths, tmp, name=name, port=port, rotate_bytes=rotate_bytes,
+                        version=version)
     try:
         yield inbox
     finally:
@@ -246,9 +263,10 @@ def _pi_env(root: Path) -> dict[str, str]:
     return env
 
 
-def _run(root: Path, argv: list[str], what: str) -> str:
+def _run(root: Path, argv: list[str], what: str, extra_env: Optional[dict] = None) -> str:
     res = subprocess.run(
-        argv, cwd=root, env=_pi_env(root), capture_output=True, timeout=300
+        argv, cwd=root, env={**_pi_env(root), **(extra_env or {})}, capture_output=True,
+        timeout=300,
     )
     if res.returncode != 0:
         raise PublicInboxError(
@@ -257,22 +275,24 @@ def _run(root: Path, argv: list[str], what: str) -> str:
     return res.stdout.decode(errors="replace")
 
 
-def _init(root: Path, name: str, url: str) -> None:
+def _init(root: Path, name: str, url: str, version: int = 2) -> None:
     # -j1: one Xapian shard; test inboxes are tiny and fewer shards start faster.
+    shards = ["-j1"] if version == 2 else []
     argv = [
-        "public-inbox-init", "-V2", "-L", "full", "-j1",
+        "public-inbox-init", f"-V{version}", "-L", "full", *shards,
         name, str(root / "inbox"), url, f"{name}@example.invalid",
     ]
     _run(root, argv, "public-inbox-init")
 
 
-def _import(root: Path, name: str, files: list[Path]) -> list[str]:
+def _import(root: Path, name: str, files: list[Path], rotate_bytes: Optional[int] = None) -> list[str]:
     for f in files:
         if not f.is_file() and f.resolve().is_relative_to(SHARED):
             require(f)  # the real mail beside the repo is absent: skip, naming it
         if not f.is_file():
             raise PublicInboxError(f"no such mail file: {f}")
-    out = _run(root, ["perl", "-e", _IMPORT_PL, name, *map(str, files)], "import")
+    extra = {"PI_TEST_ROTATE_BYTES": str(rotate_bytes)} if rotate_bytes else None
+    out = _run(root, ["perl", "-e", _IMPORT_PL, name, *map(str, files)], "import", extra)
     return [line for line in out.splitlines() if line.strip()]
 
 

@@ -1,0 +1,23 @@
+"""Celery tasks for followed lists (thin: a service call, state on SyncRun rows).
+
+Beat runs sync_lists every REVIEWAPP_SYNC_INTERVAL seconds. Progress and
+exactly-once live in SyncCursor/SyncRun (reviewapp.services.sync): a run that
+dies leaves its cursors where its last committed batch put them, and the next
+beat run goes on from there, so Celery does not retry.
+"""
+import logging
+
+from celery import shared_task
+
+log = logging.getLogger("reviewapp.tasks")
+
+__all__ = ["sync_lists"]
+
+
+@shared_task(name="worker.tasks_sync.sync_lists", acks_late=True, ignore_result=True)
+def sync_lists() -> list[dict]:
+    from reviewapp.services import sync
+    results = sync.sync_all()
+    for r in results:
+        log.info("sync %s: %s read %d stored %d %s", r.list_name, r.status, r.read, r.stored, r.error)
+    return [{"run": r.run_id, "list": r.list_name, "status": r.status} for r in results]
