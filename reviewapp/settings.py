@@ -20,6 +20,12 @@ LORE_URL = env_url("LORE_URL", "https://lore.kernel.org/all", ("http", "https"))
 GRAPH_DEPTH = env_int("REVIEWAPP_GRAPH_DEPTH", 5, minimum=0)
 FETCH_MAX_RETRIES = env_int("REVIEWAPP_FETCH_MAX_RETRIES", 3, minimum=0)
 SUITE_AFTER_APPLY = env_bool("REVIEWAPP_SUITE_AFTER_APPLY", True)
+# Leases on claimed work (reviewapp.services.leases): a running row whose worker has not
+# beaten for LEASE_S is re-queued LEASE_MAX_REQUEUES times, then failed "worker lost".
+LEASE_HEARTBEAT_S = env_int("REVIEWAPP_LEASE_HEARTBEAT_S", 30, minimum=1)
+LEASE_S = env_int("REVIEWAPP_LEASE_S", 300, minimum=LEASE_HEARTBEAT_S * 2)
+LEASE_MAX_REQUEUES = env_int("REVIEWAPP_LEASE_MAX_REQUEUES", 1, minimum=0)
+LEASE_REAP_EVERY_S = env_int("REVIEWAPP_LEASE_REAP_EVERY_S", 60, minimum=1)
 KERNEL_IMAGE = env_str("REVIEWAPP_KERNEL", str(VAR_DIR / "kernel"))  # a vmlinuz, or a dir holding vmlinuz-*
 DIGEST_SKIP_EMPTY = env_bool("REVIEWAPP_DIGEST_SKIP_EMPTY", False)
 
@@ -50,6 +56,7 @@ CELERY_TASK_DEFAULT_QUEUE = env_str("REVIEWAPP_QUEUE", "celery")
 CELERY_TASK_ROUTES = {"worker.tasks.run_suite": {"queue": env_str("REVIEWAPP_SUITE_QUEUE", "suite")}}
 CELERY_BEAT_SCHEDULE = {
     "send-due-digests": {"task": "worker.tasks.send_due_digests", "schedule": 3600.0},
+    "reap-leases": {"task": "worker.tasks.reap_leases", "schedule": float(LEASE_REAP_EVERY_S)},
 }
 
 INSTALLED_APPS = [

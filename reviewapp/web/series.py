@@ -46,8 +46,8 @@ def search(request):
     if rev is not None:
         return redirect("series-detail", msgid=rev.msgid)
     req = FetchRequest.objects.create(ref=query, msgid=msgid)
-    from worker.tasks import fetch_thread
-    transaction.on_commit(lambda: fetch_thread.delay(req.id))
+    from .. import dispatch
+    dispatch.fetch_thread(req.id)
     return redirect("fetch-status", request_id=req.id)
 
 
