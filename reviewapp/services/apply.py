@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 

@@ -8,7 +8,6 @@ import re
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
 from untangle import gitrepo

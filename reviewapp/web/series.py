@@ -1,6 +1,5 @@
 """Series list, a revision's page, the search box and fetch progress."""
 from django.contrib import messages
-from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
 

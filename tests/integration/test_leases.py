@@ -6,7 +6,7 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from reviewapp.models import ApplyRun, FetchRequest, Revision, SuiteRun
+from reviewapp.models import ApplyRun, Revision, SuiteRun
 from reviewapp.services import apply, fetch, leases, suites
 
 UFFD_V3 = "20250404132740.18342-1-kalyazin@amazon.com"
