@@ -201,7 +201,11 @@ def execute(suite_run: SuiteRun) -> SuiteRun:
     """Export the head's tree, run the suite, store the verdict. The row must be claimed
     (status running). Never raises for a broken tree or host: those end as "error"."""
     apply_run, definition = suite_run.apply_run, definition_of(suite_run.suite)
-    scratch = _scratch_dir(suite_run.id)
+    try:
+        scratch = _scratch_dir(suite_run.id)
+    except OSError as exc:  # a full or read-only data dir is an error verdict, not a stuck row
+        return _store(suite_run, {"status": "error", "tests": [], "log": "", "duration_s": 0.0,
+                                  "steps": [], "problems": [f"scratch dir: {exc}"], "sandbox": None})
     try:
         with leases.heartbeat(SuiteRun, suite_run.id):
             result = _execute(suite_run, apply_run, definition, scratch)
