@@ -181,7 +181,7 @@ def apply(rev: Revision, tree: Tree, base: str | None = None, newest: bool = Fal
           progress: Callable[[int, int], None] | None = None) -> ApplyRun:
     """Apply rev's chain onto tree now (in this process); returns the finished run."""
     run = ApplyRun.objects.create(tree=tree, root=rev, newest=newest, given_base=(base or "").strip(),
-                                  status=ApplyRun.RUNNING,
+                                  status=ApplyRun.RUNNING, **leases.lease_fields(),
                                   requested_by=user if getattr(user, "is_authenticated", False) else None)
     return execute(run, progress)
 

@@ -76,8 +76,8 @@ class _Beater(threading.Thread):
 @contextmanager
 def heartbeat(model, pk: int, every: float | None = None) -> Iterator[None]:
     """Keep the row's lease live while the block runs (in a thread: a long git or
-    QEMU step reports no progress for minutes)."""
-    model.objects.filter(pk=pk).update(**lease_fields())
+    QEMU step reports no progress for minutes). The claim (or the row's creation)
+    took the first lease."""
     beater = _Beater(model, pk, settings.LEASE_HEARTBEAT_S if every is None else every)
     beater.start()
     try:

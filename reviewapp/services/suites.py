@@ -191,7 +191,7 @@ def run(apply_run: ApplyRun, suite: Suite | None = None) -> SuiteRun:
         if claim(queued.id):
             return execute(SuiteRun.objects.select_related("apply_run__tree", "suite").get(id=queued.id))
     row = SuiteRun.objects.create(apply_run=apply_run, suite=suite, status=SuiteRun.RUNNING,
-                                  step="starting")
+                                  step="starting", **leases.lease_fields())
     return execute(row)
 
 
