@@ -151,6 +151,10 @@ class FetchRequest(models.Model):
     revisions = models.JSONField(default=list)
     created = models.DateTimeField(auto_now_add=True)
     finished = models.DateTimeField(null=True, blank=True)
+    # Claimed work carries a lease (reviewapp.services.leases): the worker running it
+    # pushes lease_until forward; past it, the reaper re-queues the row once, then fails it.
+    lease_until = models.DateTimeField(null=True, blank=True, db_index=True)
+    requeues = models.PositiveSmallIntegerField(default=0)
 
 
 class Dependency(models.Model):
@@ -222,6 +226,10 @@ class ApplyRun(models.Model):
                                      on_delete=models.SET_NULL)
     created = models.DateTimeField(auto_now_add=True)
     finished = models.DateTimeField(null=True, blank=True)
+    # Claimed work carries a lease (reviewapp.services.leases): the worker running it
+    # pushes lease_until forward; past it, the reaper re-queues the row once, then fails it.
+    lease_until = models.DateTimeField(null=True, blank=True, db_index=True)
+    requeues = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["-created"]
@@ -247,6 +255,10 @@ class SuiteRun(models.Model):
     duration_s = models.FloatField(null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True)
     finished = models.DateTimeField(null=True, blank=True)
+    # Claimed work carries a lease (reviewapp.services.leases): the worker running it
+    # pushes lease_until forward; past it, the reaper re-queues the row once, then fails it.
+    lease_until = models.DateTimeField(null=True, blank=True, db_index=True)
+    requeues = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["-created"]

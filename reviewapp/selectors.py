@@ -1,8 +1,38 @@
 """Reads: the plain dicts the CLI prints and the pages show."""
+from collections.abc import Iterable, Iterator
+
+from django.db import connection
 from django.http import Http404
 
-from .models import Revision
-from .services.ingest import revision_of_msgid
+from .models import Message, Revision
+
+
+def _chunked(items: Iterable) -> Iterator[list]:
+    # SQLite caps the parameters of one statement; PostgreSQL takes long lists.
+    items = list(items)
+    size = 20000 if connection.vendor == "postgresql" else 900
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def revision_of_msgid(msgid: str) -> Revision | None:
+    """The revision a msgid names: a revision's own, or one of its mails'."""
+    return resolve_msgids([msgid]).get(msgid)
+
+
+def resolve_msgids(msgids: list[str]) -> dict[str, Revision]:
+    """Map msgids (a revision's own, or any of its mails') to revisions, in bulk."""
+    wanted = set(msgids)
+    if not wanted:
+        return {}
+    found = {r.msgid: r for part in _chunked(wanted) for r in Revision.objects.filter(msgid__in=part)}
+    rest = wanted - set(found)
+    found.update({r.anchor: r for part in _chunked(rest) for r in Revision.objects.filter(anchor__in=part)})
+    rest = wanted - set(found)
+    for part in _chunked(rest):
+        for row in Message.objects.filter(msgid__in=part).exclude(revision=None).select_related("revision"):
+            found[row.msgid] = row.revision
+    return found
 
 
 def revision_dict(rev: Revision) -> dict:

@@ -37,6 +37,12 @@ SYNC_STALE = env_int("REVIEWAPP_SYNC_STALE", 900, minimum=1)  # seconds before a
 SYNC_TIMEOUT = env_int("REVIEWAPP_SYNC_TIMEOUT", 600, minimum=1)  # seconds per fetch from an archive
 SYNC_SEARCH_DAYS = env_int("REVIEWAPP_SYNC_SEARCH_DAYS", 2, minimum=1)  # first search-fallback sync reaches back
 SYNC_INTERVAL = env_int("REVIEWAPP_SYNC_INTERVAL", 600, minimum=10)  # seconds between beat syncs of all lists
+# Leases on claimed work (reviewapp.services.leases): a running row whose worker has not
+# beaten for LEASE_S is re-queued LEASE_MAX_REQUEUES times, then failed "worker lost".
+LEASE_HEARTBEAT_S = env_int("REVIEWAPP_LEASE_HEARTBEAT_S", 30, minimum=1)
+LEASE_S = env_int("REVIEWAPP_LEASE_S", 300, minimum=LEASE_HEARTBEAT_S * 2)
+LEASE_MAX_REQUEUES = env_int("REVIEWAPP_LEASE_MAX_REQUEUES", 1, minimum=0)
+LEASE_REAP_EVERY_S = env_int("REVIEWAPP_LEASE_REAP_EVERY_S", 60, minimum=1)
 KERNEL_IMAGE = env_str("REVIEWAPP_KERNEL", str(VAR_DIR / "kernel"))  # a vmlinuz, or a dir holding vmlinuz-*
 DIGEST_SKIP_EMPTY = env_bool("REVIEWAPP_DIGEST_SKIP_EMPTY", False)
 
@@ -68,6 +74,7 @@ CELERY_TASK_ROUTES = {"worker.tasks.run_suite": {"queue": env_str("REVIEWAPP_SUI
 CELERY_BEAT_SCHEDULE = {
     "send-due-digests": {"task": "worker.tasks.send_due_digests", "schedule": 3600.0},
     "sync-followed-lists": {"task": "worker.tasks_sync.sync_lists", "schedule": float(SYNC_INTERVAL)},
+    "reap-leases": {"task": "worker.tasks.reap_leases", "schedule": float(LEASE_REAP_EVERY_S)},
 }
 
 INSTALLED_APPS = [

@@ -118,6 +118,9 @@ def _worker(settings, tmp_path):
                SMTP_HOST=settings.SMTP["host"], SMTP_PORT=str(settings.SMTP["port"]),
                REVIEWAPP_KERNEL=str(settings.KERNEL_IMAGE),
                REVIEWAPP_FETCH_MAX_RETRIES=str(settings.FETCH_MAX_RETRIES),
+               REVIEWAPP_LEASE_S=str(settings.LEASE_S),
+               REVIEWAPP_LEASE_HEARTBEAT_S=str(settings.LEASE_HEARTBEAT_S),
+               REVIEWAPP_LEASE_MAX_REQUEUES=str(settings.LEASE_MAX_REQUEUES),
                REVIEWAPP_QUEUE=queue, REVIEWAPP_SUITE_QUEUE=f"{queue}-suite")
     log_path = tmp_path / "worker.log"
     with open(log_path, "wb") as log:

@@ -13,14 +13,15 @@ from pathlib import Path
 from typing import Callable
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
 from untangle import gitrepo
 
+from .. import dispatch
+
 from ..models import ApplyRun, Message, Patch, PatchFile, Revision, Tree
-from . import trees
+from . import leases, trees
 from .graph import GraphError, chain_for
 
 log = logging.getLogger("reviewapp.apply")
@@ -167,20 +168,21 @@ def request_apply(rev: Revision, tree: Tree, base: str | None = None, newest: bo
     run = ApplyRun.objects.create(tree=tree, root=rev, newest=newest, given_base=(base or "").strip(),
                                   status=ApplyRun.QUEUED,
                                   requested_by=user if getattr(user, "is_authenticated", False) else None)
-    from worker.tasks import apply_run as task
-    transaction.on_commit(lambda: task.delay(run.id))
+    dispatch.apply_run(run.id)
     return run
 
 
 def claim(run_id: int) -> bool:
-    return ApplyRun.objects.filter(id=run_id, status=ApplyRun.QUEUED).update(status=ApplyRun.RUNNING) == 1
+    return ApplyRun.objects.filter(
+        leases.claimable("status", [ApplyRun.QUEUED], ApplyRun.RUNNING), id=run_id).update(
+        status=ApplyRun.RUNNING, **leases.lease_fields()) == 1
 
 
 def apply(rev: Revision, tree: Tree, base: str | None = None, newest: bool = False, user=None,
           progress: Callable[[int, int], None] | None = None) -> ApplyRun:
     """Apply rev's chain onto tree now (in this process); returns the finished run."""
     run = ApplyRun.objects.create(tree=tree, root=rev, newest=newest, given_base=(base or "").strip(),
-                                  status=ApplyRun.RUNNING,
+                                  status=ApplyRun.RUNNING, **leases.lease_fields(),
                                   requested_by=user if getattr(user, "is_authenticated", False) else None)
     return execute(run, progress)
 
@@ -188,7 +190,8 @@ def apply(rev: Revision, tree: Tree, base: str | None = None, newest: bool = Fal
 def execute(run: ApplyRun, progress: Callable[[int, int], None] | None = None) -> ApplyRun:
     """Do a claimed (RUNNING) run; any error ends it as failed, never left running."""
     try:
-        _execute(run, progress)
+        with leases.heartbeat(ApplyRun, run.id):
+            _execute(run, progress)
     except Exception as exc:
         log.exception("apply run %s failed", run.id)
         _finish(run, status=ApplyRun.FAILED, error=f"{type(exc).__name__}: {exc}",

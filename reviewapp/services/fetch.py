@@ -12,6 +12,7 @@ from django.utils import timezone
 from untangle import lore, mbox
 
 from ..models import FetchRequest
+from . import leases
 from .ingest import IngestResult, ingest
 
 
@@ -22,8 +23,8 @@ def request_fetch(ref: str) -> FetchRequest:
 
 def claim(request_id: int) -> bool:
     won = FetchRequest.objects.filter(
-        id=request_id, state__in=[FetchRequest.QUEUED, FetchRequest.FAILED]
-    ).update(state=FetchRequest.RUNNING)
+        leases.claimable("state", [FetchRequest.QUEUED, FetchRequest.FAILED], FetchRequest.RUNNING),
+        id=request_id).update(state=FetchRequest.RUNNING, **leases.lease_fields())
     return won == 1
 
 
@@ -42,10 +43,12 @@ def run(request_id: int) -> FetchRequest:
     req = FetchRequest.objects.get(id=request_id)
     FetchRequest.objects.filter(id=req.id).update(attempts=req.attempts + 1)
     try:
-        result = fetch_thread(req.msgid)
-    except lore.FetchError as exc:
+        with leases.heartbeat(FetchRequest, req.id):
+            result = fetch_thread(req.msgid)
+    except Exception as exc:  # any failure ends the row (a FetchError is then retried)
+        error = str(exc) if isinstance(exc, lore.FetchError) else f"{type(exc).__name__}: {exc}"
         FetchRequest.objects.filter(id=req.id).update(
-            state=FetchRequest.FAILED, error=str(exc), finished=timezone.now())
+            state=FetchRequest.FAILED, error=error, finished=timezone.now(), lease_until=None)
         raise
     from ..selectors import revisions
     msgids = [r.msgid for r in revisions(result.revisions)]

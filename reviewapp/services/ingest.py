@@ -101,9 +101,8 @@ def _recompute_graphs_later(revision_ids: set[int]) -> None:
     """New mail can change stored graphs (a later Based-on:, a newer revision of a dependency)."""
     if not revision_ids or not GraphSnapshot.objects.exists():
         return
-    from worker.tasks_graph import recompute_graphs
-    ids = sorted(revision_ids)
-    transaction.on_commit(lambda: recompute_graphs.delay(ids))
+    from .. import dispatch
+    dispatch.recompute_graphs(sorted(revision_ids))
 
 
 # --- parsing ------------------------------------------------------------------
@@ -865,24 +864,8 @@ def _merge_series(keep: int, drop: set[int]) -> None:
 
 # --- lookups by msgid -----------------------------------------------------------------
 
-def revision_of_msgid(msgid: str) -> Revision | None:
-    """The revision a msgid names: a revision's own, or one of its mails'."""
-    return resolve_msgids([msgid]).get(msgid)
-
-
-def resolve_msgids(msgids: list[str]) -> dict[str, Revision]:
-    """Map msgids (a revision's own, or any of its mails') to revisions, in bulk."""
-    wanted = set(msgids)
-    if not wanted:
-        return {}
-    found = {r.msgid: r for part in _chunked(wanted) for r in Revision.objects.filter(msgid__in=part)}
-    rest = wanted - set(found)
-    found.update({r.anchor: r for part in _chunked(rest) for r in Revision.objects.filter(anchor__in=part)})
-    rest = wanted - set(found)
-    for part in _chunked(rest):
-        for row in Message.objects.filter(msgid__in=part).exclude(revision=None).select_related("revision"):
-            found[row.msgid] = row.revision
-    return found
+# Lookups are reads: they live in reviewapp.selectors (selectors never import services).
+from ..selectors import resolve_msgids, revision_of_msgid  # noqa: E402,F401
 
 
 def _resolve_light(msgids: Iterable[str]) -> dict[str, dict]:

@@ -14,14 +14,13 @@ from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
 from untangle import gitrepo
 from untangle.suite import DEFAULT_SUITE, run_suite, validate_suite
 
 from ..models import ApplyRun, Suite, SuiteRun
-from . import trees
+from . import leases, trees
 
 log = logging.getLogger("reviewapp.suites")
 
@@ -135,16 +134,16 @@ def request_run(apply_run: ApplyRun, suite: Suite | None = None, user=None,
     _check_applied(apply_run)
     suite = suite or ensure_default_suite()
     _close_stale(apply_run, suite)
-    existing = _same_chain(apply_run, suite).filter(status__in=ACTIVE).order_by("-id").first()
-    if existing is None and not force:
-        existing = _reusable(apply_run, suite)
-    if existing is not None:
-        return existing
+    if not force:  # "run again" always starts a new run, even beside a stuck one
+        existing = _same_chain(apply_run, suite).filter(status__in=ACTIVE).order_by("-id").first()
+        existing = existing or _reusable(apply_run, suite)
+        if existing is not None:
+            return existing
     run = SuiteRun.objects.create(apply_run=apply_run, suite=suite, step="queued")
     if user is not None:
         log.info("suite %s on apply run %s requested by %s", suite.name, apply_run.id, user)
-    from worker.tasks_suites import run_suite as task
-    transaction.on_commit(lambda: task.delay(run.id))
+    from .. import dispatch
+    dispatch.run_suite(run.id)
     return run
 
 
@@ -165,8 +164,9 @@ def after_apply(apply_run: ApplyRun) -> SuiteRun | None:
 
 def claim(suite_run_id: int) -> bool:
     """Take a queued run; False when another worker (or the CLI) already has it."""
-    return SuiteRun.objects.filter(id=suite_run_id, status=SuiteRun.QUEUED).update(
-        status=SuiteRun.RUNNING, step="starting") == 1
+    return SuiteRun.objects.filter(
+        leases.claimable("status", [SuiteRun.QUEUED], SuiteRun.RUNNING), id=suite_run_id).update(
+        status=SuiteRun.RUNNING, step="starting", **leases.lease_fields()) == 1
 
 
 def run_queued(suite_run_id: int) -> SuiteRun | None:
@@ -191,7 +191,7 @@ def run(apply_run: ApplyRun, suite: Suite | None = None) -> SuiteRun:
         if claim(queued.id):
             return execute(SuiteRun.objects.select_related("apply_run__tree", "suite").get(id=queued.id))
     row = SuiteRun.objects.create(apply_run=apply_run, suite=suite, status=SuiteRun.RUNNING,
-                                  step="starting")
+                                  step="starting", **leases.lease_fields())
     return execute(row)
 
 
@@ -201,7 +201,20 @@ def execute(suite_run: SuiteRun) -> SuiteRun:
     """Export the head's tree, run the suite, store the verdict. The row must be claimed
     (status running). Never raises for a broken tree or host: those end as "error"."""
     apply_run, definition = suite_run.apply_run, definition_of(suite_run.suite)
-    scratch = _scratch_dir(suite_run.id)
+    try:
+        scratch = _scratch_dir(suite_run.id)
+    except OSError as exc:  # a full or read-only data dir is an error verdict, not a stuck row
+        return _store(suite_run, {"status": "error", "tests": [], "log": "", "duration_s": 0.0,
+                                  "steps": [], "problems": [f"scratch dir: {exc}"], "sandbox": None})
+    try:
+        with leases.heartbeat(SuiteRun, suite_run.id):
+            result = _execute(suite_run, apply_run, definition, scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return _store(suite_run, result)
+
+
+def _execute(suite_run: SuiteRun, apply_run: ApplyRun, definition: dict, scratch: Path) -> dict:
     try:
         notes = _export(apply_run, definition, scratch / "tree")
         result = run_suite(scratch / "tree", definition, kernel_image(), scratch / "work",
@@ -211,9 +224,18 @@ def execute(suite_run: SuiteRun) -> SuiteRun:
         log.exception("suite run %s failed", suite_run.id)
         result = {"status": "error", "tests": [], "log": "", "duration_s": 0.0, "steps": [],
                   "problems": [f"{type(exc).__name__}: {exc}"], "sandbox": None}
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    return _store(suite_run, result)
+    return result
+
+
+def scratch_dirs(run_id: int) -> list[Path]:
+    """The scratch dirs of a run (the reaper removes a lost worker's)."""
+    return sorted((Path(settings.DATA_DIR) / "suite-work").glob(f"run-{run_id}-*"))
+
+
+def lost_fields(row: SuiteRun) -> dict:
+    """How the reaper ends a run whose worker died twice: an error saying so."""
+    return {"status": "error", "step": "done", "finished": timezone.now(),
+            "log": _log_text({"problems": [f"failed: {leases.WORKER_LOST} (its lease expired)"]})}
 
 
 def _scratch_dir(run_id: int) -> Path:

@@ -8,7 +8,6 @@ import re
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
 from untangle import gitrepo
@@ -102,8 +101,8 @@ def request_fetch(tree: Tree) -> bool:
     """Queue a fetch on the worker (after commit). False if one is running."""
     if not claim_fetch(tree.id):
         return False
-    from worker.tasks import fetch_tree as task
-    transaction.on_commit(lambda: task.delay(tree.id))
+    from .. import dispatch
+    dispatch.fetch_tree(tree.id)
     return True
 
 

@@ -6,7 +6,6 @@ right), so the apply order reads left to right.
 """
 from django.conf import settings
 from django.contrib import messages
-from django.db import transaction
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.views.decorators.http import require_POST
@@ -211,8 +210,8 @@ def _chain_results(rev) -> list[dict]:
 @maintainer_required("graph-fetch")
 def graph_fetch(request, msgid):
     rev = revision_or_404(msgid)
-    from worker.tasks_graph import fetch_graph
-    transaction.on_commit(lambda: fetch_graph.delay(rev.id))
+    from .. import dispatch
+    dispatch.fetch_graph(rev.id)
     messages.info(request, "Fetching the missing threads; reload this page in a moment.")
     return redirect("graph-detail", msgid=rev.msgid)
 

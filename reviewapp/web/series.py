@@ -1,6 +1,5 @@
 """Series list, a revision's page, the search box and fetch progress."""
 from django.contrib import messages
-from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
 
@@ -46,8 +45,8 @@ def search(request):
     if rev is not None:
         return redirect("series-detail", msgid=rev.msgid)
     req = FetchRequest.objects.create(ref=query, msgid=msgid)
-    from worker.tasks import fetch_thread
-    transaction.on_commit(lambda: fetch_thread.delay(req.id))
+    from .. import dispatch
+    dispatch.fetch_thread(req.id)
     return redirect("fetch-status", request_id=req.id)
 
 

@@ -2,9 +2,7 @@
 import email
 import email.policy
 import mailbox
-from pathlib import Path
 
-import pytest
 
 from tests.support.shared import LORE, require
 
