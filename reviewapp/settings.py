@@ -21,6 +21,11 @@ GRAPH_DEPTH = env_int("REVIEWAPP_GRAPH_DEPTH", 5, minimum=0)
 FETCH_MAX_RETRIES = env_int("REVIEWAPP_FETCH_MAX_RETRIES", 3, minimum=0)
 SUITE_AFTER_APPLY = env_bool("REVIEWAPP_SUITE_AFTER_APPLY", True)
 KERNEL_IMAGE = env_str("REVIEWAPP_KERNEL", str(VAR_DIR / "kernel"))  # a vmlinuz, or a dir holding vmlinuz-*
+# The suite sandbox fails closed: no bubblewrap, no run. Setting this true accepts
+# `unshare -rn` instead, which hides the network but NOT the host's files. Never in production.
+SUITE_ALLOW_WEAK_SANDBOX = env_bool("REVIEWAPP_SUITE_ALLOW_WEAK_SANDBOX", False)
+SUITE_BWRAP = env_str("REVIEWAPP_SUITE_BWRAP", "bwrap")  # the bubblewrap binary
+SUITE_KERNEL_CACHE_MB = env_int("REVIEWAPP_SUITE_KERNEL_CACHE_MB", 2048, minimum=1)
 DIGEST_SKIP_EMPTY = env_bool("REVIEWAPP_DIGEST_SKIP_EMPTY", False)
 
 SMTP = {

@@ -171,11 +171,20 @@ def _run_entry(prog) -> dict:
 # --------------------------------------------------------------------------- entry point
 
 def run_suite(tree_dir: Path, suite: dict, kernel: Path, work_dir: Path,
-              progress: Progress | None = None) -> dict:
-    """Build, pack and boot ``suite`` for the tree at ``tree_dir``; see module doc."""
+              progress: Progress | None = None, *, bwrap: str = "bwrap",
+              allow_weak_sandbox: bool = False, kernel_cache: Path | None = None) -> dict:
+    """Build, pack and boot ``suite`` for the tree at ``tree_dir``; see module doc.
+
+    The sandbox fails closed: without a working bubblewrap (``bwrap`` names it) nothing
+    is built and the status is "error", unless ``allow_weak_sandbox`` (an explicit
+    setting) permits ``unshare -rn``, which hides the network but not the host's files.
+    """
     started = time.monotonic()
     run = _Run(Path(tree_dir).resolve(), suite, Path(kernel).resolve(),
                Path(work_dir).resolve(), progress or (lambda step, status: None))
+    run.bwrap = bwrap
+    run.sandbox, run.sandbox_problem = sandbox_choice(bwrap, allow_weak_sandbox)
+    run.kernel_cache = Path(kernel_cache).resolve() if kernel_cache else None
     try:
         run.execute()
     finally:
@@ -194,7 +203,11 @@ class _Run:
         self.problems: list[str] = []
         self.build_log = ""
         self.serial = ""
-        self.sandbox = sandbox_kind()
+        self.sandbox: str | None = None
+        self.bwrap = "bwrap"
+        self.sandbox_problem = ""
+        self.kernel_cache: Path | None = None
+        self.artifacts: dict = {}
 
     def execute(self) -> None:
         errors = validate_suite(self.suite)
@@ -205,7 +218,7 @@ class _Run:
             self.problems.append(f"kernel image not found: {self.kernel}")
             return self._skip_rest("build")
         if self.sandbox is None:
-            self.problems.append("no sandbox available (bwrap and unshare both failed); not building")
+            self.problems.append(self.sandbox_problem)
             return self._skip_rest("build")
         nonce = secrets.token_hex(6)
         if not self._step("build", self._build):
@@ -247,7 +260,7 @@ class _Run:
             remaining = deadline - time.monotonic()
             rc, output, timed_out = _run_sandboxed(
                 argv, env, cwd=self.scratch, ro=[self.tree], rw=[self.scratch],
-                timeout=max(remaining, 1), limits=limits, sandbox=self.sandbox)
+                timeout=max(remaining, 1), limits=limits, sandbox=self.sandbox, bwrap=self.bwrap)
             self._add_build_log(f"$ {shlex.join(argv)}\n{output}")
             if timed_out:
                 self.problems.append(f"build timed out after {build.get('timeout_s', 120)} s")
@@ -298,7 +311,7 @@ class _Run:
         argv = _qemu_argv(self.kernel, self.initrd, boot)
         console = _Console(nonce)
         outcome = _run_qemu(argv, console, timeout=boot.get("timeout_s", 60), sandbox=self.sandbox,
-                            ro=[self.kernel, self.initrd])
+                            ro=[self.kernel, self.initrd], bwrap=self.bwrap)
         self.serial = console.text()
         self.tests = console.results(self._run_programs())
         self.problems += console.problems
@@ -366,25 +379,52 @@ class _Limits:
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
-@lru_cache(maxsize=1)
-def sandbox_kind() -> str | None:
-    """Which sandbox works on this machine: "bwrap", "unshare" (network only) or None."""
-    probe = Path("/")
-    for kind in ("bwrap", "unshare"):
-        argv = _sandbox_argv(kind, ["true"], cwd=probe, ro=[], rw=[])
-        try:
-            if subprocess.run(argv, capture_output=True, timeout=20).returncode == 0:
-                return kind
-        except (OSError, subprocess.TimeoutExpired):
-            continue
-    return None
+WEAK_SANDBOX_SETTING = "REVIEWAPP_SUITE_ALLOW_WEAK_SANDBOX"
 
 
-def _sandbox_argv(kind: str, argv: list[str], cwd: Path, ro: list[Path], rw: list[Path]) -> list[str]:
+def sandbox_kind(bwrap: str = "bwrap", allow_weak: bool = False) -> str | None:
+    """Which sandbox may be used here: "bwrap", "unshare" (only when allowed) or None."""
+    return sandbox_choice(bwrap, allow_weak)[0]
+
+
+@lru_cache(maxsize=8)
+def sandbox_choice(bwrap: str = "bwrap", allow_weak: bool = False) -> tuple[str | None, str]:
+    """(kind, reason it is not bwrap). Fails closed: a broken bubblewrap means no run,
+    because the fallback would let a hostile build read host files into its log."""
+    failure = _probe(_sandbox_argv("bwrap", ["true"], Path("/"), [], [], bwrap=bwrap))
+    if failure is None:
+        return "bwrap", ""
+    reason = f"bubblewrap ({bwrap}) cannot run: {failure}"
+    if not allow_weak:
+        return None, (f"sandbox: {reason}; not building. Install bubblewrap, or set "
+                      f"{WEAK_SANDBOX_SETTING}=true to accept unshare, which exposes host files")
+    if _probe(["unshare", "-rn", "--", "true"]) is None:
+        return "unshare", reason
+    return None, f"sandbox: {reason}, and unshare -rn failed too; not building"
+
+
+def _probe(argv: list[str]) -> str | None:
+    """None when argv runs and exits 0, else why not."""
+    try:
+        proc = subprocess.run(argv, capture_output=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return str(exc)
+    if proc.returncode == 0:
+        return None
+    return f"exit status {proc.returncode}: {proc.stderr.decode(errors='replace').strip()[-300:]}"
+
+
+def _sandbox_argv(kind: str, argv: list[str], cwd: Path, ro: list[Path], rw: list[Path],
+                  bwrap: str = "bwrap") -> list[str]:
     if kind == "unshare":
-        # Weaker: no network, but the filesystem is the host's. Recorded in the result.
+        # Weaker: no network, but the filesystem is the host's. Only with the explicit
+        # setting; recorded in the result.
         return ["unshare", "-rn", "--", *argv]
-    args = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session",
+    return _bwrap_args(bwrap, ro, rw) + ["--chdir", str(cwd), "--", *argv]
+
+
+def _bwrap_args(bwrap: str, ro: list[Path], rw: list[Path]) -> list[str]:
+    args = [bwrap, "--unshare-all", "--die-with-parent", "--new-session",
             "--tmpfs", "/tmp", "--dev", "/dev", "--proc", "/proc", "--ro-bind", "/usr", "/usr"]
     # Only /usr and the few /etc files a toolchain reads: an #include of a host file
     # outside these (secrets, settings) must fail rather than land in the build log.
@@ -400,12 +440,13 @@ def _sandbox_argv(kind: str, argv: list[str], cwd: Path, ro: list[Path], rw: lis
     # Parents before children, so a nested bind is not hidden by its parent's.
     for path, flag in sorted(binds, key=lambda b: len(str(b[0]))):
         args += [flag, str(path), str(path)]
-    return args + ["--chdir", str(cwd), "--", *argv]
+    return args
 
 
-def _run_sandboxed(argv, env, cwd: Path, ro, rw, timeout: float, limits: _Limits, sandbox: str):
+def _run_sandboxed(argv, env, cwd: Path, ro, rw, timeout: float, limits: _Limits, sandbox: str,
+                   bwrap: str = "bwrap", on_output: Callable[[bytes], None] | None = None):
     """Run argv in the sandbox; return (rc, output, timed_out). Output is bounded."""
-    full = _sandbox_argv(sandbox, argv, cwd=cwd, ro=ro, rw=rw)
+    full = _sandbox_argv(sandbox, argv, cwd=cwd, ro=ro, rw=rw, bwrap=bwrap)
     proc = subprocess.Popen(full, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             preexec_fn=limits.apply, start_new_session=True)
@@ -413,6 +454,8 @@ def _run_sandboxed(argv, env, cwd: Path, ro, rw, timeout: float, limits: _Limits
     deadline = time.monotonic() + timeout
     try:
         for chunk in _read_until(proc, deadline):
+            if on_output is not None:
+                on_output(chunk)
             if size < BUILD_LOG_LIMIT:
                 chunks.append(chunk)
             size += len(chunk)
@@ -505,9 +548,10 @@ def _qemu_argv(kernel: Path, initrd: Path, boot: dict) -> list[str]:
             "-kernel", str(kernel), "-initrd", str(initrd), "-append", append]
 
 
-def _run_qemu(argv: list[str], console: "_Console", timeout: float, sandbox: str, ro) -> str:
+def _run_qemu(argv: list[str], console: "_Console", timeout: float, sandbox: str, ro,
+              bwrap: str = "bwrap") -> str:
     """Boot; feed the serial output to ``console``. Return "exited", "timeout" or "qemu-error ..."."""
-    full = _sandbox_argv(sandbox, argv, cwd=Path("/"), ro=ro, rw=[])
+    full = _sandbox_argv(sandbox, argv, cwd=Path("/"), ro=ro, rw=[], bwrap=bwrap)
     try:
         proc = subprocess.Popen(full, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, start_new_session=True,

@@ -205,7 +205,9 @@ def execute(suite_run: SuiteRun) -> SuiteRun:
     try:
         notes = _export(apply_run, definition, scratch / "tree")
         result = run_suite(scratch / "tree", definition, kernel_image(), scratch / "work",
-                           progress=lambda step, status: _progress(suite_run.id, step, status))
+                           progress=lambda step, status: _progress(suite_run.id, step, status),
+                           bwrap=settings.SUITE_BWRAP,
+                           allow_weak_sandbox=settings.SUITE_ALLOW_WEAK_SANDBOX)
         result["problems"] = notes + result.get("problems", [])
     except Exception as exc:  # noqa: BLE001 -- any failure must end the row, not leave it running
         log.exception("suite run %s failed", suite_run.id)
