@@ -392,9 +392,12 @@ def problems(suite_run: SuiteRun) -> list[str]:
 
 def result_dict(suite_run: SuiteRun) -> dict:
     """The CLI contract's shape."""
-    return {"status": suite_run.status if suite_run.status in VERDICTS else "error",
+    data = {"status": suite_run.status if suite_run.status in VERDICTS else "error",
             "tests": [{"name": t.get("name", ""), "result": t.get("result", ""),
                        "detail": t.get("detail", "")} for t in suite_run.tests],
-            "regressions": [{"name": t["name"], "patch": t.get("blame", "")}
-                            for t in suite_run.tests if t.get("regression")],
             "log": suite_run.log, "duration_s": float(suite_run.duration_s or 0.0)}
+    if builds_kernel(definition_of(suite_run.suite)):
+        # Kernel suites compare with the base: tests failing only on the chain.
+        data["regressions"] = [{"name": t["name"], "patch": t.get("blame", "")}
+                               for t in suite_run.tests if t.get("regression")]
+    return data
