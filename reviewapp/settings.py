@@ -44,6 +44,11 @@ LEASE_S = env_int("REVIEWAPP_LEASE_S", 300, minimum=LEASE_HEARTBEAT_S * 2)
 LEASE_MAX_REQUEUES = env_int("REVIEWAPP_LEASE_MAX_REQUEUES", 1, minimum=0)
 LEASE_REAP_EVERY_S = env_int("REVIEWAPP_LEASE_REAP_EVERY_S", 60, minimum=1)
 KERNEL_IMAGE = env_str("REVIEWAPP_KERNEL", str(VAR_DIR / "kernel"))  # a vmlinuz, or a dir holding vmlinuz-*
+# The suite sandbox fails closed: no bubblewrap, no run. Setting this true accepts
+# `unshare -rn` instead, which hides the network but NOT the host's files. Never in production.
+SUITE_ALLOW_WEAK_SANDBOX = env_bool("REVIEWAPP_SUITE_ALLOW_WEAK_SANDBOX", False)
+SUITE_BWRAP = env_str("REVIEWAPP_SUITE_BWRAP", "bwrap")  # the bubblewrap binary
+SUITE_KERNEL_CACHE_MB = env_int("REVIEWAPP_SUITE_KERNEL_CACHE_MB", 2048, minimum=1)
 DIGEST_SKIP_EMPTY = env_bool("REVIEWAPP_DIGEST_SKIP_EMPTY", False)
 
 SMTP = {

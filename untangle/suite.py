@@ -41,9 +41,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
-from untangle import tap
+from untangle import kbuild, tap
 
-__all__ = ["DEFAULT_SUITE", "LOG_LIMIT", "run_suite", "validate_suite", "sandbox_kind"]
+__all__ = ["DEFAULT_SUITE", "UFFD_KERNEL_SUITE", "legacy_tests", "LOG_LIMIT", "run_suite", "validate_suite", "sandbox_kind"]
 
 DEFAULT_SUITE: dict = {
     "name": "uffd-faults",
@@ -64,6 +64,41 @@ DEFAULT_SUITE: dict = {
         },
         "boot": {"timeout_s": 60, "memory_mb": 256, "cpus": 1, "append": "loglevel=5"},
         "run": {"programs": [{"name": "uffd-faults", "args": [], "timeout_s": 30}]},
+    },
+}
+
+# The tree's own kernel and userfaultfd selftests (untangle/kbuild.py). 6.1-era trees have
+# tools/testing/selftests/vm/userfaultfd (run once per memory type; shmem includes the
+# minor-fault test); 6.4+ have mm/uffd-unit-tests (minor faults on shmem and hugetlb).
+_UFFD_BUILD = r"""set -e
+inc="-I$HDR/include"
+if [ -f "$SRC/tools/testing/selftests/mm/uffd-unit-tests.c" ]; then
+  d="$SRC/tools/testing/selftests/mm"
+  gcc -static -O2 -pthread $inc -I"$d" -o "$OUT/uffd-unit-tests" \
+      "$d/uffd-unit-tests.c" "$d/uffd-common.c" "$d/vm_util.c" -lm
+  printf '#!/bin/sh\nexec /tests/uffd-unit-tests\n' > "$OUT/uffd-anon"
+  printf '#!/bin/sh\necho "# covered by uffd-anon (uffd-unit-tests)"; exit 4\n' > "$OUT/uffd-shmem"
+else
+  d="$SRC/tools/testing/selftests/vm"
+  gcc -static -O2 -pthread $inc -I"$d" -o "$OUT/userfaultfd" "$d/userfaultfd.c" "$d/vm_util.c"
+  for mem in anon shmem; do
+    printf '#!/bin/sh\nexec /tests/userfaultfd %s "$@"\n' "$mem" > "$OUT/uffd-$mem"
+  done
+fi
+chmod +x "$OUT"/uffd-*
+"""
+
+UFFD_KERNEL_SUITE: dict = {
+    "name": "uffd-kernel",
+    "paths": ["mm/", "fs/userfaultfd.c", "include/linux/userfaultfd_k.h",
+              "include/uapi/linux/userfaultfd.h", "virt/kvm/guest_memfd.c",
+              "tools/testing/selftests/mm/", "tools/testing/selftests/vm/"],
+    "kernel": {"source": "tree", "fragment": "uffd", "timeout_s": 3600, "jobs": 2},
+    "steps": {
+        "build": {"command": _UFFD_BUILD, "timeout_s": 600, "memory_mb": 2048},
+        "boot": {"timeout_s": 600, "memory_mb": 512, "cpus": 1, "append": "loglevel=4"},
+        "run": {"programs": [{"name": "uffd-anon", "args": ["16", "16"], "timeout_s": 240},
+                             {"name": "uffd-shmem", "args": ["16", "16"], "timeout_s": 240}]},
     },
 }
 
@@ -98,6 +133,7 @@ def validate_suite(suite: dict) -> list[str]:
     if not isinstance(boot.get("append", ""), str):
         errors.append("boot.append: must be a string")
     errors += _validate_run(run, build)
+    errors += kbuild.validate(suite.get("kernel"))
     return errors
 
 
@@ -171,11 +207,24 @@ def _run_entry(prog) -> dict:
 # --------------------------------------------------------------------------- entry point
 
 def run_suite(tree_dir: Path, suite: dict, kernel: Path, work_dir: Path,
-              progress: Progress | None = None) -> dict:
-    """Build, pack and boot ``suite`` for the tree at ``tree_dir``; see module doc."""
+              progress: Progress | None = None, *, bwrap: str = "bwrap",
+              allow_weak_sandbox: bool = False, kernel_cache: Path | None = None,
+              kernel_key: str | None = None, kernel_cache_mb: int = 2048,
+              artifacts_dir: Path | None = None) -> dict:
+    """Build, pack and boot ``suite`` for the tree at ``tree_dir``; see module doc.
+
+    The sandbox fails closed: without a working bubblewrap (``bwrap`` names it) nothing
+    is built and the status is "error", unless ``allow_weak_sandbox`` (an explicit
+    setting) permits ``unshare -rn``, which hides the network but not the host's files.
+    """
     started = time.monotonic()
     run = _Run(Path(tree_dir).resolve(), suite, Path(kernel).resolve(),
                Path(work_dir).resolve(), progress or (lambda step, status: None))
+    run.bwrap = bwrap
+    run.sandbox, run.sandbox_problem = sandbox_choice(bwrap, allow_weak_sandbox)
+    run.kernel_cache = Path(kernel_cache).resolve() if kernel_cache else None
+    run.kernel_key, run.kernel_cache_mb = kernel_key, kernel_cache_mb
+    run.artifacts_dir = Path(artifacts_dir) if artifacts_dir else None
     try:
         run.execute()
     finally:
@@ -194,20 +243,41 @@ class _Run:
         self.problems: list[str] = []
         self.build_log = ""
         self.serial = ""
-        self.sandbox = sandbox_kind()
+        self.sandbox: str | None = None
+        self.bwrap = "bwrap"
+        self.sandbox_problem = ""
+        self.kernel_cache: Path | None = None
+        self.kernel_key: str | None = None
+        self.kernel_cache_mb = 2048
+        self.artifacts_dir: Path | None = None
+        self.artifacts: dict = {}
+        self.step_names = ["build", "pack", "boot"]
+        self.from_tree = False
+        self.kbuild = None
 
     def execute(self) -> None:
         errors = validate_suite(self.suite)
         if errors:
             self.problems += [f"suite: {e}" for e in errors]
             return self._skip_rest("build")
-        if not self.kernel.is_file():
+        kernel_spec = self.suite.get("kernel") or {}
+        self.from_tree = kernel_spec.get("source") == "tree"
+        if self.from_tree:
+            self.step_names = ["kernel", "headers", "build", "pack", "boot"]
+        if not self.from_tree and not self.kernel.is_file():
             self.problems.append(f"kernel image not found: {self.kernel}")
-            return self._skip_rest("build")
+            return self._skip_rest(self.step_names[0])
         if self.sandbox is None:
-            self.problems.append("no sandbox available (bwrap and unshare both failed); not building")
-            return self._skip_rest("build")
+            self.problems.append(self.sandbox_problem)
+            return self._skip_rest(self.step_names[0])
         nonce = secrets.token_hex(6)
+        if self.from_tree:
+            self.kbuild = kbuild.KernelBuild(self, kernel_spec)
+            if not self._step("kernel", self.kbuild.compile):
+                return self._skip_rest("headers")
+            self.kernel = self.kbuild.image
+            if not self._step("headers", self.kbuild.headers):
+                return self._skip_rest("build")
         if not self._step("build", self._build):
             return self._skip_rest("pack")
         if not self._step("pack", lambda: self._pack(nonce)):
@@ -231,7 +301,7 @@ class _Run:
         return status == "pass"
 
     def _skip_rest(self, first: str) -> None:
-        names = ["build", "pack", "boot"]
+        names = self.step_names
         for name in names[names.index(first):]:
             self.steps.append({"name": name, "status": "skipped", "duration_s": 0.0})
 
@@ -240,14 +310,16 @@ class _Run:
         build = self.suite["steps"]["build"]
         self.out = self.scratch / "out"
         self.out.mkdir()
-        commands = _build_commands(build, self.tree, self.out)
+        commands = _build_commands(build, self.tree, self.out,
+                                   hdr=self.kbuild.hdr if self.kbuild else None)
         limits = _Limits(cpu_s=build.get("timeout_s", 120), memory_mb=build.get("memory_mb", 2048))
         deadline = time.monotonic() + build.get("timeout_s", 120)
         for argv, env in commands:
             remaining = deadline - time.monotonic()
+            ro = [self.tree] + ([self.kbuild.hdr] if self.kbuild else [])
             rc, output, timed_out = _run_sandboxed(
-                argv, env, cwd=self.scratch, ro=[self.tree], rw=[self.scratch],
-                timeout=max(remaining, 1), limits=limits, sandbox=self.sandbox)
+                argv, env, cwd=self.scratch, ro=ro, rw=[self.scratch],
+                timeout=max(remaining, 1), limits=limits, sandbox=self.sandbox, bwrap=self.bwrap)
             self._add_build_log(f"$ {shlex.join(argv)}\n{output}")
             if timed_out:
                 self.problems.append(f"build timed out after {build.get('timeout_s', 120)} s")
@@ -298,7 +370,7 @@ class _Run:
         argv = _qemu_argv(self.kernel, self.initrd, boot)
         console = _Console(nonce)
         outcome = _run_qemu(argv, console, timeout=boot.get("timeout_s", 60), sandbox=self.sandbox,
-                            ro=[self.kernel, self.initrd])
+                            ro=[self.kernel, self.initrd], bwrap=self.bwrap)
         self.serial = console.text()
         self.tests = console.results(self._run_programs())
         self.problems += console.problems
@@ -317,7 +389,7 @@ class _Run:
             log = "[log truncated]\n" + log[-LOG_LIMIT:]
         return {"status": self.status, "tests": self.tests, "problems": self.problems,
                 "log": log, "duration_s": round(duration, 3), "sandbox": self.sandbox,
-                "steps": self.steps}
+                "steps": self.steps, "artifacts": self.artifacts}
 
 
 def _verdict(outcome: str, console: "_Console", tests: list[dict]) -> str:
@@ -336,9 +408,12 @@ def _verdict(outcome: str, console: "_Console", tests: list[dict]) -> str:
 
 # --------------------------------------------------------------------------- build helpers
 
-def _build_commands(build: dict, tree: Path, out: Path) -> list[tuple[list[str], dict]]:
+def _build_commands(build: dict, tree: Path, out: Path,
+                    hdr: Path | None = None) -> list[tuple[list[str], dict]]:
     env = {"PATH": "/usr/bin:/bin", "LC_ALL": "C", "HOME": str(out.parent),
            "SRC": str(tree), "OUT": str(out)}
+    if hdr is not None:
+        env["HDR"] = str(hdr)  # the tree's own `make headers_install` output
     if build.get("command"):
         return [(["sh", "-c", build["command"]], env)]
     includes = [f"-I{tree / d}" for d in build.get("include_dirs", [])]
@@ -366,25 +441,53 @@ class _Limits:
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
-@lru_cache(maxsize=1)
-def sandbox_kind() -> str | None:
-    """Which sandbox works on this machine: "bwrap", "unshare" (network only) or None."""
-    probe = Path("/")
-    for kind in ("bwrap", "unshare"):
-        argv = _sandbox_argv(kind, ["true"], cwd=probe, ro=[], rw=[])
-        try:
-            if subprocess.run(argv, capture_output=True, timeout=20).returncode == 0:
-                return kind
-        except (OSError, subprocess.TimeoutExpired):
-            continue
-    return None
+WEAK_SANDBOX_SETTING = "REVIEWAPP_SUITE_ALLOW_WEAK_SANDBOX"
 
 
-def _sandbox_argv(kind: str, argv: list[str], cwd: Path, ro: list[Path], rw: list[Path]) -> list[str]:
+def sandbox_kind(bwrap: str = "bwrap", allow_weak: bool = False) -> str | None:
+    """Which sandbox may be used here: "bwrap", "unshare" (only when allowed) or None."""
+    return sandbox_choice(bwrap, allow_weak)[0]
+
+
+@lru_cache(maxsize=8)
+def sandbox_choice(bwrap: str = "bwrap", allow_weak: bool = False) -> tuple[str | None, str]:
+    """(kind, reason it is not bwrap). Fails closed: a broken bubblewrap means no run,
+    because the fallback would let a hostile build read host files into its log."""
+    failure = _probe(_sandbox_argv("bwrap", ["true"], Path("/"), [], [], bwrap=bwrap))
+    if failure is None:
+        return "bwrap", ""
+    reason = f"bubblewrap ({bwrap}) cannot run: {failure}"
+    if not allow_weak:
+        return None, (f"sandbox: {reason}; not building. Install bubblewrap, or set "
+                      f"{WEAK_SANDBOX_SETTING}=true to accept unshare, which exposes host files")
+    if _probe(["unshare", "-rn", "--", "true"]) is None:
+        return "unshare", reason
+    return None, f"sandbox: {reason}, and unshare -rn failed too; not building"
+
+
+def _probe(argv: list[str]) -> str | None:
+    """None when argv runs and exits 0, else why not."""
+    try:
+        proc = subprocess.run(argv, capture_output=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return str(exc)
+    if proc.returncode == 0:
+        return None
+    return f"exit status {proc.returncode}: {proc.stderr.decode(errors='replace').strip()[-300:]}"
+
+
+def _sandbox_argv(kind: str, argv: list[str], cwd: Path, ro: list[Path], rw: list[Path],
+                  bwrap: str = "bwrap", maps=()) -> list[str]:
     if kind == "unshare":
-        # Weaker: no network, but the filesystem is the host's. Recorded in the result.
+        # Weaker: no network, but the filesystem is the host's. Only with the explicit
+        # setting; recorded in the result.
         return ["unshare", "-rn", "--", *argv]
-    args = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session",
+    mapped = [a for host, inside, flag in maps for a in (flag, str(host), str(inside))]
+    return _bwrap_args(bwrap, ro, rw) + mapped + ["--chdir", str(cwd), "--", *argv]
+
+
+def _bwrap_args(bwrap: str, ro: list[Path], rw: list[Path]) -> list[str]:
+    args = [bwrap, "--unshare-all", "--die-with-parent", "--new-session",
             "--tmpfs", "/tmp", "--dev", "/dev", "--proc", "/proc", "--ro-bind", "/usr", "/usr"]
     # Only /usr and the few /etc files a toolchain reads: an #include of a host file
     # outside these (secrets, settings) must fail rather than land in the build log.
@@ -400,19 +503,25 @@ def _sandbox_argv(kind: str, argv: list[str], cwd: Path, ro: list[Path], rw: lis
     # Parents before children, so a nested bind is not hidden by its parent's.
     for path, flag in sorted(binds, key=lambda b: len(str(b[0]))):
         args += [flag, str(path), str(path)]
-    return args + ["--chdir", str(cwd), "--", *argv]
+    return args
 
 
-def _run_sandboxed(argv, env, cwd: Path, ro, rw, timeout: float, limits: _Limits, sandbox: str):
-    """Run argv in the sandbox; return (rc, output, timed_out). Output is bounded."""
-    full = _sandbox_argv(sandbox, argv, cwd=cwd, ro=ro, rw=rw)
-    proc = subprocess.Popen(full, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+def _run_sandboxed(argv, env, cwd: Path, ro, rw, timeout: float, limits: _Limits, sandbox: str,
+                   bwrap: str = "bwrap", on_output: Callable[[bytes], None] | None = None,
+                   maps=(), cwd_host: Path | None = None):
+    """Run argv in the sandbox; return (rc, output, timed_out). Output is bounded.
+    ``maps``: (host, inside, flag) binds at other paths (bwrap only); ``cwd`` is then
+    the path inside and ``cwd_host`` the host's."""
+    full = _sandbox_argv(sandbox, argv, cwd=cwd, ro=ro, rw=rw, bwrap=bwrap, maps=maps)
+    proc = subprocess.Popen(full, cwd=cwd_host or cwd, env=env, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             preexec_fn=limits.apply, start_new_session=True)
     chunks, size, timed_out = [], 0, False
     deadline = time.monotonic() + timeout
     try:
         for chunk in _read_until(proc, deadline):
+            if on_output is not None:
+                on_output(chunk)
             if size < BUILD_LOG_LIMIT:
                 chunks.append(chunk)
             size += len(chunk)
@@ -505,9 +614,10 @@ def _qemu_argv(kernel: Path, initrd: Path, boot: dict) -> list[str]:
             "-kernel", str(kernel), "-initrd", str(initrd), "-append", append]
 
 
-def _run_qemu(argv: list[str], console: "_Console", timeout: float, sandbox: str, ro) -> str:
+def _run_qemu(argv: list[str], console: "_Console", timeout: float, sandbox: str, ro,
+              bwrap: str = "bwrap") -> str:
     """Boot; feed the serial output to ``console``. Return "exited", "timeout" or "qemu-error ..."."""
-    full = _sandbox_argv(sandbox, argv, cwd=Path("/"), ro=ro, rw=[])
+    full = _sandbox_argv(sandbox, argv, cwd=Path("/"), ro=ro, rw=[], bwrap=bwrap)
     try:
         proc = subprocess.Popen(full, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, start_new_session=True,
@@ -599,6 +709,8 @@ class _Console:
                               "detail": "not run: the guest stopped before this program"})
                 continue
             parsed = tap.parse("\n".join(self.sections[name]))
+            if not parsed["tests"]:
+                parsed["tests"] = legacy_tests(self.sections[name], self.rcs.get(name))
             tests.append(self._parent(name, parsed))
             tests += [dict(t, name=f"{name}/{t['name']}") for t in parsed["tests"]]
             self.problems += [f"{name}: {p}" for p in parsed["problems"]]
@@ -621,6 +733,37 @@ class _Console:
         if failed:
             detail += "; failed: " + ", ".join(failed)
         return {"name": name, "result": "not ok", "detail": detail}
+
+
+def compare_with_base(chain: list[dict], base: list[dict]) -> dict:
+    """Tests failing on the chain: "regressions" (ok or skipped on the base) and
+    "pre_existing" (failing there too); names in chain order."""
+    base_result = {t["name"]: t["result"] for t in base}
+    failing = [t["name"] for t in chain if t["result"] == "not ok"]
+    return {"regressions": [n for n in failing if base_result.get(n) != "not ok"],
+            "pre_existing": [n for n in failing if base_result.get(n) == "not ok"]}
+
+
+_LEGACY = re.compile(r"^testing (?P<name>[^:]{1,80}):")
+
+
+def legacy_tests(lines: list[str], rc: int | None) -> list[dict]:
+    """Subtests of pre-KTAP selftests (6.1's vm/userfaultfd): each "testing NAME:" line
+    starts one; it passed when the next one starts. The last fails unless the program
+    exited 0 or 4; an "ERROR: ..." line after it is the detail."""
+    tests: list[dict] = []
+    for line in lines:
+        line = line.strip()
+        match = _LEGACY.match(line)
+        if match:
+            tests.append({"name": match["name"].strip(), "result": "ok", "detail": ""})
+        # stderr's "ERROR: ..." often lands on the "testing NAME: " line itself.
+        if tests and "ERROR:" in line and not tests[-1]["detail"]:
+            tests[-1]["detail"] = line[line.index("ERROR:"):][:300]
+    if tests and rc not in (0, KSFT_SKIP):
+        tests[-1]["result"] = "not ok"
+        tests[-1]["detail"] = tests[-1]["detail"] or f"program exited with status {rc} during it"
+    return tests
 
 
 def _int(text: str) -> int | None:

@@ -17,7 +17,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from untangle import gitrepo
-from untangle.suite import DEFAULT_SUITE, run_suite, validate_suite
+from untangle.suite import (DEFAULT_SUITE, UFFD_KERNEL_SUITE, compare_with_base, run_suite,
+                            validate_suite)
 
 from ..models import ApplyRun, Suite, SuiteRun
 from . import leases, trees
@@ -47,6 +48,37 @@ def ensure_default_suite() -> Suite:
     definition = {k: v for k, v in DEFAULT_SUITE.items() if k != "name"}
     suite, _ = Suite.objects.get_or_create(name=DEFAULT_NAME, defaults={"definition": definition})
     return suite
+
+
+def ensure_kernel_suite() -> Suite:
+    """The built-in "uffd-kernel" suite: the chain's own kernel, built and booted."""
+    definition = {k: v for k, v in UFFD_KERNEL_SUITE.items() if k != "name"}
+    suite, _ = Suite.objects.get_or_create(name=UFFD_KERNEL_SUITE["name"],
+                                           defaults={"definition": definition})
+    return suite
+
+
+def builtin(name: str) -> Suite | None:
+    """A built-in suite by name (created on first use), else None."""
+    if name == DEFAULT_NAME:
+        return ensure_default_suite()
+    if name == UFFD_KERNEL_SUITE["name"]:
+        return ensure_kernel_suite()
+    return None
+
+
+def builds_kernel(definition: dict) -> bool:
+    return ((definition.get("kernel") or {}).get("source")) == "tree"
+
+
+def kernel_cache_dir() -> Path:
+    # Under VAR_DIR (not a test's DATA_DIR): ccache and built kernels survive between
+    # runs and CI passes in one clone; bounded by SUITE_KERNEL_CACHE_MB.
+    return Path(settings.VAR_DIR) / "kernel-cache"
+
+
+def artifacts_dir(suite_run: SuiteRun) -> Path:
+    return Path(settings.DATA_DIR) / "suite-artifacts" / str(suite_run.id)
 
 
 def definition_of(suite: Suite) -> dict:
@@ -218,8 +250,12 @@ def _execute(suite_run: SuiteRun, apply_run: ApplyRun, definition: dict, scratch
     try:
         notes = _export(apply_run, definition, scratch / "tree")
         result = run_suite(scratch / "tree", definition, kernel_image(), scratch / "work",
-                           progress=lambda step, status: _progress(suite_run.id, step, status))
+                           progress=lambda step, status: _progress(suite_run.id, step, status),
+                           **_run_options(definition, apply_run.tree_sha, artifacts_dir(suite_run)))
         result["problems"] = notes + result.get("problems", [])
+        if builds_kernel(definition) and result["status"] in ("fail", "crashed"):
+            shutil.rmtree(scratch / "tree", ignore_errors=True)
+            _name_regressions(suite_run, definition, result, scratch)
     except Exception as exc:  # noqa: BLE001 -- any failure must end the row, not leave it running
         log.exception("suite run %s failed", suite_run.id)
         result = {"status": "error", "tests": [], "log": "", "duration_s": 0.0, "steps": [],
@@ -238,6 +274,62 @@ def lost_fields(row: SuiteRun) -> dict:
             "log": _log_text({"problems": [f"failed: {leases.WORKER_LOST} (its lease expired)"]})}
 
 
+def _run_options(definition: dict, key: str, artifacts: Path | None) -> dict:
+    options = {"bwrap": settings.SUITE_BWRAP, "allow_weak_sandbox": settings.SUITE_ALLOW_WEAK_SANDBOX}
+    if builds_kernel(definition):
+        options.update(kernel_cache=kernel_cache_dir(), kernel_key=key or None,
+                       kernel_cache_mb=settings.SUITE_KERNEL_CACHE_MB, artifacts_dir=artifacts)
+    return options
+
+
+def _name_regressions(suite_run: SuiteRun, definition: dict, result: dict, scratch: Path) -> None:
+    """Run the suite on the chain's base too (its result cached per base) and name the
+    tests failing only on the chain, with the last applied patch touching the suite's paths."""
+    apply_run = suite_run.apply_run
+    base = _base_result(apply_run, definition, scratch)
+    if base is None:
+        result["problems"].append("base: no result for the base; regressions not named")
+        return
+    verdict = compare_with_base(result["tests"], base["tests"])
+    blame = _last_patch_touching(apply_run, definition.get("paths") or [])
+    for name in verdict["regressions"]:
+        who = f" (last touched by {blame})" if blame else ""
+        result["problems"].append(f"regression: {name} fails here but passes on the base{who}")
+    for name in verdict["pre_existing"]:
+        result["problems"].append(f"pre-existing: {name} fails on the base too")
+    for test in result["tests"]:
+        if test["name"] in verdict["regressions"]:
+            test["regression"], test["blame"] = True, blame
+
+
+def _base_result(apply_run: ApplyRun, definition: dict, scratch: Path) -> dict | None:
+    import hashlib
+    import json
+    digest = hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()[:16]
+    cached = kernel_cache_dir() / "base-results" / f"{apply_run.base}-{digest}.json"
+    if cached.is_file():
+        return json.loads(cached.read_text())
+    base_tree = scratch / "base"
+    gitrepo.export_tree(_mirror(apply_run.tree), apply_run.base, base_tree)
+    result = run_suite(base_tree, definition, kernel_image(), scratch / "work-base",
+                       **_run_options(definition, f"base:{apply_run.base}", None))
+    if result["status"] not in REUSABLE:
+        return None
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    cached.write_text(json.dumps({"status": result["status"], "tests": result["tests"]}))
+    return result
+
+
+def _last_patch_touching(apply_run: ApplyRun, paths: list[str]) -> str:
+    """The msgid of the last applied patch whose commit changes one of ``paths``."""
+    repo = _mirror(apply_run.tree)
+    for entry in reversed(apply_run.applied or []):
+        changed = gitrepo.changed_files(repo, f"{entry['commit']}^", entry["commit"])
+        if any(p == d.rstrip("/") or p.startswith(d) for p in changed for d in paths):
+            return entry["msgid"]
+    return ""
+
+
 def _scratch_dir(run_id: int) -> Path:
     base = Path(settings.DATA_DIR) / "suite-work"
     base.mkdir(parents=True, exist_ok=True)
@@ -248,7 +340,7 @@ def export_paths(definition: dict) -> list[str] | None:
     """Tree paths the suite reads: its declared paths plus its sources and include dirs.
     None (the whole tree) when it declares none, e.g. a build command running make."""
     declared = list(definition.get("paths") or [])
-    if not declared:
+    if not declared or builds_kernel(definition):
         return None
     build = (definition.get("steps") or {}).get("build") or {}
     extra = [s for prog in build.get("programs") or [] for s in prog.get("sources", [])]
@@ -322,7 +414,12 @@ def problems(suite_run: SuiteRun) -> list[str]:
 
 def result_dict(suite_run: SuiteRun) -> dict:
     """The CLI contract's shape."""
-    return {"status": suite_run.status if suite_run.status in VERDICTS else "error",
+    data = {"status": suite_run.status if suite_run.status in VERDICTS else "error",
             "tests": [{"name": t.get("name", ""), "result": t.get("result", ""),
                        "detail": t.get("detail", "")} for t in suite_run.tests],
             "log": suite_run.log, "duration_s": float(suite_run.duration_s or 0.0)}
+    if builds_kernel(definition_of(suite_run.suite)):
+        # Kernel suites compare with the base: tests failing only on the chain.
+        data["regressions"] = [{"name": t["name"], "patch": t.get("blame", "")}
+                               for t in suite_run.tests if t.get("regression")]
+    return data

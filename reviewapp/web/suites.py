@@ -2,7 +2,7 @@
 a badge for the graph page and the admin form that validates suite definitions."""
 from django import forms
 from django.contrib import messages
-from django.http import JsonResponse
+from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.views.decorators.http import require_POST
@@ -35,7 +35,22 @@ def _run_context(run: SuiteRun) -> dict:
     return {"run": run, "apply_run": run.apply_run, "tests": tests,
             "failed": [t for t in tests if t.get("result") == "not ok"],
             "finished": run.status in FINISHED, "problems": suites.problems(run),
-            "log": suites.log_parts(run)}
+            "log": suites.log_parts(run),
+            "artifacts": [n for n in ARTIFACTS if (suites.artifacts_dir(run) / n).is_file()]}
+
+
+ARTIFACTS = ("bzImage", "config")  # what a kernel-building suite keeps for download
+
+
+def artifact(request, run_id, name):
+    """The built kernel's bzImage or .config (uffd-kernel runs)."""
+    run = get_object_or_404(SuiteRun, id=run_id)
+    path = suites.artifacts_dir(run) / name
+    if name not in ARTIFACTS or not path.is_file():
+        raise Http404("no such artifact for this run")
+    filename = "bzImage" if name == "bzImage" else f"config-suite-run-{run.id}"
+    return FileResponse(open(path, "rb"), as_attachment=True, filename=filename,
+                        content_type="application/octet-stream" if name == "bzImage" else "text/plain")
 
 
 def run_detail(request, run_id):
@@ -60,8 +75,7 @@ def start(request, apply_run_id):
     """Queue a fresh run (a maintainer's "run again": never reuses a finished result)."""
     apply_run = get_object_or_404(ApplyRun.objects.select_related("root"), id=apply_run_id)
     name = (request.POST.get("suite") or suites.DEFAULT_NAME).strip()
-    suite = (suites.ensure_default_suite() if name == suites.DEFAULT_NAME
-             else get_object_or_404(Suite, name=name))
+    suite = suites.builtin(name) or get_object_or_404(Suite, name=name)
     try:
         run = suites.request_run(apply_run, suite, user=request.user, force=True)
     except suites.NotApplied as exc:
@@ -112,4 +126,5 @@ urlpatterns = [
     path("suite-runs/<int:run_id>/", run_detail, name="suite-run"),
     path("suite-runs/<int:run_id>.json", run_json, name="suite-run-json"),
     path("suite-runs/start/<int:apply_run_id>/", start, name="suite-run-start"),
+    path("suite-runs/<int:run_id>/artifacts/<str:name>", artifact, name="suite-run-artifact"),
 ]

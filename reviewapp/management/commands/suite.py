@@ -42,9 +42,7 @@ class Command(BaseCommand):
             raise CommandError(f"suite run {run.id}: {data['status']}", returncode=code)
 
     def _suite(self, name: str) -> Suite:
-        if name == suites.DEFAULT_NAME:
-            return suites.ensure_default_suite()
-        found = Suite.objects.filter(name=name).first()
+        found = suites.builtin(name) or Suite.objects.filter(name=name).first()
         if found is None:
             known = ", ".join(Suite.objects.order_by("name").values_list("name", flat=True))
             raise fail(f"no suite named {name!r} (known: {known or suites.DEFAULT_NAME})")

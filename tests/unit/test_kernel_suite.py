@@ -1,0 +1,66 @@
+"""The uffd-kernel suite's plain-Python parts: definition, config fragment, LRU cache,
+6.1's pre-KTAP userfaultfd output, regressions against the base."""
+import os
+
+from untangle import kbuild
+from untangle.suite import UFFD_KERNEL_SUITE, compare_with_base, legacy_tests, validate_suite
+
+
+def test_builtin_kernel_suite_is_valid_and_its_fragment_asks_for_what_boot_and_uffd_need():
+    assert validate_suite(UFFD_KERNEL_SUITE) == []
+    wanted = kbuild.wanted_options(kbuild.fragment_text(UFFD_KERNEL_SUITE["kernel"]))
+    for option in ("CONFIG_64BIT", "CONFIG_SERIAL_8250_CONSOLE", "CONFIG_BLK_DEV_INITRD",
+                   "CONFIG_DEVTMPFS", "CONFIG_PROC_FS", "CONFIG_SYSFS", "CONFIG_TMPFS",
+                   "CONFIG_SHMEM", "CONFIG_USERFAULTFD", "CONFIG_HUGETLBFS", "CONFIG_MEMFD_CREATE"):
+        assert wanted[option] == "y", option
+
+
+def test_kernel_section_rejects_unknown_fragments_and_malformed_options():
+    suite = {**UFFD_KERNEL_SUITE, "kernel": {"source": "tree", "fragment": "../etc/passwd",
+                                             "options": ["CONFIG_KVM=y", "rm -rf /"], "jobs": 0}}
+    errors = validate_suite(suite)
+    assert any(e.startswith("kernel.fragment") for e in errors)
+    assert any(e.startswith("kernel.options") for e in errors)
+    assert any(e.startswith("kernel.jobs") for e in errors)
+    assert validate_suite({**UFFD_KERNEL_SUITE, "kernel": {"source": "stock"}}) == [
+        'kernel.source: "fixed" or "tree"']
+
+
+def test_kernel_cache_evicts_least_recently_used_entries_beyond_its_bound(tmp_path):
+    images = tmp_path / "images"
+    for age, name in enumerate(["old", "middle", "new"]):
+        entry = images / name
+        entry.mkdir(parents=True)
+        (entry / "bzImage").write_bytes(b"x" * 1000)
+        os.utime(entry, (1_000_000 + age, 1_000_000 + age))
+    os.utime(images / "old", (2_000_000, 2_000_000))  # used again: now the newest
+    assert kbuild.evict(images, bound_bytes=2000) == ["middle"]
+    assert sorted(p.name for p in images.iterdir()) == ["new", "old"]
+    assert kbuild.evict(images, bound_bytes=2000) == []
+
+
+OUTPUT_61 = """nr_pages: 4096, nr_pages_per_cpu: 4096
+bounces: 15, mode: rnd racing ver poll, userfaults: 312 missing (312)
+testing UFFDIO_ZEROPAGE: done.
+testing signal delivery: done.
+testing events (fork, remap, remove): userfaults: 4096 missing (4096)
+testing minor faults: ERROR: UFFDIO_CONTINUE failed (errno=22, line=1311)
+""".splitlines()
+
+
+def test_61_userfaultfd_output_names_the_test_it_died_in():
+    tests = legacy_tests(OUTPUT_61, rc=1)
+    assert [(t["name"], t["result"]) for t in tests] == [
+        ("UFFDIO_ZEROPAGE", "ok"), ("signal delivery", "ok"),
+        ("events (fork, remap, remove)", "ok"), ("minor faults", "not ok")]
+    assert "UFFDIO_CONTINUE failed" in tests[-1]["detail"]
+    assert all(t["result"] == "ok" for t in legacy_tests(OUTPUT_61[:-1], rc=0))
+
+
+def test_failures_passing_on_the_base_are_regressions_and_failing_there_pre_existing():
+    chain = [{"name": "uffd-shmem", "result": "not ok"}, {"name": "uffd-shmem/minor faults", "result": "not ok"},
+             {"name": "uffd-anon", "result": "not ok"}, {"name": "uffd-anon/x", "result": "ok"}]
+    base = [{"name": "uffd-shmem", "result": "ok"}, {"name": "uffd-shmem/minor faults", "result": "ok"},
+            {"name": "uffd-anon", "result": "not ok"}]
+    assert compare_with_base(chain, base) == {
+        "regressions": ["uffd-shmem", "uffd-shmem/minor faults"], "pre_existing": ["uffd-anon"]}
