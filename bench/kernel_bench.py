@@ -8,7 +8,7 @@ with the step timings of each run.
     .venv/bin/python bench/kernel_bench.py [SRC_DIR]
 
 SRC_DIR defaults to var/kbench/linux-source-6.1 (unpacked from the .deb that
-scripts/make-kernel-tree downloads). The cache lives in var/kbench/cache.
+scripts/make-kernel-tree downloads). The cache is var/kernel-cache, shared with the tests and the app.
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def one(tree: Path, label: str, key: str | None) -> dict:
     result = run_suite(tree, UFFD_KERNEL_SUITE, Path("/nonexistent"), WORK / "work",
                        progress=lambda step, status: print(f"[{label}] {step}: {status}",
                                                            file=sys.stderr, flush=True),
-                       kernel_cache=WORK / "cache", kernel_key=key)
+                       kernel_cache=ROOT / "var" / "kernel-cache", kernel_key=key)
     (WORK / f"{label}.log").write_text(result["log"])
     return {"label": label, "status": result["status"], "wall_s": round(time.monotonic() - started, 1),
             "steps": result["steps"], "problems": result["problems"][:5],

@@ -64,3 +64,14 @@ def test_failures_passing_on_the_base_are_regressions_and_failing_there_pre_exis
             {"name": "uffd-anon", "result": "not ok"}]
     assert compare_with_base(chain, base) == {
         "regressions": ["uffd-shmem", "uffd-shmem/minor faults"], "pre_existing": ["uffd-anon"]}
+
+
+def test_guest_memfd_program_is_reported_skipped_with_its_reason():
+    from untangle.suite import _Console
+    console = _Console("n0nce")
+    console.feed(b"REVIEWAPP-PROG n0nce kvm-guest-memfd\n"
+                 b"# SKIP this tree has no tools/testing/selftests/kvm/guest_memfd_test.c\n"
+                 b"REVIEWAPP-RC n0nce kvm-guest-memfd rc=4\nREVIEWAPP-END n0nce rc=0\n")
+    (test,) = console.results([{"name": "kvm-guest-memfd"}])
+    assert test["result"] == "skip"
+    assert test["detail"].endswith(": this tree has no tools/testing/selftests/kvm/guest_memfd_test.c")
