@@ -96,6 +96,8 @@ def claim(run_id: int) -> bool:
     run = SyncRun.objects.get(pk=run_id)
     stale = now - timedelta(seconds=settings.SYNC_STALE)
     with transaction.atomic():
+        # The list row is the lock: two claims of one list (PostgreSQL) take turns here.
+        MailingList.objects.select_for_update().filter(pk=run.mailing_list_id).first()
         busy = (SyncRun.objects.select_for_update()
                 .filter(mailing_list_id=run.mailing_list_id, status=SyncRun.RUNNING)
                 .exclude(pk=run_id))
@@ -159,7 +161,9 @@ def _sync_by_search(mlist: MailingList, run_id: int, result: SyncResult) -> None
     # for clock skew; mails already stored count as duplicates, never twice).
     newest = (Message.objects.filter(mailing_list=mlist, date__isnull=False)
               .order_by("-date").values_list("date", flat=True).first())
-    since = (newest - timedelta(days=1)) if newest else timezone.now() - timedelta(days=settings.SYNC_SEARCH_DAYS)
+    now = timezone.now()
+    # A Date: header in the future (spam, broken clocks) must not stop the search for good.
+    since = (min(newest, now) - timedelta(days=1)) if newest else now - timedelta(days=settings.SYNC_SEARCH_DAYS)
     raws = lore.search_since(mlist.url, since.strftime("%Y%m%d"), timeout=settings.SYNC_TIMEOUT)
     for start in range(0, len(raws), settings.SYNC_BATCH):
         with transaction.atomic():
