@@ -383,7 +383,8 @@ def _store(suite_run: SuiteRun, result: dict) -> SuiteRun:
     suite_run.log = _log_text(result)
     suite_run.duration_s = result.get("duration_s") or 0.0
     suite_run.finished = timezone.now()
-    suite_run.save(update_fields=["status", "step", "tests", "log", "duration_s", "finished"])
+    suite_run.lease_until = None  # a verdict ends the lease
+    suite_run.save(update_fields=["status", "step", "tests", "log", "duration_s", "finished", "lease_until"])
     return suite_run
 
 
