@@ -59,14 +59,14 @@ _MAX_NUMBER = 2 ** 31 - 1
 
 
 def _fits(m: re.Match | None) -> bool:
-    return m is not None and all(int(g) <= _MAX_NUMBER for g in m.groups() if g and g.isdigit())
+    return m is not None and all(int(g) <= _MAX_NUMBER for g in m.groups())
 
 
 def _read_prefix(subject: Subject, tokens: list[str]) -> None:
     for tok in tokens:
         up = tok.upper()
-        if not _fits(_VERSION.match(tok)) and not _fits(_COUNTER.match(tok)) and (
-                _VERSION.match(tok) or _COUNTER.match(tok)):
+        number = _VERSION.match(tok) or _COUNTER.match(tok)
+        if number and not _fits(number):
             subject.prefixes.append(tok)
         elif m := _VERSION.match(tok):
             subject.version = int(m.group(1))
