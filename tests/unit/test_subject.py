@@ -32,3 +32,10 @@ def test_folded_subject_whitespace_is_collapsed():
 
 def test_list_tags_are_kept_as_prefixes():
     assert "net-next" in parse("[PATCH net-next v3 0/4] x").prefixes
+
+
+def test_numbers_past_an_integer_column_are_prefix_text_not_a_version_or_counter():
+    from untangle import subject
+    s = subject.parse("[PATCH v99999999999 1/100000000000] mm: x")
+    assert s.version != 99999999999 and s.total != 100000000000
+    assert s.title == "mm: x"
