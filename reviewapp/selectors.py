@@ -1,7 +1,10 @@
 """Reads: the plain dicts the CLI prints and the pages show."""
+from dataclasses import dataclass
+from datetime import datetime
+
 from django.http import Http404
 
-from .models import Revision
+from .models import GraphSnapshot, Message, Revision
 from .services.ingest import revision_of_msgid
 
 
@@ -36,3 +39,28 @@ def revision_or_404(msgid: str) -> Revision:
     if rev is None:
         raise Http404(f"no series known for <{msgid}>")
     return rev
+
+
+@dataclass(frozen=True)
+class StoredGraph:
+    """The last graph the worker (or the CLI) stored for a revision, read as it is."""
+    data: dict | None  # None: no graph computed yet
+    computed: datetime | None
+    changes: list
+    pending: bool  # mail arrived after it was computed: a recompute is queued
+
+    @property
+    def stored(self) -> bool:
+        return self.data is not None
+
+
+def stored_graph(rev: Revision) -> StoredGraph:
+    """Two queries at most; never computes (pages only read)."""
+    snap = (GraphSnapshot.objects.filter(root=rev).order_by("-computed", "-id")
+            .only("data", "changes", "computed").first())
+    if snap is None:
+        return StoredGraph(None, None, [], pending=True)
+    members = [n["msgid"] for n in snap.data.get("nodes", []) if n.get("kind") == "revision"]
+    newer_mail = Message.objects.filter(revision__msgid__in=members or [rev.msgid],
+                                        received__gt=snap.computed).exists()
+    return StoredGraph(snap.data, snap.computed, snap.changes, pending=newer_mail)

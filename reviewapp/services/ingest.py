@@ -25,7 +25,7 @@ from django.utils import timezone
 from untangle import deps, grouping, mail as mails
 from untangle.mail import Mail, MailError
 
-from ..models import (Dependency, GraphSnapshot, MailingList, Message, Patch, PatchFile, Revision, Series,
+from ..models import (Dependency, MailingList, Message, Patch, PatchFile, Revision, Series,
                       Trailer)
 
 log = logging.getLogger("reviewapp.ingest")
@@ -63,8 +63,9 @@ def ingest(raw_messages: Iterable[bytes], list_name: str | None = None, *,
 
 
 def _recompute_graphs_later(revision_ids: set[int]) -> None:
-    """New mail can change stored graphs (a later Based-on:, a newer revision of a dependency)."""
-    if not revision_ids or not GraphSnapshot.objects.exists():
+    """New mail can change stored graphs (a later Based-on:, a newer revision of a dependency),
+    and new revisions need a first graph: pages only show stored ones."""
+    if not revision_ids:
         return
     from worker.tasks_graph import recompute_graphs
     ids = sorted(revision_ids)

@@ -16,6 +16,7 @@ from django.utils.safestring import mark_safe
 from untangle import lore
 
 from ..models import Revision, Tree
+from ..permissions import is_maintainer
 from ..services import provenance as prov
 from ..services.ingest import revision_of_msgid
 
@@ -308,11 +309,12 @@ def range_diff_view(request, spec):
     if tree is None:
         ctx["error"] = "Choose the tree to apply both revisions onto."
         return render(request, "browse/range_diff.html", ctx, status=400)
-    try:
-        result = prov.range_diff(old, new, tree)
+    try:  # a page only reads: chains that do not exist are offered to maintainers (POST)
+        result = prov.range_diff(old, new, tree, apply_if_missing=False)
     except prov.BrowseError as e:
-        ctx["error"] = str(e)
-        return render(request, "browse/range_diff.html", ctx, status=409)
+        ctx.update(error=str(e), can_apply=is_maintainer(request.user),
+                   unapplied=[r for r in (old, new) if not prov.runs_containing(r, tree)])
+        return render(request, "browse/range_diff.html", ctx, status=404)
     for side in ("old", "new"):
         chain = result[f"{side}_chain"]
         ctx[f"{side}_chain"] = chain

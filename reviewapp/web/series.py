@@ -3,10 +3,12 @@ from django.contrib import messages
 from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
+from django.views.decorators.http import require_POST
 
 from untangle import lore
 
 from ..models import FetchRequest, Revision
+from ..permissions import is_maintainer, maintainer_required
 from ..selectors import revision_or_404, revisions
 from ..services.ingest import revision_of_msgid
 from . import apply as apply_web, browse as browse_web, graph as graph_web, suites as suites_web
@@ -36,6 +38,7 @@ def short_link(request, rev_id):
 
 
 def search(request):
+    """A GET only looks up: unknown msgids get a page (maintainers: a fetch button that POSTs)."""
     query = (request.GET.get("q") or "").strip()
     try:
         msgid = lore.parse_ref(query)
@@ -45,9 +48,30 @@ def search(request):
     rev = revision_of_msgid(msgid)
     if rev is not None:
         return redirect("series-detail", msgid=rev.msgid)
-    req = FetchRequest.objects.create(ref=query, msgid=msgid)
-    from worker.tasks import fetch_thread
-    transaction.on_commit(lambda: fetch_thread.delay(req.id))
+    pending = FetchRequest.objects.filter(msgid=msgid, state__in=PENDING).order_by("-id").first()
+    return render(request, "not_stored.html", {"query": query, "msgid": msgid, "pending": pending,
+                                               "can_fetch": is_maintainer(request.user)}, status=404)
+
+
+PENDING = (FetchRequest.QUEUED, FetchRequest.RUNNING)
+
+
+@require_POST
+@maintainer_required("fetch")
+def search_fetch(request):
+    """One fetch per msgid while one is pending: a second POST joins the first."""
+    query = (request.POST.get("q") or "").strip()
+    try:
+        msgid = lore.parse_ref(query)
+    except ValueError as exc:
+        messages.error(request, str(exc))
+        return redirect("series-list")
+    with transaction.atomic():
+        req = FetchRequest.objects.select_for_update().filter(msgid=msgid, state__in=PENDING).first()
+        if req is None:
+            req = FetchRequest.objects.create(ref=query, msgid=msgid)
+            from worker.tasks import fetch_thread
+            transaction.on_commit(lambda: fetch_thread.delay(req.id))
     return redirect("fetch-status", request_id=req.id)
 
 
@@ -63,6 +87,7 @@ def fetch_status(request, request_id):
 urlpatterns = [
     path("", series_list, name="series-list"),
     path("search", search, name="search"),
+    path("search/fetch", search_fetch, name="search-fetch"),
     path("fetch/<int:request_id>/", fetch_status, name="fetch-status"),
     path("s/<int:rev_id>", short_link, name="series-short"),
     path("series/<path:msgid>/", revision_detail, name="series-detail"),
