@@ -21,6 +21,7 @@ from ..services import provenance as prov
 from ..services.ingest import revision_of_msgid
 
 URL_SAFE = "/@+=,~!$&'()*;:"
+FILE_PAGE_BYTES = 256 * 1024  # bigger files: a plain preview of their start, no per-line provenance
 
 
 class Links:
@@ -147,6 +148,11 @@ def _file(request, chain, links, p, kind):
     ctx["size"] = size
     if text is None:
         ctx.update(note=f"binary file, {size} bytes")
+        return render(request, "browse/file.html", ctx)
+    if size > FILE_PAGE_BYTES:  # blame and highlighting of a huge file would take seconds and GBs
+        head = text[:FILE_PAGE_BYTES].rsplit("\n", 1)[0]
+        ctx.update(note=f"{size:,} bytes: too large for line provenance here; the first "
+                        f"{head.count(chr(10)) + 1:,} lines follow as plain text", preview=head)
         return render(request, "browse/file.html", ctx)
     owners = prov.line_owners(chain, p)
     code = prov.highlight(text, p)

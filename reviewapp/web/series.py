@@ -1,15 +1,17 @@
 """Series list, a revision's page, the search box and fetch progress."""
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.db import transaction
+from django.db.models import Count, Prefetch, prefetch_related_objects
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
 from django.views.decorators.http import require_POST
 
 from untangle import lore
 
-from ..models import FetchRequest, Revision
+from ..models import FetchRequest, MailingList, PatchFile, Revision
 from ..permissions import is_maintainer, maintainer_required
-from ..selectors import revision_or_404, revisions
+from ..selectors import revision_or_404, series_page
 from ..services.ingest import revision_of_msgid
 from . import apply as apply_web, browse as browse_web, graph as graph_web, suites as suites_web
 
@@ -17,20 +19,48 @@ PANELS = (graph_web, apply_web, suites_web, browse_web)
 
 
 def series_list(request):
-    return render(request, "series_list.html", {"revisions": revisions()})
+    ctx = series_page(request.GET)
+    ctx["lists"] = MailingList.objects.order_by("name").values_list("name", flat=True)[:200]
+    query = request.GET.copy()
+    query.pop("page", None)
+    ctx["query"] = query.urlencode()
+    return render(request, "series_list.html", ctx)
 
 
 def revision_detail(request, msgid):
     rev = revision_or_404(msgid)
     if rev.msgid != msgid:
         return redirect("series-detail", msgid=rev.msgid)
-    context = {"rev": rev, "family": rev.series.revisions.order_by("version", "date"),
-               "patches": rev.patches.select_related("message").prefetch_related("files", "trailers"),
+    context = {"rev": rev, "family": rev.series.revisions.order_by("version", "date")
+               .only("id", "msgid", "version", "date", "title"),
                "cover_trailers": rev.trailers.filter(patch=None),
-               "replies": rev.messages.filter(kind="reply").order_by("date")}
+               "replies": rev.messages.filter(kind="reply").order_by("date")
+               .only("msgid", "from_name", "from_email", "date", "subject")[:REPLIES_SHOWN],
+               "files_shown": FILES_SHOWN}
+    context.update(_patch_page(rev, request.GET.get("page")))
     for panel in PANELS:
         context.update(panel.series_panel(request, rev))
     return render(request, "series_detail.html", context)
+
+
+PATCHES_PER_PAGE, FILES_SHOWN, REPLIES_SHOWN = 100, 40, 200
+
+
+def _patch_page(rev, number) -> dict:
+    """A page of patches without their diffs and mail bodies, each with its first files:
+    a series touching 5,000 files stays a small page."""
+    files = Prefetch("files", queryset=PatchFile.objects.only("id", "patch_id", "path", "old_blob", "new_blob")
+                     .order_by("id"))
+    patches = (rev.patches.select_related("message").only(
+        "id", "number", "subject", "author_name", "author_email", "patch_id", "message__msgid")
+        .annotate(file_count=Count("files")).order_by("number", "id"))
+    page = Paginator(patches, PATCHES_PER_PAGE).get_page(number)
+    shown = list(page.object_list)
+    prefetch_related_objects(shown, files, "trailers")
+    for p in shown:
+        p.shown_files = p.files.all()[:FILES_SHOWN]
+        p.more_files = max(0, p.file_count - FILES_SHOWN)
+    return {"patches": shown, "patch_page": page}
 
 
 def short_link(request, rev_id):
