@@ -20,7 +20,15 @@ def test_series_list_shows_newest_first_with_counts(demo, page):
     screenshot(page, "series-list")
 
 
-def test_series_page_links_revisions_and_shows_patches(demo, page):
+@pytest.fixture
+def demo_graphs(demo):
+    """The demo with its graphs stored, as the worker leaves it (before `page`: no ORM then)."""
+    from tests.support.demo import compute_demo_graphs
+    compute_demo_graphs()
+    return demo
+
+
+def test_series_page_links_revisions_and_shows_patches(demo_graphs, page):
     page.goto(page.base + f"/series/{UFFD_V3}/")
     assert "v3" in page.locator("h1").inner_text()
     revisions = page.locator("#revisions").inner_text()
@@ -30,6 +38,7 @@ def test_series_page_links_revisions_and_shows_patches(demo, page):
     page.locator("#revisions a", has_text="v2").first.click()
     page.wait_for_url("**/series/*/")
     assert "v2" in page.locator("h1").inner_text()
+    assert "graph computed" in page.locator("#graph-panel").inner_text()
     screenshot(page, "series-page")
 
 
