@@ -302,6 +302,8 @@ class AuditLog(models.Model):
     target = models.TextField()
     allowed = models.BooleanField()
     created = models.DateTimeField(auto_now_add=True)
+    count = models.PositiveIntegerField(default=1)  # refusals: one row per actor/action/target/day
+    last = models.DateTimeField(null=True, blank=True)
 
 
 class QuarantinedMail(models.Model):

@@ -1,10 +1,15 @@
 """Reads: the plain dicts the CLI prints and the pages show."""
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
 
+from django.core.paginator import Paginator
 from django.db import connection
+from django.db.models import Q
 from django.http import Http404
+from django.utils.dateparse import parse_date
 
-from .models import Message, Revision
+from .models import GraphSnapshot, Message, Revision
 
 
 def _chunked(items: Iterable) -> Iterator[list]:
@@ -66,3 +71,64 @@ def revision_or_404(msgid: str) -> Revision:
     if rev is None:
         raise Http404(f"no series known for <{msgid}>")
     return rev
+
+
+@dataclass(frozen=True)
+class StoredGraph:
+    """The last graph the worker (or the CLI) stored for a revision, read as it is."""
+    data: dict | None  # None: no graph computed yet
+    computed: datetime | None
+    changes: list
+    pending: bool  # mail arrived after it was computed: a recompute is queued
+
+    @property
+    def stored(self) -> bool:
+        return self.data is not None
+
+
+def stored_graph(rev: Revision) -> StoredGraph:
+    """Two queries at most; never computes (pages only read)."""
+    snap = (GraphSnapshot.objects.filter(root=rev).order_by("-computed", "-id")
+            .only("data", "changes", "computed").first())
+    if snap is None:
+        return StoredGraph(None, None, [], pending=True)
+    members = [n["msgid"] for n in snap.data.get("nodes", []) if n.get("kind") == "revision"]
+    newer_mail = Message.objects.filter(revision__msgid__in=members or [rev.msgid],
+                                        received__gt=snap.computed).exists()
+    return StoredGraph(snap.data, snap.computed, snap.changes, pending=newer_mail)
+
+
+PAGE_SIZE = 50
+LIST_FIELDS = ("id", "msgid", "title", "version", "rfc", "received", "expected", "complete", "missing",
+               "author_name", "author_email", "date", "mailing_list__name")
+
+
+def series_page(params) -> dict:
+    """One page of the series list, filtered by list, author, state, version, dates and
+    subject words; two queries whatever the size of the archive (a count and the page)."""
+    qs = (Revision.objects.exclude(msgid__startswith="stale:").select_related("mailing_list")
+          .only(*LIST_FIELDS))
+    f = {k: (params.get(k) or "").strip() for k in ("list", "author", "state", "version", "since", "until", "q")}
+    if f["list"]:
+        qs = qs.filter(mailing_list__name=f["list"])
+    if f["author"]:
+        qs = qs.filter(Q(author_email__icontains=f["author"]) | Q(author_name__icontains=f["author"]))
+    if f["state"] in ("complete", "incomplete"):
+        qs = qs.filter(complete=f["state"] == "complete")
+    if f["version"].isdigit():
+        qs = qs.filter(version=int(f["version"][:6]))
+    for key, op in (("since", "gte"), ("until", "lte")):
+        day = _day(f[key])
+        if day:
+            qs = qs.filter(**{f"date__date__{op}": day})
+    for word in f["q"].split()[:8]:
+        qs = qs.filter(title__icontains=word[:100])
+    page = Paginator(qs.order_by("-date", "-id"), PAGE_SIZE).get_page(params.get("page"))
+    return {"page": page, "filters": f, "revisions": list(page.object_list)}
+
+
+def _day(text: str):
+    try:
+        return parse_date(text[:10]) if text else None
+    except ValueError:  # 2021-02-30
+        return None

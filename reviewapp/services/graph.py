@@ -666,3 +666,12 @@ def recompute_affected(revision_ids) -> list[int]:
         graph_for(rev)
         done.append(rev.id)
     return done
+
+
+def compute_missing(revision_ids) -> list[int]:
+    """First graphs for revisions that have none yet (pages only show stored graphs)."""
+    done = []
+    for rev in Revision.objects.filter(id__in=list(revision_ids)).exclude(graphs__isnull=False):
+        graph_for(rev)
+        done.append(rev.id)
+    return done

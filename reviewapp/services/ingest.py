@@ -27,8 +27,8 @@ from django.utils import timezone
 from untangle import deps, grouping, mail as mails
 from untangle.mail import Mail, MailError
 
-from ..models import (Dependency, GraphSnapshot, MailingList, Message, Patch, PatchFile,
-                      QuarantinedMail, Revision, Series, Trailer)
+from ..models import (Dependency, MailingList, Message, Patch, PatchFile, QuarantinedMail,
+                      Revision, Series, Trailer)
 
 log = logging.getLogger("reviewapp.ingest")
 BATCH = 1000  # mails per transaction
@@ -98,8 +98,9 @@ def limits_from_settings() -> mails.Limits:
 
 
 def _recompute_graphs_later(revision_ids: set[int]) -> None:
-    """New mail can change stored graphs (a later Based-on:, a newer revision of a dependency)."""
-    if not revision_ids or not GraphSnapshot.objects.exists():
+    """New mail can change stored graphs (a later Based-on:, a newer revision of a dependency),
+    and new revisions need a first graph: pages only show stored ones."""
+    if not revision_ids:
         return
     from .. import dispatch
     dispatch.recompute_graphs(sorted(revision_ids))

@@ -379,9 +379,9 @@ def chain_with(rev: Revision, tree: Tree, apply_if_missing: bool = True) -> Chai
     return load_chain(runs[0])
 
 
-def range_diff(old: Revision, new: Revision, tree: Tree) -> dict:
+def range_diff(old: Revision, new: Revision, tree: Tree, apply_if_missing: bool = True) -> dict:
     """git range-diff of two revisions' own commits, each on top of its own dependencies."""
-    a, b = chain_with(old, tree), chain_with(new, tree)
+    a, b = chain_with(old, tree, apply_if_missing), chain_with(new, tree, apply_if_missing)
     ra, rb = a.revision(old.msgid), b.revision(new.msgid)
     raw = gitrepo.range_diff(a.repo, ra.before, ra.after, rb.before, rb.after)
     return {"old": ra, "new": rb, "old_chain": a, "new_chain": b, "raw": raw,

@@ -16,10 +16,12 @@ from django.utils.safestring import mark_safe
 from untangle import lore
 
 from ..models import Revision, Tree
+from ..permissions import is_maintainer
 from ..services import provenance as prov
 from ..services.ingest import revision_of_msgid
 
 URL_SAFE = "/@+=,~!$&'()*;:"
+FILE_PAGE_BYTES = 256 * 1024  # bigger files: a plain preview of their start, no per-line provenance
 
 
 class Links:
@@ -146,6 +148,11 @@ def _file(request, chain, links, p, kind):
     ctx["size"] = size
     if text is None:
         ctx.update(note=f"binary file, {size} bytes")
+        return render(request, "browse/file.html", ctx)
+    if size > FILE_PAGE_BYTES:  # blame and highlighting of a huge file would take seconds and GBs
+        head = text[:FILE_PAGE_BYTES].rsplit("\n", 1)[0]
+        ctx.update(note=f"{size:,} bytes: too large for line provenance here; the first "
+                        f"{head.count(chr(10)) + 1:,} lines follow as plain text", preview=head)
         return render(request, "browse/file.html", ctx)
     owners = prov.line_owners(chain, p)
     code = prov.highlight(text, p)
@@ -308,11 +315,12 @@ def range_diff_view(request, spec):
     if tree is None:
         ctx["error"] = "Choose the tree to apply both revisions onto."
         return render(request, "browse/range_diff.html", ctx, status=400)
-    try:
-        result = prov.range_diff(old, new, tree)
+    try:  # a page only reads: chains that do not exist are offered to maintainers (POST)
+        result = prov.range_diff(old, new, tree, apply_if_missing=False)
     except prov.BrowseError as e:
-        ctx["error"] = str(e)
-        return render(request, "browse/range_diff.html", ctx, status=409)
+        ctx.update(error=str(e), can_apply=is_maintainer(request.user),
+                   unapplied=[r for r in (old, new) if not prov.runs_containing(r, tree)])
+        return render(request, "browse/range_diff.html", ctx, status=404)
     for side in ("old", "new"):
         chain = result[f"{side}_chain"]
         ctx[f"{side}_chain"] = chain

@@ -12,8 +12,7 @@ from django.views.decorators.http import require_POST
 
 from ..models import GraphSnapshot
 from ..permissions import is_maintainer, maintainer_required
-from ..selectors import revision_or_404
-from ..services.graph import graph_for
+from ..selectors import revision_or_404, stored_graph
 
 NODE_W, NODE_H, BASE_H = 235, 58, 34
 COL_W, ROW_H, PAD = 300, 76, 30
@@ -178,21 +177,27 @@ def _edge_rows(data: dict) -> list[dict]:
 # ---------------------------------------------------------------- views
 
 def graph_detail(request, msgid):
+    """The stored graph: pages never compute it (the worker does when mail arrives)."""
     rev = revision_or_404(msgid)
     if rev.msgid != msgid:
         return redirect("graph-detail", msgid=rev.msgid)
-    data = graph_for(rev)
+    graph = stored_graph(rev)
+    ctx = {"rev": rev, "graph": graph, "can_fetch": is_maintainer(request.user),
+           "lore_url": settings.LORE_URL}
+    if not graph.stored:
+        return render(request, "graph/detail.html", ctx)
+    data = graph.data
     history = list(GraphSnapshot.objects.filter(root=rev).order_by("-computed", "-id")
                    .only("id", "computed", "changes")[:10])
     nodes = {n["msgid"]: n for n in data["nodes"]}
-    return render(request, "graph/detail.html", {
-        "rev": rev, "data": data, "svg": layout(data), "summary": summary(data),
+    ctx.update({
+        "data": data, "svg": layout(data), "summary": summary(data),
         "edge_rows": _edge_rows(data), "history": history, "nodes": nodes,
         "order": [nodes[m] for m in data["order"]],
         "newest_order": [nodes[m] for m in data["newest_order"]] if data.get("newest_differs") else [],
         "edge_styles": [(k, *v) for k, v in EDGE_STYLE.items()], "legend_states": LEGEND_STATES,
-        "can_fetch": is_maintainer(request.user), "lore_url": settings.LORE_URL,
         "chains": _chain_results(rev)})
+    return render(request, "graph/detail.html", ctx)
 
 
 def _chain_results(rev) -> list[dict]:
@@ -200,7 +205,8 @@ def _chain_results(rev) -> list[dict]:
     from ..models import ApplyRun
     from .suites import suite_badge
     latest = {}
-    for run in ApplyRun.objects.filter(root=rev).select_related("tree").order_by("-created", "-id"):
+    runs = (ApplyRun.objects.filter(root=rev).select_related("tree").order_by("-created", "-id"))
+    for run in runs[:200]:
         latest.setdefault((run.tree_id, run.newest), run)
     return [{"run": run, "suite": suite_badge(run) if run.status == ApplyRun.APPLIED else None}
             for run in latest.values()]
@@ -218,9 +224,9 @@ def graph_fetch(request, msgid):
 
 def series_panel(request, revision) -> dict:
     """Context for templates/graph/_series_panel.html on the series page."""
-    data = graph_for(revision)
-    return {"graph_summary": summary(data), "graph_changes": data["snapshot"]["changes"],
-            "graph_computed": data["snapshot"]["computed"]}
+    graph = stored_graph(revision)
+    return {"graph": graph, "graph_summary": summary(graph.data) if graph.stored else None,
+            "graph_changes": graph.changes, "graph_computed": graph.computed}
 
 
 urlpatterns = [

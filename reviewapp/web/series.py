@@ -1,12 +1,17 @@
 """Series list, a revision's page, the search box and fetch progress."""
 from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.db.models import Count, Prefetch, prefetch_related_objects
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
+from django.views.decorators.http import require_POST
 
 from untangle import lore
 
-from ..models import FetchRequest, Revision
-from ..selectors import revision_or_404, revisions
+from ..models import FetchRequest, MailingList, PatchFile, Revision
+from ..permissions import is_maintainer, maintainer_required
+from ..selectors import revision_or_404, series_page
 from ..services.ingest import revision_of_msgid
 from . import apply as apply_web, browse as browse_web, graph as graph_web, suites as suites_web
 
@@ -14,20 +19,48 @@ PANELS = (graph_web, apply_web, suites_web, browse_web)
 
 
 def series_list(request):
-    return render(request, "series_list.html", {"revisions": revisions()})
+    ctx = series_page(request.GET)
+    ctx["lists"] = MailingList.objects.order_by("name").values_list("name", flat=True)[:200]
+    query = request.GET.copy()
+    query.pop("page", None)
+    ctx["query"] = query.urlencode()
+    return render(request, "series_list.html", ctx)
 
 
 def revision_detail(request, msgid):
     rev = revision_or_404(msgid)
     if rev.msgid != msgid:
         return redirect("series-detail", msgid=rev.msgid)
-    context = {"rev": rev, "family": rev.series.revisions.order_by("version", "date"),
-               "patches": rev.patches.select_related("message").prefetch_related("files", "trailers"),
+    context = {"rev": rev, "family": rev.series.revisions.order_by("version", "date")
+               .only("id", "msgid", "version", "date", "title"),
                "cover_trailers": rev.trailers.filter(patch=None),
-               "replies": rev.messages.filter(kind="reply").order_by("date")}
+               "replies": rev.messages.filter(kind="reply").order_by("date")
+               .only("msgid", "from_name", "from_email", "date", "subject")[:REPLIES_SHOWN],
+               "files_shown": FILES_SHOWN}
+    context.update(_patch_page(rev, request.GET.get("page")))
     for panel in PANELS:
         context.update(panel.series_panel(request, rev))
     return render(request, "series_detail.html", context)
+
+
+PATCHES_PER_PAGE, FILES_SHOWN, REPLIES_SHOWN = 100, 40, 200
+
+
+def _patch_page(rev, number) -> dict:
+    """A page of patches without their diffs and mail bodies, each with its first files:
+    a series touching 5,000 files stays a small page."""
+    files = Prefetch("files", queryset=PatchFile.objects.only("id", "patch_id", "path", "old_blob", "new_blob")
+                     .order_by("id"))
+    patches = (rev.patches.select_related("message").only(
+        "id", "number", "subject", "author_name", "author_email", "patch_id", "message__msgid")
+        .annotate(file_count=Count("files")).order_by("number", "id"))
+    page = Paginator(patches, PATCHES_PER_PAGE).get_page(number)
+    shown = list(page.object_list)
+    prefetch_related_objects(shown, files, "trailers")
+    for p in shown:
+        p.shown_files = p.files.all()[:FILES_SHOWN]
+        p.more_files = max(0, p.file_count - FILES_SHOWN)
+    return {"patches": shown, "patch_page": page}
 
 
 def short_link(request, rev_id):
@@ -35,6 +68,7 @@ def short_link(request, rev_id):
 
 
 def search(request):
+    """A GET only looks up: unknown msgids get a page (maintainers: a fetch button that POSTs)."""
     query = (request.GET.get("q") or "").strip()
     try:
         msgid = lore.parse_ref(query)
@@ -44,9 +78,30 @@ def search(request):
     rev = revision_of_msgid(msgid)
     if rev is not None:
         return redirect("series-detail", msgid=rev.msgid)
-    req = FetchRequest.objects.create(ref=query, msgid=msgid)
-    from .. import dispatch
-    dispatch.fetch_thread(req.id)
+    pending = FetchRequest.objects.filter(msgid=msgid, state__in=PENDING).order_by("-id").first()
+    return render(request, "not_stored.html", {"query": query, "msgid": msgid, "pending": pending,
+                                               "can_fetch": is_maintainer(request.user)}, status=404)
+
+
+PENDING = (FetchRequest.QUEUED, FetchRequest.RUNNING)
+
+
+@require_POST
+@maintainer_required("fetch")
+def search_fetch(request):
+    """One fetch per msgid while one is pending: a second POST joins the first."""
+    query = (request.POST.get("q") or "").strip()
+    try:
+        msgid = lore.parse_ref(query)
+    except ValueError as exc:
+        messages.error(request, str(exc))
+        return redirect("series-list")
+    with transaction.atomic():
+        req = FetchRequest.objects.select_for_update().filter(msgid=msgid, state__in=PENDING).first()
+        if req is None:
+            req = FetchRequest.objects.create(ref=query, msgid=msgid)
+            from .. import dispatch
+            dispatch.fetch_thread(req.id)
     return redirect("fetch-status", request_id=req.id)
 
 
@@ -62,6 +117,7 @@ def fetch_status(request, request_id):
 urlpatterns = [
     path("", series_list, name="series-list"),
     path("search", search, name="search"),
+    path("search/fetch", search_fetch, name="search-fetch"),
     path("fetch/<int:request_id>/", fetch_status, name="fetch-status"),
     path("s/<int:rev_id>", short_link, name="series-short"),
     path("series/<path:msgid>/", revision_detail, name="series-detail"),

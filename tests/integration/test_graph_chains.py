@@ -10,6 +10,8 @@ UFFD_V3 = "20250404132740.18342-1-kalyazin@amazon.com"
 
 
 def test_graph_page_has_a_suite_badge_per_chain(client, demo):
+    from tests.support.demo import compute_demo_graphs
+    compute_demo_graphs()  # as the worker does after ingest
     rev, tree = Revision.objects.get(msgid=UFFD_V3), demo
     declared = ApplyRun.objects.create(tree=tree, root=rev, status="applied", head="a" * 40)
     newest = ApplyRun.objects.create(tree=tree, root=rev, newest=True, status="conflict")

@@ -7,7 +7,7 @@ from django.urls import reverse
 from reviewapp.models import GraphSnapshot
 from tests.support.browser import screenshot
 from tests.support.demo import MAPPING_V7 as MAP7, MAPPING_V8 as MAP8, UFFD_V3 as UFFD3
-from tests.support.demo import ingest_demo_mails as load_demo
+from tests.support.demo import ingest_demo_mails_and_graphs as load_demo
 
 
 @pytest.mark.django_db
@@ -81,3 +81,26 @@ def test_graph_page_in_headless_chromium(page):
     page.wait_for_url(re.compile(re.escape(reverse("series-detail", args=[MAP7]))))
     assert page.locator("#graph-panel").count() == 1
     assert GraphSnapshot.objects.filter(root__msgid=UFFD3).exists()
+
+
+@pytest.mark.django_db
+def test_graph_page_without_a_stored_graph_says_so_and_computes_nothing(client):
+    from tests.support.demo import ingest_demo_mails
+    ingest_demo_mails()
+    html = client.get(reverse("graph-detail", args=[UFFD3])).content.decode()
+    assert "No dependency graph is stored yet" in html and 'id="graph-svg"' not in html
+    panel = client.get(reverse("series-detail", args=[UFFD3])).content.decode()
+    assert "No dependency graph stored yet" in panel
+    assert not GraphSnapshot.objects.exists()
+
+
+@pytest.mark.django_db
+def test_graph_page_shows_its_time_and_says_when_new_mail_waits_for_a_recompute(client):
+    from reviewapp.models import Message, Revision
+    load_demo()
+    html = client.get(reverse("graph-detail", args=[UFFD3])).content.decode()
+    snap = GraphSnapshot.objects.filter(root__msgid=UFFD3).latest("computed")
+    assert f"computed {snap.computed:%Y-%m-%d %H:%M:%S}" in html and "being recomputed" not in html
+    reply = Message.objects.filter(revision=Revision.objects.get(msgid=MAP8)).first()
+    Message.objects.filter(id=reply.id).update(received=snap.computed + __import__("datetime").timedelta(seconds=1))
+    assert "being recomputed" in client.get(reverse("graph-detail", args=[UFFD3])).content.decode()

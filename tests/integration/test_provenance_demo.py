@@ -209,6 +209,8 @@ def test_own_contribution_of_v3_starts_where_mapping_v7_ends(v3_run, client):
 
 def test_range_diff_of_the_dependency_shows_only_what_v8_changed(v3_run, client):
     """v7 -> v8 changed patch 3/4 only; the Link: trailers differ in every patch and are hidden."""
+    assert apply(v3_run.root, v3_run.tree, newest=True).status == "applied"  # v8's chain
+    assert apply(v3_run.root, v3_run.tree).status == "applied"  # the declared chain, newest again
     page = client.get(f"/series/{UFFD_V3}/")
     links = re.findall(r'<li class="dep-update"><a href="([^"]+)"', page.content.decode())
     assert len(links) == 1 and MAPPING_V7 in links[0] and MAPPING_V8 in links[0]
@@ -222,6 +224,7 @@ def test_range_diff_of_the_dependency_shows_only_what_v8_changed(v3_run, client)
 
 
 def test_range_diff_between_two_revisions_of_the_series(v3_run, client):
+    assert apply(Revision.objects.get(msgid=UFFD_V2), v3_run.tree).status == "applied"
     rd = client.get(f"/range-diff/{UFFD_V2}..{UFFD_V3}?tree=demo")
     assert rd.status_code == 200
     text = rd.context["text"]
@@ -244,3 +247,21 @@ def test_permalinks_by_run_and_by_head_show_the_same_lines_and_survive_a_rerun(v
     assert client.get(f"/tree/{v3_run.id}/{path}").status_code == 200  # the old run id still works
     assert client.get(f"/tree/h/{'0' * 40}/{path}").status_code == 404
 
+
+
+def test_range_diff_without_a_chain_applies_nothing_and_offers_maintainers_a_post(v3_run, client):
+    from django.contrib.auth.models import Group, User
+
+    from reviewapp.models import ApplyRun
+    from reviewapp.permissions import MAINTAINERS
+    url = f"/range-diff/{UFFD_V2}..{UFFD_V3}?tree=demo"
+    rd = client.get(url)
+    assert rd.status_code == 404 and "v2 has no applied chain on demo" in rd.content.decode()
+    assert 'action="/apply/' not in rd.content.decode()
+    assert ApplyRun.objects.count() == 1
+    boss = User.objects.create_user("max", password="pw")
+    boss.groups.add(Group.objects.get_or_create(name=MAINTAINERS)[0])
+    client.force_login(boss)
+    html = client.get(url).content.decode()
+    assert f'action="/apply/{UFFD_V2}/"' in html and 'name="tree" value="demo"' in html
+    assert ApplyRun.objects.count() == 1

@@ -32,3 +32,15 @@ def build_demo_source(dest: Path) -> Path:
     path = dest / "linux"
     build_tree(path)
     return path
+
+
+def compute_demo_graphs() -> None:
+    """What the worker does after the mail is stored: a graph for every revision."""
+    from reviewapp.models import Revision
+    from reviewapp.services.graph import compute_missing
+    compute_missing(Revision.objects.values_list("id", flat=True))
+
+
+def ingest_demo_mails_and_graphs() -> None:
+    ingest_demo_mails()
+    compute_demo_graphs()
