@@ -6,16 +6,44 @@ from drf_spectacular.utils import OpenApiParameter
 from rest_framework.exceptions import ValidationError
 from datetime import datetime, time, timezone
 
+STATES = ("complete", "incomplete")
 MAX_VALUE = 500  # every filter value is a short string; bound what an outsider sends
+
+
+class NoMatch(Exception):
+    """A value no stored row can hold (stored text never has NUL): the answer is empty."""
 
 
 def param(request, name: str) -> str | None:
     value = request.query_params.get(name)
     if value is None or value == "":
         return None
-    if len(value) > MAX_VALUE or "\x00" in value:
-        raise ValidationError({name: f"at most {MAX_VALUE} characters, no NUL"})
+    if len(value) > MAX_VALUE:
+        raise ValidationError({name: f"at most {MAX_VALUE} characters"})
+    if "\x00" in value:
+        raise NoMatch(name)
     return value
+
+
+def integer(request, name: str) -> int | None:
+    value = param(request, name)
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise ValidationError({name: "an integer"})
+
+
+class Filtered:
+    """A list view mixin: get_queryset is self.filtered(), or nothing when a value cannot match."""
+    model = None
+
+    def get_queryset(self):
+        try:
+            return self.filtered()
+        except NoMatch:
+            return self.model.objects.none()
 
 
 def since(request) -> datetime | None:
@@ -23,25 +51,34 @@ def since(request) -> datetime | None:
     if value is None:
         return None
     try:
-        parsed = parse_datetime(value)
+        parsed = parse_datetime(value) or _isoformat(value)
         if parsed is None and (day := parse_date(value)):
             parsed = datetime.combine(day, time.min)
-    except ValueError:
+    except (ValueError, OverflowError):
         parsed = None
     if parsed is None:
         raise ValidationError({"since": "an ISO 8601 date or date-time"})
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
+def _isoformat(value: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value.upper())
+    except ValueError:
+        return None
+
+
 def p(name: str, description: str, type_=OpenApiTypes.STR) -> OpenApiParameter:
+    if type_ == OpenApiTypes.STR:
+        type_ = {"type": "string", "maxLength": MAX_VALUE}
     return OpenApiParameter(name, type_, OpenApiParameter.QUERY, required=False, description=description)
 
 
-STATES = ("complete", "incomplete")
 REVISION_PARAMS = [
     p("list", "mailing list name"),
     p("author", "author email (exact, case-insensitive) or part of the name"),
-    p("state", "complete or incomplete"),
+    OpenApiParameter("state", str, OpenApiParameter.QUERY, required=False, enum=STATES,
+                     description="complete or incomplete"),
     p("since", "posted at or after (ISO 8601)", OpenApiTypes.DATETIME),
     p("msgid", "a message-id of the revision: its own, a patch's or its cover's"),
     p("change_id", "the b4 change-id"),

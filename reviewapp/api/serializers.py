@@ -12,7 +12,7 @@ class ListSerializer(serializers.ModelSerializer):
 
 
 class RevisionBriefSerializer(serializers.ModelSerializer):
-    list = serializers.CharField(source="mailing_list.name", default=None, read_only=True)
+    list = serializers.CharField(source="mailing_list.name", default=None, allow_null=True, read_only=True)
 
     class Meta:
         model = Revision
@@ -54,7 +54,7 @@ class PatchSerializer(serializers.ModelSerializer):
 
 
 class DependencySerializer(serializers.ModelSerializer):
-    target_msgid = serializers.CharField(source="target_revision.msgid", default=None, read_only=True)
+    target_msgid = serializers.CharField(source="target_revision.msgid", default=None, allow_null=True, read_only=True)
 
     class Meta:
         model = Dependency
@@ -64,7 +64,7 @@ class DependencySerializer(serializers.ModelSerializer):
 
 class RevisionSerializer(RevisionBriefSerializer):
     series = serializers.IntegerField(source="series_id", read_only=True)
-    previous = serializers.CharField(source="previous.msgid", default=None, read_only=True)
+    previous = serializers.CharField(source="previous.msgid", default=None, allow_null=True, read_only=True)
     cover_trailers = serializers.SerializerMethodField()
     patches = PatchSerializer(many=True, read_only=True)
     dependencies = DependencySerializer(many=True, read_only=True)
@@ -107,10 +107,15 @@ class ApplyRunSerializer(serializers.ModelSerializer):
         return list(run.base_attempts[:200])  # a guess may record thousands
 
 
+def _text(max_length: int, **kwargs) -> serializers.RegexField:
+    """A string field whose schema says what it refuses (NUL), so clients can know."""
+    return serializers.RegexField(r"^[^\x00]*$", max_length=max_length, **kwargs)
+
+
 class ApplyRequestSerializer(serializers.Serializer):
-    revision = serializers.CharField(max_length=500, help_text="msgid of the series to apply")
-    tree = serializers.CharField(max_length=100)
-    base = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    revision = _text(500, help_text="msgid of the series to apply")
+    tree = _text(100)
+    base = _text(200, required=False, allow_blank=True)
     newest = serializers.BooleanField(required=False, default=False)
 
 
@@ -126,7 +131,7 @@ class SuiteRunSerializer(serializers.ModelSerializer):
 
 class SuiteRequestSerializer(serializers.Serializer):
     apply_run = serializers.IntegerField(min_value=1)
-    suite = serializers.CharField(max_length=100, required=False)
+    suite = _text(100, required=False)
 
 
 class FetchSerializer(serializers.ModelSerializer):
@@ -139,7 +144,7 @@ class FetchSerializer(serializers.ModelSerializer):
 
 
 class FetchRequestSerializer(serializers.Serializer):
-    ref = serializers.CharField(max_length=1000, help_text="a msgid or a lore URL")
+    ref = _text(1000, help_text="a msgid or a lore URL")
 
 
 class SubscriptionSerializer(serializers.ModelSerializer):

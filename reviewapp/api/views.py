@@ -5,9 +5,9 @@ from django.db import transaction
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view, inline_serializer
 from rest_framework import generics, serializers as s, status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -20,8 +20,24 @@ from . import filters, serializers as ser
 from .access import MaintainerOnly, MaintainerWrites
 from .mbox import mbox_of
 
+class UnknownName(APIException):
+    """A trigger names a revision, tree, run or suite we do not have: 404 naming the field."""
+    status_code = 404
+    default_detail = "not found"
+
+
 ERRORS = {401: ser.ErrorSerializer, 403: ser.ErrorSerializer}
 MBOX = "application/mbox"
+
+
+# Django's <path:> route matches no line breaks; other control characters cannot be in a msgid.
+MSGID = OpenApiParameter("msgid", {"type": "string", "pattern": r"^[^\x00-\x1f\x7f]+$", "maxLength": 500},
+                         OpenApiParameter.PATH)
+
+
+def _id(name: str) -> OpenApiParameter:
+    # Django's <int:> route matches digits only: say so, or a client may send "-1".
+    return OpenApiParameter(name, {"type": "integer", "minimum": 0}, OpenApiParameter.PATH)
 
 
 def _revision(msgid: str) -> Revision:
@@ -36,32 +52,35 @@ class ListList(generics.ListAPIView):
     queryset = MailingList.objects.all()
 
 
-class SeriesList(generics.ListAPIView):
+class SeriesList(filters.Filtered, generics.ListAPIView):
     """Series (families of revisions), filtered by any of their revisions."""
     serializer_class = ser.SeriesSerializer
+    model = Series
 
     @extend_schema(parameters=filters.REVISION_PARAMS)
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
-    def get_queryset(self):
+    def filtered(self):
         qs = Series.objects.prefetch_related("revisions__mailing_list")
         return filters.revisions(qs, self.request, prefix="revisions__")
 
 
-class RevisionList(generics.ListAPIView):
+class RevisionList(filters.Filtered, generics.ListAPIView):
     """Revisions (one posting of a series)."""
     serializer_class = ser.RevisionBriefSerializer
+    model = Revision
 
     @extend_schema(parameters=filters.REVISION_PARAMS)
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
-    def get_queryset(self):
+    def filtered(self):
         qs = Revision.objects.select_related("mailing_list").exclude(msgid__startswith="stale:")
         return filters.revisions(qs, self.request)
 
 
+@extend_schema_view(get=extend_schema(parameters=[MSGID]))
 class RevisionDetail(generics.RetrieveAPIView):
     """One revision with its patches, trailers, base, prerequisites and dependencies (with evidence)."""
     serializer_class = ser.RevisionSerializer
@@ -77,7 +96,7 @@ class RevisionDetail(generics.RetrieveAPIView):
 class RevisionGraph(APIView):
     """The stored dependency graph of a revision (never computed here: 404 if none is stored)."""
 
-    @extend_schema(responses={200: inline_serializer("StoredGraph", {
+    @extend_schema(parameters=[MSGID], responses={200: inline_serializer("StoredGraph", {
         "root": s.CharField(), "computed": s.DateTimeField(), "graph": s.JSONField(),
         "changes": s.JSONField()}), 404: ser.ErrorSerializer})
     def get(self, request, msgid):
@@ -99,7 +118,7 @@ def _mbox_response(text: str, name: str) -> HttpResponse:
 class RevisionMbox(APIView):
     """The revision's patches as an am-ready mbox (review trailers folded in, cover left out)."""
 
-    @extend_schema(responses={(200, MBOX): OpenApiTypes.STR, 404: ser.ErrorSerializer})
+    @extend_schema(parameters=[MSGID], responses={(200, MBOX): OpenApiTypes.STR, 404: ser.ErrorSerializer})
     def get(self, request, msgid):
         rev = _revision(msgid)
         return _mbox_response(mbox_of([rev]), f"revision-{rev.id}")
@@ -108,7 +127,7 @@ class RevisionMbox(APIView):
 class ChainMbox(APIView):
     """An apply run's whole chain in apply order as one am-ready mbox (covers left out)."""
 
-    @extend_schema(responses={(200, MBOX): OpenApiTypes.STR, 404: ser.ErrorSerializer})
+    @extend_schema(parameters=[_id("run_id")], responses={(200, MBOX): OpenApiTypes.STR, 404: ser.ErrorSerializer})
     def get(self, request, run_id):
         run = get_object_or_404(ApplyRun, id=run_id)
         if not run.chain:
@@ -129,7 +148,7 @@ class TreeFetch(APIView):
     permission_classes = [MaintainerWrites]
     audit_action = "tree-fetch"
 
-    @extend_schema(request=None, responses={202: ser.TreeSerializer, 404: ser.ErrorSerializer,
+    @extend_schema(request=None, responses={202: ser.TreeSerializer,
                                             409: ser.ErrorSerializer, **ERRORS})
     def post(self, request, name):
         tree = get_object_or_404(Tree, name=name)
@@ -139,9 +158,10 @@ class TreeFetch(APIView):
         return Response(ser.TreeSerializer(tree).data, status=status.HTTP_202_ACCEPTED)
 
 
-class ApplyRuns(generics.ListCreateAPIView):
+class ApplyRuns(filters.Filtered, generics.ListCreateAPIView):
     """Apply runs; POST (maintainers) queues one, like the series page's Apply button."""
     serializer_class = ser.ApplyRunSerializer
+    model = ApplyRun
     permission_classes = [MaintainerWrites]
     audit_action = "apply"
 
@@ -150,7 +170,7 @@ class ApplyRuns(generics.ListCreateAPIView):
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
-    def get_queryset(self):
+    def filtered(self):
         qs = ApplyRun.objects.select_related("tree", "root")
         if (v := filters.param(self.request, "tree")) is not None:
             qs = qs.filter(tree__name=v)
@@ -161,31 +181,33 @@ class ApplyRuns(generics.ListCreateAPIView):
         return qs
 
     @extend_schema(request=ser.ApplyRequestSerializer,
-                   responses={202: ser.ApplyRunSerializer, 400: ser.ErrorSerializer, **ERRORS})
+                   responses={202: ser.ApplyRunSerializer, **ERRORS})
     def post(self, request, *args, **kwargs):
         data = _valid(ser.ApplyRequestSerializer, request)
         try:
             rev = _revision(data["revision"])
         except Http404 as exc:
-            raise ValidationError({"revision": str(exc)})
+            raise UnknownName({"revision": str(exc)})
         try:
             tree = trees.get_tree(data["tree"])
         except trees.TreeError as exc:
-            raise ValidationError({"tree": str(exc)})
+            raise UnknownName({"tree": str(exc)})
         run = apply_service.request_apply(rev, tree, base=(data.get("base") or "").strip() or None,
                                           newest=data["newest"], user=request.user)
         return Response(ser.ApplyRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
 
+@extend_schema_view(get=extend_schema(parameters=[_id("run_id")]))
 class ApplyRunDetail(generics.RetrieveAPIView):
     serializer_class = ser.ApplyRunSerializer
     queryset = ApplyRun.objects.select_related("tree", "root")
     lookup_url_kwarg = "run_id"
 
 
-class SuiteRuns(generics.ListCreateAPIView):
+class SuiteRuns(filters.Filtered, generics.ListCreateAPIView):
     """Suite runs with their tests; POST (maintainers) queues a fresh one on an applied chain."""
     serializer_class = ser.SuiteRunSerializer
+    model = SuiteRun
     permission_classes = [MaintainerWrites]
     audit_action = "suite"
 
@@ -194,12 +216,10 @@ class SuiteRuns(generics.ListCreateAPIView):
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
-    def get_queryset(self):
+    def filtered(self):
         qs = SuiteRun.objects.select_related("suite")
-        if (v := filters.param(self.request, "apply_run")) is not None:
-            if not v.isdigit():
-                raise ValidationError({"apply_run": "an integer"})
-            qs = qs.filter(apply_run_id=int(v))
+        if (v := filters.integer(self.request, "apply_run")) is not None:
+            qs = qs.filter(apply_run_id=v)
         if (v := filters.param(self.request, "suite")) is not None:
             qs = qs.filter(suite__name=v)
         if (v := filters.param(self.request, "status")) is not None:
@@ -207,18 +227,18 @@ class SuiteRuns(generics.ListCreateAPIView):
         return qs
 
     @extend_schema(request=ser.SuiteRequestSerializer,
-                   responses={202: ser.SuiteRunSerializer, 400: ser.ErrorSerializer,
+                   responses={202: ser.SuiteRunSerializer,
                               409: ser.ErrorSerializer, **ERRORS})
     def post(self, request, *args, **kwargs):
         data = _valid(ser.SuiteRequestSerializer, request)
         apply_run = ApplyRun.objects.select_related("root").filter(id=data["apply_run"]).first()
         if apply_run is None:
-            raise ValidationError({"apply_run": f"no apply run {data['apply_run']}"})
+            raise UnknownName({"apply_run": f"no apply run {data['apply_run']}"})
         name = (data.get("suite") or suites.DEFAULT_NAME).strip()
         suite = (suites.ensure_default_suite() if name == suites.DEFAULT_NAME
                  else Suite.objects.filter(name=name).first())
         if suite is None:
-            raise ValidationError({"suite": f"no suite {name}"})
+            raise UnknownName({"suite": f"no suite {name}"})
         try:
             run = suites.request_run(apply_run, suite, user=request.user, force=True)
         except suites.NotApplied as exc:
@@ -226,6 +246,7 @@ class SuiteRuns(generics.ListCreateAPIView):
         return Response(ser.SuiteRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
 
+@extend_schema_view(get=extend_schema(parameters=[_id("run_id")]))
 class SuiteRunDetail(generics.RetrieveAPIView):
     serializer_class = ser.SuiteRunSerializer
     queryset = SuiteRun.objects.select_related("suite")
@@ -240,7 +261,7 @@ class Fetches(generics.ListCreateAPIView):
     queryset = FetchRequest.objects.all()
 
     @extend_schema(request=ser.FetchRequestSerializer,
-                   responses={202: ser.FetchSerializer, 400: ser.ErrorSerializer, **ERRORS})
+                   responses={202: ser.FetchSerializer, **ERRORS})
     def post(self, request, *args, **kwargs):
         data = _valid(ser.FetchRequestSerializer, request)
         try:
@@ -253,6 +274,7 @@ class Fetches(generics.ListCreateAPIView):
         return Response(ser.FetchSerializer(req).data, status=status.HTTP_202_ACCEPTED)
 
 
+@extend_schema_view(get=extend_schema(parameters=[_id("request_id")]))
 class FetchDetail(generics.RetrieveAPIView):
     serializer_class = ser.FetchSerializer
     queryset = FetchRequest.objects.all()
@@ -281,7 +303,7 @@ class ListSync(APIView):
     permission_classes = [MaintainerWrites]
     audit_action = "sync"
 
-    @extend_schema(request=None, responses={202: OpenApiTypes.OBJECT, 404: ser.ErrorSerializer, **ERRORS})
+    @extend_schema(request=None, responses={202: OpenApiTypes.OBJECT, **ERRORS})
     def post(self, request, name):
         mailing_list = get_object_or_404(MailingList, name=name)
         sync = importlib.import_module(SYNC_MODULE)

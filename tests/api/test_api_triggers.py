@@ -81,16 +81,19 @@ def test_maintainer_apply_is_queued_for_the_worker_by_the_same_service(maintaine
         ApplyRun.QUEUED, True, FASTPATH, "max")
 
 
-def test_maintainer_bad_inputs_get_400_naming_the_field(maintainer, demo):
-    cases = [("/api/apply-runs/", {"revision": "nobody@example.org", "tree": "demo"}, "revision"),
-             ("/api/apply-runs/", {"revision": FASTPATH, "tree": "nope"}, "tree"),
-             ("/api/apply-runs/", {"tree": "demo"}, "revision"),
-             ("/api/suite-runs/", {"apply_run": 999999}, "apply_run"),
-             ("/api/fetches/", {"ref": ""}, "ref")]
-    for path, body, field in cases:
+def test_maintainer_bad_inputs_get_400_and_unknown_names_404_naming_the_field(maintainer, demo):
+    cases = [("/api/apply-runs/", {"revision": "nobody@example.org", "tree": "demo"}, 404, "revision"),
+             ("/api/apply-runs/", {"revision": FASTPATH, "tree": "nope"}, 404, "tree"),
+             ("/api/apply-runs/", {"tree": "demo"}, 400, "revision"),
+             ("/api/suite-runs/", {"apply_run": 999999}, 404, "apply_run"),
+             ("/api/suite-runs/", {"apply_run": "one"}, 400, "apply_run"),
+             ("/api/fetches/", {"ref": ""}, 400, "ref"),
+             ("/api/fetches/", {"ref": "not a message id"}, 400, "ref")]
+    for path, body, code, field in cases:
         response = maintainer.post(path, body, format="json")
-        assert response.status_code == 400, (path, body, response.content)
+        assert response.status_code == code, (path, body, response.content)
         assert field in response.json()
+    assert not ApplyRun.objects.exists() and not FetchRequest.objects.exists()
 
 
 def test_suite_on_a_run_that_did_not_apply_is_409(maintainer, demo):
