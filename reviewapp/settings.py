@@ -90,6 +90,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "reviewapp",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
 ]
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -125,4 +128,24 @@ LOGGING = {
     "loggers": {"reviewapp": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
                 # 500s (with their traceback) and other request errors.
                 "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False}},
+}
+
+# REST API (/api/): tokens for scripts, sessions for the browsable pages; maintainers trigger.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["reviewapp.api.access.MaintainerWrites"],
+    "DEFAULT_PAGINATION_CLASS": "reviewapp.api.pagination.Cursor",
+    "DEFAULT_SCHEMA_CLASS": "reviewapp.api.schema.Schema",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer",
+                                 "rest_framework.renderers.BrowsableAPIRenderer"],
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "reviewapp API",
+    "DESCRIPTION": "Series, revisions, dependency graphs, apply and suite runs of reviewapp.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
 }

@@ -12,4 +12,5 @@ urlpatterns = [
     path("", include("reviewapp.web.suites")),
     path("", include("reviewapp.web.browse")),
     path("", include("reviewapp.web.digests")),
+    path("", include("reviewapp.api.urls")),
 ]
