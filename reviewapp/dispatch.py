@@ -40,3 +40,7 @@ def fetch_graph(revision_id: int) -> None:
 
 def send_due_digests() -> None:
     _later("send_due_digests")
+
+
+def sync_list(name: str) -> None:
+    _later("sync_list", name)

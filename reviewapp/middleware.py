@@ -21,7 +21,9 @@ class RejectMalformedRequests:
         self.get_response = get_response
 
     def __call__(self, request):
-        reason = self._reason(request)
+        # The REST API validates its own input against its schema (tests/api run schemathesis
+        # over it), answering in JSON; a NUL there matches nothing instead.
+        reason = "" if request.path.startswith("/api/") else self._reason(request)
         if reason:
             return HttpResponseBadRequest(f"bad request: {reason}\n", content_type="text/plain")
         return self.get_response(request)

@@ -11,7 +11,7 @@ from celery import shared_task
 
 log = logging.getLogger("reviewapp.tasks")
 
-__all__ = ["sync_lists"]
+__all__ = ["sync_list", "sync_lists"]
 
 
 @shared_task(name="worker.tasks_sync.sync_lists", acks_late=True, ignore_result=True)
@@ -21,3 +21,15 @@ def sync_lists() -> list[dict]:
     for r in results:
         log.info("sync %s: %s read %d stored %d %s", r.list_name, r.status, r.read, r.stored, r.error)
     return [{"run": r.run_id, "list": r.list_name, "status": r.status} for r in results]
+
+
+@shared_task(name="worker.tasks_sync.sync_list", acks_late=True, ignore_result=True)
+def sync_list(name: str) -> dict:
+    """One list, asked for by a maintainer (API); a busy list is left to the sync running it."""
+    from reviewapp.services import sync
+    try:
+        r = sync.sync_list(name)
+    except sync.SyncError as exc:
+        log.info("sync %s not run: %s", name, exc)
+        return {"list": name, "status": "refused", "error": str(exc)}
+    return {"run": r.run_id, "list": r.list_name, "status": r.status}

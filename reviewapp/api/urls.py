@@ -24,6 +24,5 @@ urlpatterns = [
     path("api/fetches/<int:request_id>/", views.FetchDetail.as_view(), name="api-fetch"),
     path("api/chains/<int:run_id>/mbox", views.ChainMbox.as_view(), name="api-chain-mbox"),
     path("api/subscriptions/", views.Subscriptions.as_view(), name="api-subscriptions"),
+    path("api/lists/<str:name>/sync", views.ListSync.as_view(), name="api-list-sync"),
 ]
-if views.sync_available():
-    urlpatterns.append(path("api/lists/<str:name>/sync", views.ListSync.as_view(), name="api-list-sync"))

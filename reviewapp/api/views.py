@@ -1,7 +1,5 @@
 """API endpoints. GETs read stored rows and snapshots; POSTs call the web UI's services."""
-import importlib.util
 
-from django.db import transaction
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
@@ -13,9 +11,8 @@ from rest_framework.views import APIView
 
 from ..models import ApplyRun, FetchRequest, MailingList, Revision, Series, Subscription, Suite, SuiteRun, Tree
 from ..selectors import revision_or_404
-from ..services import apply as apply_service, suites, trees
+from ..services import apply as apply_service, fetch, suites, sync, trees
 from ..services.graph import latest_snapshot
-from untangle import lore
 from . import filters, serializers as ser
 from .access import MaintainerOnly, MaintainerWrites
 from .mbox import mbox_of
@@ -265,12 +262,9 @@ class Fetches(generics.ListCreateAPIView):
     def post(self, request, *args, **kwargs):
         data = _valid(ser.FetchRequestSerializer, request)
         try:
-            msgid = lore.parse_ref(data["ref"])
+            req, _ = fetch.queue_fetch(data["ref"])
         except ValueError as exc:
             raise ValidationError({"ref": str(exc)})
-        req = FetchRequest.objects.create(ref=data["ref"], msgid=msgid)
-        from worker.tasks import fetch_thread
-        transaction.on_commit(lambda: fetch_thread.delay(req.id))
         return Response(ser.FetchSerializer(req).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -288,14 +282,7 @@ class Subscriptions(generics.ListAPIView):
     queryset = Subscription.objects.all()
 
 
-# ------------------------------------------------------------------ list sync (another branch)
-
-SYNC_MODULE = "reviewapp.services.sync"
-
-
-def sync_available() -> bool:
-    """The sync endpoint exists once the list-sync service is merged."""
-    return importlib.util.find_spec(SYNC_MODULE) is not None
+# ------------------------------------------------------------------ list sync
 
 
 class ListSync(APIView):
@@ -303,11 +290,15 @@ class ListSync(APIView):
     permission_classes = [MaintainerWrites]
     audit_action = "sync"
 
-    @extend_schema(request=None, responses={202: OpenApiTypes.OBJECT, **ERRORS})
+    @extend_schema(request=None, responses={202: OpenApiTypes.OBJECT, 404: ser.ErrorSerializer,
+                                            409: ser.ErrorSerializer, **ERRORS})
     def post(self, request, name):
         mailing_list = get_object_or_404(MailingList, name=name)
-        sync = importlib.import_module(SYNC_MODULE)
-        return Response(sync.request_sync(mailing_list, user=request.user), status=status.HTTP_202_ACCEPTED)
+        try:
+            queued = sync.request_sync(mailing_list, user=request.user)
+        except sync.SyncError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return Response(queued, status=status.HTTP_202_ACCEPTED)
 
 
 def _valid(serializer_class, request) -> dict:

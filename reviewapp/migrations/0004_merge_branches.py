@@ -9,6 +9,7 @@ class Migration(migrations.Migration):
         ('reviewapp', '0003_ingest'),
         ('reviewapp', '0003_leases'),
         ('reviewapp', '0003_sync'),
+        ('reviewapp', '0003_reads'),
     ]
 
     operations = [

@@ -21,6 +21,25 @@ def request_fetch(ref: str) -> FetchRequest:
     return FetchRequest.objects.create(ref=ref, msgid=msgid)
 
 
+PENDING = (FetchRequest.QUEUED, FetchRequest.RUNNING)
+
+
+def queue_fetch(ref: str) -> tuple[FetchRequest, bool]:
+    """One fetch per msgid while one is pending: a second ask joins the first.
+
+    Returns the request and whether it is new; a new one is sent to the worker on commit.
+    Raises ValueError for a ref that names no message-id."""
+    msgid = lore.parse_ref(ref)
+    with transaction.atomic():
+        req = FetchRequest.objects.select_for_update().filter(msgid=msgid, state__in=PENDING).first()
+        if req is not None:
+            return req, False
+        req = FetchRequest.objects.create(ref=ref, msgid=msgid)
+        from .. import dispatch
+        dispatch.fetch_thread(req.id)
+    return req, True
+
+
 def claim(request_id: int) -> bool:
     won = FetchRequest.objects.filter(
         leases.claimable("state", [FetchRequest.QUEUED, FetchRequest.FAILED], FetchRequest.RUNNING),

@@ -69,6 +69,15 @@ def mirror_dir(mlist: MailingList) -> Path:
     return Path(settings.DATA_DIR) / "inboxes" / f"{mlist.pk}"
 
 
+def request_sync(mlist: MailingList, user=None) -> dict:
+    """Queue a sync of a followed list for the worker (the caller checked permissions)."""
+    if not mlist.url:
+        raise SyncError(f"{mlist.name} is not followed (register it with its public-inbox URL first)")
+    from .. import dispatch
+    dispatch.sync_list(mlist.name)
+    return {"list": mlist.name, "url": mlist.url, "queued": True}
+
+
 def sync_list(name: str) -> SyncResult:
     """Claim a run for the list, sync it, record the outcome; raise SyncError if busy/unknown."""
     mlist = MailingList.objects.filter(name=name).exclude(url="").first()

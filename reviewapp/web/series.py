@@ -1,7 +1,6 @@
 """Series list, a revision's page, the search box and fetch progress."""
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.db.models import Count, Prefetch, prefetch_related_objects
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
@@ -12,7 +11,8 @@ from untangle import lore
 from ..models import FetchRequest, MailingList, PatchFile, Revision
 from ..permissions import is_maintainer, maintainer_required
 from ..selectors import revision_or_404, series_page
-from ..services.ingest import revision_of_msgid
+from ..selectors import revision_of_msgid
+from ..services import fetch
 from . import apply as apply_web, browse as browse_web, graph as graph_web, suites as suites_web
 
 PANELS = (graph_web, apply_web, suites_web, browse_web)
@@ -92,16 +92,10 @@ def search_fetch(request):
     """One fetch per msgid while one is pending: a second POST joins the first."""
     query = (request.POST.get("q") or "").strip()
     try:
-        msgid = lore.parse_ref(query)
+        req, _ = fetch.queue_fetch(query)
     except ValueError as exc:
         messages.error(request, str(exc))
         return redirect("series-list")
-    with transaction.atomic():
-        req = FetchRequest.objects.select_for_update().filter(msgid=msgid, state__in=PENDING).first()
-        if req is None:
-            req = FetchRequest.objects.create(ref=query, msgid=msgid)
-            from .. import dispatch
-            dispatch.fetch_thread(req.id)
     return redirect("fetch-status", request_id=req.id)
 
 

@@ -1,6 +1,5 @@
 """Every POST trigger as anonymous (401), reviewer (403) and maintainer (202), with the
 same audit rows the web UI writes; tokens and sessions both authenticate."""
-import json
 
 import pytest
 from django.contrib.auth.models import User
@@ -8,7 +7,7 @@ from django.core.management import call_command
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from reviewapp.models import ApplyRun, AuditLog, FetchRequest, Revision, SuiteRun, Tree
+from reviewapp.models import ApplyRun, AuditLog, FetchRequest, MailingList, Revision, SuiteRun, SyncRun, Tree
 from reviewapp.services import apply as apply_service
 from tests.support.demo import FASTPATH
 
@@ -129,3 +128,33 @@ def test_token_is_made_by_the_management_command(db, capsys):
     call_command("drf_create_token", "tok")
     key = Token.objects.get(user__username="tok").key
     assert key in capsys.readouterr().out
+
+
+@pytest.fixture
+def followed(db) -> MailingList:
+    return MailingList.objects.create(name="linux-mm", url="http://127.0.0.1:9/linux-mm")
+
+
+def test_sync_trigger_refuses_anonymous_and_reviewers_and_audits_them(anonymous, reviewer, followed):
+    path = "/api/lists/linux-mm/sync"
+    assert anonymous.post(path, {}, format="json").status_code == 401
+    response = reviewer.post(path, {}, format="json")
+    assert response.status_code == 403 and response.json()["detail"] == "maintainers only"
+    assert AuditLog.objects.filter(action="sync", allowed=False).count() == 2
+    assert not SyncRun.objects.exists()
+
+
+def test_maintainer_sync_of_a_followed_list_is_queued_for_the_worker(maintainer, followed,
+                                                                     django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = maintainer.post("/api/lists/linux-mm/sync", {}, format="json")
+    assert response.status_code == 202, response.content
+    assert response.json() == {"list": "linux-mm", "url": followed.url, "queued": True}
+    assert len(callbacks) == 1  # the task goes to the worker once the request commits
+    assert AuditLog.objects.filter(user="max", action="sync", allowed=True).count() == 1
+
+
+def test_sync_of_a_list_not_followed_is_409_and_of_an_unknown_list_404(maintainer, db):
+    MailingList.objects.create(name="kvm")
+    assert maintainer.post("/api/lists/kvm/sync", {}, format="json").status_code == 409
+    assert maintainer.post("/api/lists/nope/sync", {}, format="json").status_code == 404

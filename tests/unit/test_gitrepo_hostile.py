@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.test_gitrepo import commit, git, lines, new_repo
+from tests.unit.test_gitrepo import commit, lines, new_repo
 from untangle import gitrepo
 from untangle.gitrepo_patch import PatchError, parse_diff
 
