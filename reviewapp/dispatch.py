@@ -5,13 +5,32 @@ commits (so a worker never looks for a row that is not there yet).  Keeping the
 worker import here, lazily, keeps reviewapp.services free of worker imports
 (checked by import-linter, see .importlinter).
 """
+import logging
+
 from django.db import transaction
+
+log = logging.getLogger("reviewapp.dispatch")
 
 
 def _later(task_name: str, *args) -> None:
     import worker.tasks as tasks  # the only non-worker importer of worker tasks
     task = getattr(tasks, task_name)
     transaction.on_commit(lambda: task.delay(*args))
+
+
+def _later_if_broker_up(task_name: str, *args) -> None:
+    """For work a periodic sweep also does: a broker outage must not fail what just
+    committed (a fetch whose mails are stored), so a refused send is only logged."""
+    import worker.tasks as tasks
+    from kombu.exceptions import OperationalError
+    task = getattr(tasks, task_name)
+
+    def send():
+        try:
+            task.delay(*args)
+        except OperationalError as exc:
+            log.warning("%s%r not sent (broker: %s); the periodic sweep will do it", task_name, args, exc)
+    transaction.on_commit(send)
 
 
 def apply_run(run_id: int) -> None:
@@ -31,7 +50,7 @@ def fetch_thread(request_id: int) -> None:
 
 
 def recompute_graphs(revision_ids: list[int]) -> None:
-    _later("recompute_graphs", revision_ids)
+    _later_if_broker_up("recompute_graphs", revision_ids)
 
 
 def fetch_graph(revision_id: int) -> None:

@@ -80,6 +80,7 @@ CELERY_BEAT_SCHEDULE = {
     "send-due-digests": {"task": "worker.tasks.send_due_digests", "schedule": 3600.0},
     "sync-followed-lists": {"task": "worker.tasks_sync.sync_lists", "schedule": float(SYNC_INTERVAL)},
     "reap-leases": {"task": "worker.tasks.reap_leases", "schedule": float(LEASE_REAP_EVERY_S)},
+    "compute-missing-graphs": {"task": "worker.tasks.compute_missing_graphs", "schedule": 600.0},
 }
 
 INSTALLED_APPS = [

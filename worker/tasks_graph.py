@@ -9,7 +9,7 @@ from celery import shared_task
 
 log = logging.getLogger("reviewapp.tasks")
 
-__all__ = ["recompute_graphs", "fetch_graph"]
+__all__ = ["recompute_graphs", "fetch_graph", "compute_missing_graphs"]
 
 
 @shared_task(acks_late=True)
@@ -20,6 +20,13 @@ def recompute_graphs(revision_ids: list[int]) -> list[int]:
     done += compute_missing(revision_ids)
     log.info("graphs recomputed for %s after mail on %s", done, revision_ids)
     return done
+
+
+@shared_task(name="worker.tasks.compute_missing_graphs", acks_late=True, ignore_result=True)
+def compute_missing_graphs(limit: int = 500) -> list[int]:
+    """Beat's sweep: first graphs for revisions that have none (a send lost to a broker outage)."""
+    from reviewapp.services.graph import compute_missing, revisions_without_graph
+    return compute_missing(revisions_without_graph(limit))
 
 
 @shared_task(acks_late=True)

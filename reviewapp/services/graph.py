@@ -668,6 +668,10 @@ def recompute_affected(revision_ids) -> list[int]:
     return done
 
 
+def revisions_without_graph(limit: int) -> list[int]:
+    return list(Revision.objects.filter(graphs__isnull=True).order_by("id").values_list("id", flat=True)[:limit])
+
+
 def compute_missing(revision_ids) -> list[int]:
     """First graphs for revisions that have none yet (pages only show stored graphs)."""
     done = []
