@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup deps run test test-fast bench demo clean
+.PHONY: setup deps run test test-fast test-kernel bench demo clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -33,6 +33,10 @@ run: setup deps demo
 
 test: setup deps
 	$(BIN)/pytest -q
+
+# Builds and boots real 6.1 kernels (uffd-kernel suite); tens of CPU-minutes on a cold ccache.
+test-kernel: setup deps
+	REVIEWAPP_KERNEL_TESTS=1 $(BIN)/pytest -q -m kernel_build
 
 test-fast: setup
 	$(BIN)/pytest -q tests/unit -p no:cacheprovider

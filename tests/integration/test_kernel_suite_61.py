@@ -21,7 +21,7 @@ CACHE = ROOT / "var" / "kernel-cache"
 UFFD = "mm/userfaultfd.c"
 CONTINUE_HEAD = "/* Handles UFFDIO_CONTINUE for all shmem VMAs (shared or private). */\n"
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.kernel_build]
 
 
 def git(repo: Path, *args: str) -> str:
