@@ -149,7 +149,7 @@ def _header(msg, name: str) -> str:
         return " ".join(str(raw).split())
     try:
         return " ".join(str(make_header(decode_header(str(raw)))).split())
-    except (UnicodeError, LookupError, email.errors.HeaderParseError):
+    except (UnicodeError, LookupError, email.errors.HeaderParseError, email.errors.CharsetError):
         return " ".join(str(raw).split())
 
 

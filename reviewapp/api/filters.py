@@ -58,7 +58,13 @@ def since(request) -> datetime | None:
         parsed = None
     if parsed is None:
         raise ValidationError({"since": "an ISO 8601 date or date-time"})
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    if not parsed.tzinfo:
+        return parsed.replace(tzinfo=timezone.utc)
+    try:
+        # In UTC: PostgreSQL refuses offsets such as -19:04 that Python accepts.
+        return parsed.astimezone(timezone.utc)
+    except (ValueError, OverflowError):
+        raise ValidationError({"since": "a date-time that exists in UTC"})
 
 
 def _isoformat(value: str) -> datetime | None:

@@ -187,10 +187,15 @@ def _quarantine(items: list[_Item], source: str, result: IngestResult) -> None:
         m = _RAW_MSGID.search(item.raw[:65536])
         msgid = (item.mail.msgid if item.mail else
                  m.group(1).decode("utf-8", "replace") if m else "")[:500]
-        rows.setdefault(digest, QuarantinedMail(digest=digest, msgid=msgid, source=source[:2000],
-                                                reason=item.reason, raw=item.raw, size=len(item.raw)))
+        rows.setdefault(digest, QuarantinedMail(digest=digest, msgid=_text(msgid), source=_text(source[:2000]),
+                                                reason=_text(item.reason), raw=item.raw, size=len(item.raw)))
     QuarantinedMail.objects.bulk_create(rows.values(), ignore_conflicts=True)
     result.quarantined += len(items)
+
+
+def _text(value: str) -> str:
+    # PostgreSQL text refuses NUL; a refused mail's claimed msgid or reason may carry one.
+    return value.replace("\x00", "\ufffd")
 
 
 def _store_batch(items: list[_Item], list_name: str | None,

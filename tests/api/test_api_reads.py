@@ -123,3 +123,10 @@ def test_subscriptions_are_for_maintainers_only(anonymous, reviewer, maintainer)
     assert anonymous.get("/api/subscriptions/").status_code == 401
     assert reviewer.get("/api/subscriptions/").status_code == 403
     assert maintainer.get("/api/subscriptions/").status_code == 200
+
+
+def test_since_with_an_offset_postgresql_refuses_is_read_in_utc(anonymous, demo):
+    # Found by the schemathesis run on PostgreSQL: "-19:04" is a valid Python offset only.
+    response = anonymous.get("/api/series/", {"since": "2025-04-06T08:17:19-19:04"})
+    assert response.status_code == 200, response.content
+    assert anonymous.get("/api/series/", {"since": "9999-12-31T23:59:59-19:04"}).status_code == 400

@@ -104,3 +104,11 @@ def test_limits_reach_the_parser_processes():
     out = list(mail.parse_stream(raws, workers=2, chunk=2, limits=mail.Limits(max_bytes=4000)))
     assert [isinstance(m, mail.MailError) for m in out] == [False, False, False, True, False, False]
     assert out[3].raw == raws[3][:4000]  # kept, cut at the limit
+
+
+def test_encoded_word_with_a_non_ascii_charset_name_keeps_the_header_as_written():
+    # Found by tests/fuzz: email.charset raised CharsetError out of make_header.
+    raw = ("From: A <a@example.org>\nMessage-ID: <cs@example.org>\n"
+           "Subject: =?\ufffdtf-8?q?caf=C3=A9?= [PATCH] x\n\nbody\n").encode()
+    parsed = mail.parse(raw)
+    assert "[PATCH] x" in parsed.subject
