@@ -204,7 +204,7 @@ def _resolve(dep: Dependency) -> Revision | None:
         return dep.target_revision
     if dep.target_type != "msgid":
         return None
-    from .ingest import resolve_msgids
+    from ..selectors import resolve_msgids
     return resolve_msgids([dep.target]).get(dep.target)
 
 
@@ -250,7 +250,7 @@ def chain_of(rev: Revision) -> tuple[list[Revision], list[dict]]:
     if graph_for is None:
         return _chain_from_rows(rev)
     graph = graph_for(rev)
-    from .ingest import resolve_msgids
+    from ..selectors import resolve_msgids
     order = [m for m in graph.get("order", []) if m != rev.msgid]
     found = resolve_msgids(order)
     chain = [found[m] for m in order if m in found and found[m].pk != rev.pk]

@@ -28,7 +28,7 @@ from untangle import deps, graph as g, lore
 
 from ..models import Dependency, GraphSnapshot, Message, Patch, PatchFile, Revision
 from . import fetch as fetch_service
-from .ingest import resolve_msgids
+from ..selectors import resolve_msgids
 
 log = logging.getLogger("reviewapp.graph")
 

@@ -870,8 +870,7 @@ def _merge_series(keep: int, drop: set[int]) -> None:
 
 # --- lookups by msgid -----------------------------------------------------------------
 
-# Lookups are reads: they live in reviewapp.selectors (selectors never import services).
-from ..selectors import resolve_msgids, revision_of_msgid  # noqa: E402,F401
+# Lookups are reads: reviewapp.selectors.resolve_msgids / revision_of_msgid.
 
 
 def _resolve_light(msgids: Iterable[str]) -> dict[str, dict]:

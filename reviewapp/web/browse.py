@@ -18,7 +18,7 @@ from untangle import lore
 from ..models import Revision, Tree
 from ..permissions import is_maintainer
 from ..services import provenance as prov
-from ..services.ingest import revision_of_msgid
+from ..selectors import revision_of_msgid
 
 URL_SAFE = "/@+=,~!$&'()*;:"
 FILE_PAGE_BYTES = 256 * 1024  # bigger files: a plain preview of their start, no per-line provenance

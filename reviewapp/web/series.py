@@ -10,8 +10,7 @@ from untangle import lore
 
 from ..models import FetchRequest, MailingList, PatchFile, Revision
 from ..permissions import is_maintainer, maintainer_required
-from ..selectors import revision_or_404, series_page
-from ..selectors import revision_of_msgid
+from ..selectors import revision_of_msgid, revision_or_404, series_page
 from ..services import fetch
 from . import apply as apply_web, browse as browse_web, graph as graph_web, suites as suites_web
 
@@ -78,12 +77,10 @@ def search(request):
     rev = revision_of_msgid(msgid)
     if rev is not None:
         return redirect("series-detail", msgid=rev.msgid)
-    pending = FetchRequest.objects.filter(msgid=msgid, state__in=PENDING).order_by("-id").first()
+    pending = FetchRequest.objects.filter(msgid=msgid, state__in=fetch.PENDING).order_by("-id").first()
     return render(request, "not_stored.html", {"query": query, "msgid": msgid, "pending": pending,
                                                "can_fetch": is_maintainer(request.user)}, status=404)
 
-
-PENDING = (FetchRequest.QUEUED, FetchRequest.RUNNING)
 
 
 @require_POST

@@ -7,7 +7,7 @@ from django.core.management.base import CommandError
 from untangle import lore
 
 from ...services import fetch, trees
-from ...services.ingest import revision_of_msgid
+from ...selectors import revision_of_msgid
 
 
 def emit(command, data: dict, as_json: bool, text: str | None = None) -> None:
