@@ -108,8 +108,11 @@ class ApplyRunSerializer(serializers.ModelSerializer):
 
 
 def _text(max_length: int, **kwargs) -> serializers.RegexField:
-    """A string field whose schema says what it refuses (NUL), so clients can know."""
-    return serializers.RegexField(r"^[^\x00]*$", max_length=max_length, **kwargs)
+    """A string field whose schema says what it refuses (NUL, and blank unless allowed), so
+    clients can know: the pattern carries the non-blank rule DRF applies anyway."""
+    if kwargs.get("allow_blank"):
+        return serializers.RegexField(r"^[^\x00]*$", max_length=max_length, **kwargs)
+    return serializers.RegexField(r"^[^\x00]+$", max_length=max_length, min_length=1, **kwargs)
 
 
 class ApplyRequestSerializer(serializers.Serializer):
