@@ -115,6 +115,8 @@ LOG_LIMIT = 200_000  # characters of log kept in the result
 BUILD_LOG_LIMIT = 50_000  # the first compiler errors matter most: keep the head
 BASE_APPEND = "console=ttyS0 panic=-1"  # panic=-1 + -no-reboot: a panic ends QEMU at once
 KSFT_SKIP = 4  # kselftest's exit code for "skipped"
+PACK_LIMIT_BYTES = 256 * 1024 * 1024  # the guest's RAM holds the initramfs
+END_GRACE_S = 10  # after the end marker, the guest has this long to reset
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
 _KERNEL_TS = re.compile(r"^\s*\[\s*\d+\.\d+\]\s?")
 _CRASH = re.compile(r"^(Kernel panic - not syncing|BUG: |Oops: |general protection fault|kernel BUG at)")
@@ -357,8 +359,12 @@ class _Run:
         for sub in ("bin", "tests", "dev", "proc", "sys", "tmp"):
             (root / sub).mkdir(parents=True)
         shutil.copy2(_busybox(), root / "bin" / "busybox")
-        for prog in self._run_programs():
-            shutil.copy2(self.out / prog["name"], root / "tests" / prog["name"])
+        # Everything the build wrote goes in, not only the listed programs: a program may
+        # be a wrapper that execs a helper binary (uffd-shmem -> /tests/userfaultfd shmem).
+        problem = _copy_outputs(self.out, root / "tests")
+        if problem:
+            self.problems.append(problem)
+            return "error"
         init = root / "init"
         init.write_text(_init_script(self._run_programs(), nonce))
         init.chmod(0o755)
@@ -386,6 +392,9 @@ class _Run:
         self.status = _verdict(outcome, console, self.tests)
         if outcome == "timeout":
             self.problems.append(f"boot exceeded {boot.get('timeout_s', 60)} s; QEMU was killed")
+        elif outcome == "no-exit":
+            self.problems.append(f"the guest finished its tests but did not reset within "
+                                 f"{END_GRACE_S} s; QEMU was killed")
         elif outcome.startswith("qemu-error"):
             self.problems.append(f"QEMU failed: {outcome}")
         return self.status
@@ -541,11 +550,16 @@ def _run_sandboxed(argv, env, cwd: Path, ro, rw, timeout: float, limits: _Limits
     return proc.returncode, output, timed_out
 
 
-def _read_until(proc: subprocess.Popen, deadline: float):
-    """Yield stdout chunks until EOF or the deadline, never blocking past it."""
+def _read_until(proc: subprocess.Popen, deadline: "float | Callable[[], float]"):
+    """Yield stdout chunks until EOF or the deadline, never blocking past it.
+
+    ``deadline`` may be a callable, read before every wait, so that a caller can bring
+    it forward while reading (a rebinding of the caller's variable would not reach here).
+    """
     fd = proc.stdout.fileno()
+    current = deadline if callable(deadline) else (lambda: deadline)
     while True:
-        remaining = deadline - time.monotonic()
+        remaining = current() - time.monotonic()
         if remaining <= 0:
             return
         ready, _, _ = select.select([fd], [], [], min(remaining, 1.0))
@@ -553,7 +567,7 @@ def _read_until(proc: subprocess.Popen, deadline: float):
             continue
         chunk = os.read(fd, 65536)
         if not chunk:
-            proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
+            proc.wait(timeout=max(current() - time.monotonic(), 0.1))
             return
         yield chunk
 
@@ -576,6 +590,20 @@ def _kill_group(proc: subprocess.Popen) -> None:
 
 # --------------------------------------------------------------------------- pack helpers
 
+def _copy_outputs(out: Path, dest: Path, limit: int = PACK_LIMIT_BYTES) -> str | None:
+    """Copy the build's regular files (not symlinks: they could point at host files)
+    into the initramfs; a problem sentence when they exceed ``limit`` bytes."""
+    files = [p for p in sorted(out.rglob("*")) if p.is_file() and not p.is_symlink()]
+    total = sum(p.stat().st_size for p in files)
+    if total > limit:
+        return f"pack: the build wrote {total} bytes, more than the {limit} an initramfs may hold"
+    for path in files:
+        target = dest / path.relative_to(out)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target)
+    return None
+
+
 def _busybox() -> Path:
     for candidate in ("/bin/busybox", "/usr/bin/busybox"):
         if Path(candidate).is_file():
@@ -594,6 +622,7 @@ def _init_script(programs: list[dict], nonce: str) -> str:
         "export PATH=/bin",
         "mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t tmpfs tmpfs /tmp",
         "mkdir -p /dev/shm && mount -t tmpfs tmpfs /dev/shm",
+        'echo "guest kernel: $(uname -r -v)"',  # which kernel ran the tests, for the reader
         f"echo REVIEWAPP-BEGIN {nonce}",
         "failed=0",
     ]
@@ -609,7 +638,9 @@ def _init_script(programs: list[dict], nonce: str) -> str:
             f"echo REVIEWAPP-RC {nonce} {name} rc=$rc",
             f'[ "$rc" -eq 0 ] || [ "$rc" -eq {KSFT_SKIP} ] || failed=$((failed + 1))',
         ]
-    lines += [f"echo REVIEWAPP-END {nonce} rc=$failed", "sync", "poweroff -f", ""]
+    # reboot, not poweroff: a kernel without ACPI (tinyconfig) can only halt on poweroff,
+    # and a halted guest keeps QEMU alive; a reset ends it at once under -no-reboot.
+    lines += [f"echo REVIEWAPP-END {nonce} rc=$failed", "sync", "reboot -f", ""]
     return "\n".join(lines)
 
 
@@ -624,7 +655,7 @@ def _qemu_argv(kernel: Path, initrd: Path, boot: dict) -> list[str]:
 
 
 def _run_qemu(argv: list[str], console: "_Console", timeout: float, sandbox: str, ro,
-              bwrap: str = "bwrap") -> str:
+              bwrap: str = "bwrap", grace: float = END_GRACE_S) -> str:
     """Boot; feed the serial output to ``console``. Return "exited", "timeout" or "qemu-error ..."."""
     full = _sandbox_argv(sandbox, argv, cwd=Path("/"), ro=ro, rw=[], bwrap=bwrap)
     try:
@@ -633,15 +664,15 @@ def _run_qemu(argv: list[str], console: "_Console", timeout: float, sandbox: str
                                 env={"PATH": "/usr/bin:/bin", "LC_ALL": "C"})
     except OSError as exc:
         return f"qemu-error: {exc}"
-    deadline = time.monotonic() + timeout
+    deadline = [time.monotonic() + timeout]
     try:
-        for chunk in _read_until(proc, deadline):
+        for chunk in _read_until(proc, lambda: deadline[0]):
             console.feed(chunk)
             if console.end_rc is not None:
-                # Finished: give poweroff a few seconds rather than the whole budget.
-                deadline = min(deadline, time.monotonic() + 10)
+                # Finished: give the reboot a few seconds rather than the whole budget.
+                deadline[0] = min(deadline[0], time.monotonic() + grace)
         if proc.poll() is None:
-            return "timeout"
+            return "no-exit" if console.end_rc is not None else "timeout"
     finally:
         _kill_group(proc)
     if proc.returncode != 0 and not console.saw_output:
@@ -720,6 +751,9 @@ class _Console:
             parsed = tap.parse("\n".join(self.sections[name]))
             if not parsed["tests"]:
                 parsed["tests"] = legacy_tests(self.sections[name], self.rcs.get(name))
+                if parsed["tests"] or self.rcs.get(name) == KSFT_SKIP:
+                    # Pre-KTAP output was understood (or the program skipped): not a problem.
+                    parsed["problems"] = [p for p in parsed["problems"] if p != "no TAP output found"]
             tests.append(self._parent(name, parsed))
             tests += [dict(t, name=f"{name}/{t['name']}") for t in parsed["tests"]]
             self.problems += [f"{name}: {p}" for p in parsed["problems"]]

@@ -227,3 +227,21 @@ def test_program_arguments_reach_the_guest_quoted(tmp_path, kernel):
     suite["steps"]["run"]["programs"][0]["args"] = ["two words", "$HOME;x"]
     result = run_suite(tree, suite, kernel, tmp_path / "work")
     assert result["status"] == "pass", result["log"][-3000:]
+
+
+def test_program_may_exec_a_helper_the_build_wrote_beside_it(tmp_path, kernel):
+    # The 6.1 uffd selftest runs as wrappers (uffd-shmem -> /tests/userfaultfd shmem): every
+    # file the build writes must reach the guest, not only the listed programs.
+    tree = make_tree(tmp_path, {"helper": "tap_pass.c"})
+    suite = make_suite(["wrapper"])
+    suite["steps"]["build"] = {
+        "command": f'gcc -static -O2 -o "$OUT/bin/helper" "$SRC/{SELFTESTS}/helper.c" || exit 1\n'
+                   'printf \'#!/bin/sh\\nexec /tests/bin/helper "$@"\\n\' > "$OUT/wrapper"\n'
+                   'chmod +x "$OUT/wrapper"\n',
+        "timeout_s": 120}
+    suite["steps"]["build"]["command"] = 'mkdir -p "$OUT/bin"\n' + suite["steps"]["build"]["command"]
+    assert validate_suite(suite) == []
+    result = run_suite(tree, suite, kernel, tmp_path / "work")
+    assert result["status"] == "pass", result["log"][-3000:]
+    assert by_name(result)["wrapper"]["result"] == "ok"
+    assert any(name.startswith("wrapper/") for name in by_name(result))  # the helper's TAP
