@@ -34,7 +34,7 @@ run: setup deps demo
 test: setup deps
 	$(BIN)/pytest -q
 
-# Builds and boots real 6.1 kernels (uffd-kernel suite); tens of CPU-minutes on a cold ccache.
+# Only the real-kernel tests (uffd-kernel suite on Debian's 6.1); `make test` runs them too.
 test-kernel: setup deps
 	REVIEWAPP_KERNEL_TESTS=1 $(BIN)/pytest -q -m kernel_build
 

@@ -72,27 +72,39 @@ DEFAULT_SUITE: dict = {
 # minor-fault test); 6.4+ have mm/uffd-unit-tests (minor faults on shmem and hugetlb).
 _UFFD_BUILD = r"""set -e
 inc="-I$HDR/include"
-if [ -f "$SRC/tools/testing/selftests/mm/uffd-unit-tests.c" ]; then
-  d="$SRC/tools/testing/selftests/mm"
-  gcc -static -O2 -pthread $inc -I"$d" -o "$OUT/uffd-unit-tests" \
-      "$d/uffd-unit-tests.c" "$d/uffd-common.c" "$d/vm_util.c" -lm
-  printf '#!/bin/sh\nexec /tests/uffd-unit-tests\n' > "$OUT/uffd-anon"
-  printf '#!/bin/sh\necho "# covered by uffd-anon (uffd-unit-tests)"; exit 4\n' > "$OUT/uffd-shmem"
-else
-  d="$SRC/tools/testing/selftests/vm"
-  gcc -static -O2 -pthread $inc -I"$d" -o "$OUT/userfaultfd" "$d/userfaultfd.c" "$d/vm_util.c"
-  for mem in anon shmem; do
-    printf '#!/bin/sh\nexec /tests/userfaultfd %s "$@"\n' "$mem" > "$OUT/uffd-$mem"
+mkdir -p "$OUT/bin"
+skip() {  # a program that reports itself skipped (kselftest exit code 4) with a reason
+  printf '#!/bin/sh\necho "# SKIP %s"\nexit 4\n' "$2" > "$OUT/$1"
+}
+mm="$SRC/tools/testing/selftests/mm"
+if [ -f "$mm/uffd-unit-tests.c" ]; then
+  # 6.4+: uffd-stress per memory type, uffd-unit-tests (minor faults on shmem and hugetlb).
+  extra=""  # helpers the tree's mm/Makefile links into every test (thp_settings.c: 6.8+)
+  [ -f "$mm/thp_settings.c" ] && extra="$mm/thp_settings.c"
+  for prog in uffd-unit-tests uffd-stress; do
+    gcc -static -O2 -pthread $inc -I"$mm" -o "$OUT/bin/$prog" \
+        "$mm/$prog.c" "$mm/uffd-common.c" "$mm/vm_util.c" $extra -lm
   done
+  printf '#!/bin/sh\nexec /tests/bin/uffd-unit-tests "$@"\n' > "$OUT/uffd-unit"
+  for mem in anon shmem; do
+    printf '#!/bin/sh\nexec /tests/bin/uffd-stress %s "$@"\n' "$mem" > "$OUT/uffd-$mem"
+  done
+else
+  # 6.1-era trees: vm/userfaultfd, once per memory type (shmem includes minor faults).
+  vm="$SRC/tools/testing/selftests/vm"
+  gcc -static -O2 -pthread $inc -I"$vm" -o "$OUT/bin/userfaultfd" "$vm/userfaultfd.c" "$vm/vm_util.c"
+  for mem in anon shmem; do
+    printf '#!/bin/sh\nexec /tests/bin/userfaultfd %s "$@"\n' "$mem" > "$OUT/uffd-$mem"
+  done
+  skip uffd-unit "this tree has no tools/testing/selftests/mm/uffd-unit-tests.c (6.4 and later)"
 fi
 # guest_memfd (tools/testing/selftests/kvm): needs KVM in the guest, which TCG without
 # nested virtualisation cannot give; reported as skipped with the reason.
 if [ -f "$SRC/tools/testing/selftests/kvm/guest_memfd_test.c" ]; then
-  why="guest_memfd tests need KVM inside the guest; QEMU runs under TCG here (no nested virtualisation)"
+  skip kvm-guest-memfd "guest_memfd tests need KVM inside the guest; QEMU runs under TCG here (no nested virtualisation)"
 else
-  why="this tree has no tools/testing/selftests/kvm/guest_memfd_test.c"
+  skip kvm-guest-memfd "this tree has no tools/testing/selftests/kvm/guest_memfd_test.c"
 fi
-printf '#!/bin/sh\necho "# SKIP %s"\nexit 4\n' "$why" > "$OUT/kvm-guest-memfd"
 chmod +x "$OUT"/uffd-* "$OUT/kvm-guest-memfd"
 """
 
@@ -104,9 +116,11 @@ UFFD_KERNEL_SUITE: dict = {
     "kernel": {"source": "tree", "fragment": "uffd", "timeout_s": 3600, "jobs": 2},
     "steps": {
         "build": {"command": _UFFD_BUILD, "timeout_s": 600, "memory_mb": 2048},
-        "boot": {"timeout_s": 600, "memory_mb": 512, "cpus": 1, "append": "loglevel=4"},
+        # hugepages: uffd-unit-tests' hugetlb cases need 2 x 32 MB of free huge pages.
+        "boot": {"timeout_s": 900, "memory_mb": 512, "cpus": 1, "append": "loglevel=4 hugepages=40"},
         "run": {"programs": [{"name": "uffd-anon", "args": ["16", "16"], "timeout_s": 240},
                              {"name": "uffd-shmem", "args": ["16", "16"], "timeout_s": 240},
+                             {"name": "uffd-unit", "timeout_s": 300},
                              {"name": "kvm-guest-memfd", "timeout_s": 60}]},
     },
 }
@@ -751,8 +765,8 @@ class _Console:
             parsed = tap.parse("\n".join(self.sections[name]))
             if not parsed["tests"]:
                 parsed["tests"] = legacy_tests(self.sections[name], self.rcs.get(name))
-                if parsed["tests"] or self.rcs.get(name) == KSFT_SKIP:
-                    # Pre-KTAP output was understood (or the program skipped): not a problem.
+                if parsed["tests"] or self.rcs.get(name) in (0, KSFT_SKIP):
+                    # Pre-KTAP output understood, or the exit status says it all: not a problem.
                     parsed["problems"] = [p for p in parsed["problems"] if p != "no TAP output found"]
             tests.append(self._parent(name, parsed))
             tests += [dict(t, name=f"{name}/{t['name']}") for t in parsed["tests"]]
@@ -791,12 +805,20 @@ def compare_with_base(chain: list[dict], base: list[dict]) -> dict:
 
 
 _LEGACY = re.compile(r"^testing (?P<name>[^:]{1,80}):")
+# 6.4+ mm/uffd-unit-tests: "Testing NAME on MEM... " then "done", "failed [reason: X]" or
+# "skipped [reason: X]", on the same line or (after the test's own output) a later one.
+_UNIT_START = re.compile(r"^Testing (?P<name>.{1,120}?)\.\.\. ?")
+_UNIT_END = re.compile(r"(?P<verdict>done|failed|skipped)(?: \[reason: (?P<why>.*?)\]?)?\s*$")
 
 
 def legacy_tests(lines: list[str], rc: int | None) -> list[dict]:
-    """Subtests of pre-KTAP selftests (6.1's vm/userfaultfd): each "testing NAME:" line
-    starts one; it passed when the next one starts. The last fails unless the program
-    exited 0 or 4; an "ERROR: ..." line after it is the detail."""
+    """Subtests of selftests that print no KTAP: 6.1's vm/userfaultfd ("testing NAME:"
+    lines, each passed when the next one starts; the last fails unless the program exited
+    0 or 4, with an "ERROR: ..." line as the detail) and 6.4+'s uffd-unit-tests ("Testing
+    NAME... done|failed [reason: ...]|skipped [reason: ...]")."""
+    unit = _unit_tests(lines, rc)
+    if unit:
+        return unit
     tests: list[dict] = []
     for line in lines:
         line = line.strip()
@@ -809,6 +831,31 @@ def legacy_tests(lines: list[str], rc: int | None) -> list[dict]:
     if tests and rc not in (0, KSFT_SKIP):
         tests[-1]["result"] = "not ok"
         tests[-1]["detail"] = tests[-1]["detail"] or f"program exited with status {rc} during it"
+    return tests
+
+
+def _unit_tests(lines: list[str], rc: int | None) -> list[dict]:
+    tests: list[dict] = []
+    pending: dict | None = None
+    for line in lines:
+        line = line.strip()
+        start = _UNIT_START.match(line)
+        if start:
+            if pending is not None:  # a test that never said how it ended
+                tests.append(dict(pending, result="not ok", detail="no verdict printed"))
+            pending = {"name": start["name"].strip(), "result": "", "detail": ""}
+            line = line[start.end():]
+        end = _UNIT_END.search(line) if pending is not None else None
+        if end:
+            verdict, why = end["verdict"], (end["why"] or "")[:300]
+            result = {"done": "ok", "failed": "not ok", "skipped": "skip"}[verdict]
+            tests.append(dict(pending, result=result, detail=why))
+            pending = None
+        elif pending is not None and "ERROR:" in line and not pending["detail"]:
+            pending["detail"] = line[line.index("ERROR:"):][:300]
+    if pending is not None:
+        detail = pending["detail"] or f"program exited with status {rc} during it"
+        tests.append(dict(pending, result="not ok", detail=detail))
     return tests
 
 

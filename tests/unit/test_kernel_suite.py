@@ -75,3 +75,32 @@ def test_guest_memfd_program_is_reported_skipped_with_its_reason():
     (test,) = console.results([{"name": "kvm-guest-memfd"}])
     assert test["result"] == "skip"
     assert test["detail"].endswith(": this tree has no tools/testing/selftests/kvm/guest_memfd_test.c")
+
+
+OUTPUT_UNIT = """Testing UFFDIO_API (with syscall)... done
+Testing register-ioctls on anon... done
+Testing sigbus on shmem... userfaults: 1
+done
+Testing minor on shmem... failed [reason: UFFDIO_CONTINUE failed: Invalid argument]
+Testing minor on hugetlb... skipped [reason: memory allocation failed]
+Testing minor-wp on shmem... ERROR: UFFDIO_CONTINUE (errno=22, @uffd-unit-tests.c:610)
+""".splitlines()
+
+
+def test_uffd_unit_tests_output_gives_one_subtest_per_test_and_memory_type():
+    tests = legacy_tests(OUTPUT_UNIT, rc=1)
+    assert [(t["name"], t["result"]) for t in tests] == [
+        ("UFFDIO_API (with syscall)", "ok"), ("register-ioctls on anon", "ok"),
+        ("sigbus on shmem", "ok"), ("minor on shmem", "not ok"), ("minor on hugetlb", "skip"),
+        ("minor-wp on shmem", "not ok")]
+    assert tests[3]["detail"] == "UFFDIO_CONTINUE failed: Invalid argument"
+    assert tests[4]["detail"] == "memory allocation failed"
+    assert tests[5]["detail"].startswith("ERROR: UFFDIO_CONTINUE")  # the program died in it
+
+
+def test_kernel_suite_runs_uffd_unit_tests_where_the_tree_has_them():
+    names = [p["name"] for p in UFFD_KERNEL_SUITE["steps"]["run"]["programs"]]
+    assert names == ["uffd-anon", "uffd-shmem", "uffd-unit", "kvm-guest-memfd"]
+    script = UFFD_KERNEL_SUITE["steps"]["build"]["command"]
+    assert "mm/uffd-unit-tests.c" in script and "thp_settings.c" in script
+    assert "hugepages=" in UFFD_KERNEL_SUITE["steps"]["boot"]["append"]
