@@ -8,6 +8,7 @@ later chains) rebuild only what changed.
 """
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -24,9 +25,14 @@ CONTINUE_HEAD = "/* Handles UFFDIO_CONTINUE for all shmem VMAs (shared or privat
 pytestmark = [pytest.mark.slow, pytest.mark.kernel_build]
 
 
+# Fixed dates: the same commits every run, so a second run (CI's second pass) finds their
+# kernels in the cache by commit id.
+FIXED_DATES = {"GIT_AUTHOR_DATE": "2025-01-01T00:00:00Z", "GIT_COMMITTER_DATE": "2025-01-01T00:00:00Z"}
+
+
 def git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True,
-                          text=True).stdout.strip()
+                          text=True, env={**os.environ, **FIXED_DATES}).stdout.strip()
 
 
 def commit_edit(repo: Path, message: str, old: str, new: str) -> str:
