@@ -16,6 +16,7 @@ from ..services.graph import latest_snapshot
 from . import filters, serializers as ser
 from .access import MaintainerOnly, MaintainerWrites
 from .mbox import mbox_of
+from ..wording import not_needed_sentence
 
 class UnknownName(APIException):
     """A trigger names a revision, tree, run or suite we do not have: 404 naming the field."""
@@ -102,7 +103,11 @@ class RevisionGraph(APIView):
         if snap is None:
             raise Http404(f"no stored graph for <{rev.msgid}>: a maintainer can compute one "
                           f"from the series page or `manage.py graph`")
-        return Response({"root": rev.msgid, "computed": snap.computed, "graph": snap.data,
+        data = dict(snap.data)
+        names = {n["msgid"]: n["label"] for n in data.get("nodes", [])}
+        data["unneeded"] = [dict(u, detail=not_needed_sentence(u, rev.msgid, names))
+                            for u in data.get("unneeded", [])]  # structured, plus its sentence
+        return Response({"root": rev.msgid, "computed": snap.computed, "graph": data,
                          "changes": snap.changes})
 
 

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 from ..models import GraphSnapshot
 from ..permissions import is_maintainer, maintainer_required
 from ..selectors import revision_or_404, stored_graph
+from ..wording import not_needed_sentence
 
 NODE_W, NODE_H, BASE_H = 235, 58, 34
 COL_W, ROW_H, PAD = 300, 76, 30
@@ -162,7 +163,10 @@ def summary(data: dict) -> dict:
         needs.append({"msgid": m, "label": n["label"], "version": n["version"], "state": n["state"],
                       "newest": newest})
     missing = [nodes[m] for m in nodes if nodes[m]["role"] == "missing"]
-    return {"needs": needs, "missing": missing, "unneeded": data.get("unneeded", []),
+    names = {m: n["label"] for m, n in nodes.items()}
+    unneeded = [{"msgid": u["msgid"], "detail": not_needed_sentence(u, data["root"], names)}
+                for u in data.get("unneeded", [])]
+    return {"needs": needs, "missing": missing, "unneeded": unneeded,
             "problems": data["problems"], "root": nodes[data["root"]]}
 
 
