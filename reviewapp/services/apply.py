@@ -2,7 +2,7 @@
 
 The chain comes from the graph (apply order, root last); the base is chosen
 by explicit rules whose every attempt is recorded; patches go to the git
-layer (untangle.gitrepo.apply_chain) which writes one commit per patch into
+layer (untangle.gitrepo_apply.apply_chain) which writes one commit per patch into
 the mirror, in-process, without a worktree. The same base and the same
 ordered patch-ids reuse an earlier successful result without touching git.
 """
@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db.models import Max
 from django.utils import timezone
 
-from untangle import gitrepo
+from untangle import gitrepo_apply, gitrepo_base, gitrepo_repo
 
 from .. import dispatch
 
@@ -101,7 +101,7 @@ def choose_base(repo: Path, tree: Tree, chain: list[Revision], patches: list[Pat
     """
     attempts: list[dict] = []
     if given:
-        sha = gitrepo.resolve(repo, given)
+        sha = gitrepo_repo.resolve(repo, given)
         attempts.append({"rule": "given", "rev": given, "sha": sha,
                          "reason": None if sha else f"{given} not found in tree {tree.name}"})
         return {"sha": sha, "rule": "given", "attempts": attempts}
@@ -113,7 +113,7 @@ def choose_base(repo: Path, tree: Tree, chain: list[Revision], patches: list[Pat
             attempts.append({"rule": rule, "revision": rev.msgid, "rev": None, "sha": None,
                              "reason": "no base-commit declared"})
             continue
-        sha = gitrepo.resolve(repo, rev.base_commit)
+        sha = gitrepo_repo.resolve(repo, rev.base_commit)
         attempts.append({"rule": rule, "revision": rev.msgid, "rev": rev.base_commit, "sha": sha,
                          "reason": None if sha else f"not in tree {tree.name}"})
         if sha:
@@ -123,10 +123,10 @@ def choose_base(repo: Path, tree: Tree, chain: list[Revision], patches: list[Pat
 
 def _guess_or_head(repo: Path, tree: Tree, patches: list[Patch], attempts: list[dict]) -> dict:
     blobs = preimage_blobs(patches)
-    default = gitrepo.default_branch(repo)
+    default = gitrepo_repo.default_branch(repo)
     branches = list(tree.branches) or ([default] if default else [])
     if blobs:
-        g = gitrepo.guess_base(repo, blobs, branches)
+        g = gitrepo_base.guess_base(repo, blobs, branches)
         for a in g["attempts"]:
             reason = None if a["reason"] == "match" else a["reason"]
             attempts.append({"rule": "guessed", "branch": a["branch"], "rev": a["rev"],
@@ -141,7 +141,7 @@ def _guess_or_head(repo: Path, tree: Tree, patches: list[Patch], attempts: list[
     else:
         attempts.append({"rule": "guessed", "rev": None, "sha": None,
                          "reason": "the patches carry no pre-image blob ids"})
-    sha = gitrepo.resolve(repo, default) if default else None
+    sha = gitrepo_repo.resolve(repo, default) if default else None
     attempts.append({"rule": "branch-head", "rev": default, "sha": sha,
                      "reason": None if sha else "the tree has no branches"})
     return {"sha": sha, "rule": "branch-head", "attempts": attempts}
@@ -263,7 +263,7 @@ def _execute(run: ApplyRun, progress) -> None:
     if hit:
         return _reuse(run, hit, **fields)
     ApplyRun.objects.filter(id=run.id).update(cache_key=key, **fields)
-    result = gitrepo.apply_chain(trees.mirror_of(tree), choice["sha"], [patch_dict(p) for p in patches],
+    result = gitrepo_apply.apply_chain(trees.mirror_of(tree), choice["sha"], [patch_dict(p) for p in patches],
                                  ref=str(run.id), progress=_progress_writer(run, progress),
                                  max_binary=settings.BINARY_PATCH_MAX_BYTES)
     _finish(run, status=result["status"], cache_key=key, head=result["head"] or "",
