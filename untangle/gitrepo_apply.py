@@ -23,6 +23,7 @@ from typing import Callable, Iterator
 
 import pygit2
 
+from untangle import msgid as msgids
 from untangle.gitrepo_patch import (MAX_BINARY_BYTES, FilePatch, Hunk, PatchError, apply_delta,
                                     apply_hunks,
                                     parse_diff)
@@ -62,7 +63,7 @@ def commit_message(patch: dict) -> str:
     """
     subject = _PREFIX_RE.sub("", (patch.get("subject") or "").strip()) or "(no subject)"
     body = "\n".join(line.rstrip() for line in (patch.get("message") or "").strip("\n").split("\n")).strip("\n")
-    msgid = (patch.get("msgid") or "").strip().strip("<>")
+    msgid = msgids.bare(patch.get("msgid") or "")
     if msgid and not re.search(r"^Link:.*" + re.escape(msgid), body, re.M):
         link = f"Link: {LINK_PREFIX}{msgid}"
         last = body.rsplit("\n\n", 1)[-1]
@@ -364,7 +365,7 @@ def _author(patch: dict, default_time: int) -> pygit2.Signature:
 
 
 def _patch_label(k: int, n: int, patch: dict) -> str:
-    msgid = (patch.get("msgid") or "").strip("<>")
+    msgid = msgids.bare(patch.get("msgid") or "")
     return f'patch {k} of {n} <{msgid}> "{(patch.get("subject") or "").strip()}"'
 
 

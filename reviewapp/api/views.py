@@ -9,6 +9,8 @@ from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from untangle import msgid as msgids
+
 from ..models import ApplyRun, FetchRequest, MailingList, Revision, Series, Subscription, Suite, SuiteRun, Tree
 from ..selectors import revision_or_404
 from ..services import apply as apply_service, fetch, suites, sync, trees
@@ -41,7 +43,7 @@ def _id(name: str) -> OpenApiParameter:
 def _revision(msgid: str) -> Revision:
     if len(msgid) > filters.MAX_VALUE or "\x00" in msgid:
         raise Http404("no such revision")
-    return revision_or_404(msgid.strip().strip("<>"))
+    return revision_or_404(msgids.bare(msgid))
 
 
 class ListList(generics.ListAPIView):
@@ -179,7 +181,7 @@ class ApplyRuns(filters.Filtered, generics.ListCreateAPIView):
         if (v := filters.param(self.request, "status")) is not None:
             qs = qs.filter(status=v)
         if (v := filters.param(self.request, "root")) is not None:
-            qs = qs.filter(root__msgid=v.strip().strip("<>"))
+            qs = qs.filter(root__msgid=msgids.bare(v))
         return qs
 
     @extend_schema(request=ser.ApplyRequestSerializer,

@@ -13,11 +13,11 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import quote
 
 from django.conf import settings
 
 from untangle import gitrepo_blame, gitrepo_read, gitrepo_repo
+from untangle import msgid as msgids
 
 from ..models import ApplyRun, Dependency, Patch, Revision, Tree
 
@@ -106,7 +106,7 @@ class Chain:
 
 
 def lore_url(msgid: str) -> str:
-    return f"{settings.LORE_URL}/{quote(msgid, safe='@+=-._~!$&()*,;:')}/"
+    return msgids.lore_url(msgid, settings.LORE_URL)
 
 
 # ---------------------------------------------------------------- loading a chain

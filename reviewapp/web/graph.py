@@ -10,6 +10,8 @@ from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.views.decorators.http import require_POST
 
+from untangle import msgid as msgids
+
 from ..models import GraphSnapshot
 from ..permissions import is_maintainer, maintainer_required
 from ..selectors import revision_or_404, stored_graph
@@ -108,7 +110,7 @@ def _node_shape(n: dict, box: dict) -> dict:
         url = ""
     elif n["kind"] == "missing":
         title, line2 = _short(n["msgid"], 36), "missing: " + _short(n.get("error") or "not stored", 30)
-        url = f"{settings.LORE_URL}/{n['msgid']}/"
+        url = msgids.lore_url(n["msgid"], settings.LORE_URL)
     else:
         name, suffix = n["label"], f" v{n['version']}"
         name = name[: -len(suffix)] if name.endswith(suffix) else name
