@@ -182,3 +182,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if dropped:
         terminalreporter.write_line(f"{dropped} real-kernel build test(s) not run: set "
                                     f"{KERNEL_TESTS_ENV}=1 or use `make test-kernel`")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Each test starts with an empty Django cache (the series list caches its count)."""
+    from django.core.cache import cache
+    cache.clear()
+    yield

@@ -76,7 +76,7 @@ class RevisionList(filters.Filtered, generics.ListAPIView):
         return super().get(request, *args, **kwargs)
 
     def filtered(self):
-        qs = Revision.objects.select_related("mailing_list").exclude(msgid__startswith="stale:")
+        qs = Revision.objects.select_related("mailing_list").live()
         return filters.revisions(qs, self.request)
 
 

@@ -237,7 +237,7 @@ def _fetch_thread_root(c: _Collector, msgid: str) -> None:
 
 def _by_change_id(change_id: str, version: int | None) -> Revision | None:
     qs = Revision.objects.filter(Q(change_id=change_id) | Q(series__change_id=change_id))
-    qs = qs.exclude(msgid__startswith="stale:")
+    qs = qs.live()
     if version is not None:
         return qs.filter(version=version).order_by("-date").first()
     return qs.order_by("-version", "-date").first()
@@ -338,15 +338,15 @@ def _newer_of(rev: Revision) -> Revision | None:
     """Next revision: stated by Supersedes: (anyone's), else the family's next version."""
     names = [rev.msgid, rev.anchor] + list(rev.messages.values_list("msgid", flat=True))
     stated = (Dependency.objects.filter(kind=Dependency.SUPERSEDES, target__in=names)
-              .exclude(source=rev).exclude(source__msgid__startswith="stale:")
+              .exclude(source=rev).exclude(source__msgid__startswith=Revision.STALE_PREFIX)
               .select_related("source").order_by("source__date").first())
     if stated is not None:
         return stated.source
-    nexts = list(rev.next_revisions.exclude(msgid__startswith="stale:").order_by("version", "date"))
+    nexts = list(rev.next_revisions.live().order_by("version", "date"))
     if nexts:
         return nexts[0]
     later = (Revision.objects.filter(series_id=rev.series_id, version__gt=rev.version)
-             .exclude(msgid__startswith="stale:").order_by("version", "date").first())
+             .live().order_by("version", "date").first())
     return later
 
 
@@ -414,7 +414,7 @@ def _add_dependents(c: _Collector) -> None:
     family = {r.series_id for r in members}
     rows = (Dependency.objects.filter(target__in=list(names), target_type="msgid")
             .exclude(source__in=members).exclude(source__series_id__in=family)
-            .exclude(source__msgid__startswith="stale:").select_related("source").order_by("id"))
+            .exclude(source__msgid__startswith=Revision.STALE_PREFIX).select_related("source").order_by("id"))
     for d in rows:
         target = names[d.target]
         c.add_revision(d.source, "dependent" if d.kind == "depends-on" else "mentioned")

@@ -390,7 +390,7 @@ def range_diff(old: Revision, new: Revision, tree: Tree, apply_if_missing: bool 
 
 def newest_of(rev: Revision) -> Revision:
     """The newest revision of rev's series, complete ones first (rev if none is newer)."""
-    family = Revision.objects.filter(series_id=rev.series_id).exclude(msgid__startswith="stale:")
+    family = Revision.objects.filter(series_id=rev.series_id).live()
     newer = [r for r in family if _later(r, rev)]
     complete = [r for r in newer if r.complete] or newer
     return max(complete, key=lambda r: (r.version, _ts(r)), default=rev)

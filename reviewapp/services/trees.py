@@ -16,7 +16,7 @@ from ..models import Tree
 
 log = logging.getLogger("reviewapp.trees")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-NEW, FETCHING, READY, ERROR = "new", "fetching", "ready", "error"
+NEW, FETCHING, READY, ERROR = Tree.State.NEW, Tree.State.FETCHING, Tree.State.READY, Tree.State.ERROR
 
 
 class TreeError(Exception):

@@ -74,3 +74,21 @@ def test_a_file_over_the_page_cap_is_a_plain_preview_of_bounded_size(client, dem
     assert capped.status_code == 200 and "too large for line provenance" in html
     assert 'id="code"' not in html and 'id="preview"' in html
     assert len(capped.content) < len(full) / 3
+
+
+def test_series_list_days_are_whole_utc_days_and_set_aside_revisions_never_show(client):
+    revs = _archive(10)  # r0 on 2021-01-01 ... r9 on 2021-01-10, all at 00:00 UTC
+    Revision.objects.filter(id=revs[4].id).update(date=datetime(2021, 1, 5, 23, 59, tzinfo=timezone.utc))
+    Revision.objects.filter(id=revs[6].id).update(msgid=Revision.STALE_PREFIX + "7:" + revs[6].msgid)
+    shown = client.get("/", {"since": "2021-01-05", "until": "2021-01-07"}).content.decode()
+    assert "/series/r4@ex.org/" in shown and "/series/r5@ex.org/" in shown  # 23:59 on the last-but-one day
+    assert "/series/r3@ex.org/" not in shown and "/series/r7@ex.org/" not in shown
+    assert "stale:" not in shown and Revision.objects.live().count() == 9
+
+
+def test_deep_list_pages_keep_the_newest_first_order(client):
+    _archive(120)
+    third = client.get("/", {"page": 3}).content.decode()
+    # 120 revisions, 50 a page, newest first: page 3 holds r19 ... r0, in that order.
+    assert third.index("/series/r19@ex.org/") < third.index("/series/r0@ex.org/")
+    assert "/series/r20@ex.org/" not in third and "120 series" in third
