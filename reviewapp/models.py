@@ -3,6 +3,8 @@ what we did with it (fetches, dependencies, trees, applies, suite runs, digests)
 from django.conf import settings
 from django.db import models
 
+from untangle import address
+
 
 class MailingList(models.Model):
     name = models.CharField(max_length=200, unique=True)
@@ -98,7 +100,7 @@ class Revision(models.Model):
 
     @property
     def author(self) -> str:
-        return f"{self.author_name} <{self.author_email}>" if self.author_name else f"<{self.author_email}>"
+        return address.display(self.author_name, self.author_email)
 
     def __str__(self):
         return f"{self.title} v{self.version}"

@@ -74,11 +74,6 @@ def commit_message(patch: dict) -> str:
     return f"{subject}\n\n{body}\n" if body else f"{subject}\n"
 
 
-def _signature(name: str, mail: str, date: str | None, default_time: int = 0) -> pygit2.Signature:
-    t, off = _parse_date(date) if date else (default_time, 0)
-    return pygit2.Signature(name or mail or "unknown", mail or "", t, off, "utf-8")
-
-
 class _TreeView:
     """The pre-image tree plus the edits of the patch being applied."""
 

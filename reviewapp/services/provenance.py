@@ -17,7 +17,7 @@ from pathlib import Path
 from django.conf import settings
 
 from untangle import gitrepo_blame, gitrepo_read, gitrepo_repo
-from untangle import msgid as msgids
+from untangle import address, gitrepo_patch, msgid as msgids
 
 from ..models import ApplyRun, Dependency, Patch, Revision, Tree
 
@@ -171,7 +171,7 @@ def _patch_ref(entry: dict, parent: str, p: Patch | None) -> PatchRef:
     if p is None:
         return PatchRef(commit=entry["commit"], parent=parent, msgid=entry["msgid"])
     total = p.revision.expected if p.revision_id else None
-    author = f"{p.author_name} <{p.author_email}>" if p.author_name else p.author_email
+    author = address.display(p.author_name, p.author_email)
     # A copy leaves its source alone; a rename removes it.
     files = {x for f in p.files.all() for x in (f.path, f.old_path if f.status != "copied" else None) if x}
     return PatchRef(commit=entry["commit"], parent=parent, msgid=entry["msgid"], number=p.number,
@@ -574,6 +574,6 @@ def file_sections(text: str) -> list[tuple[str, str]]:
     for part in parts:
         if not part.startswith("diff --git "):
             continue
-        m = re.match(r"diff --git a/(.*?) b/(.*)$", part.split("\n", 1)[0])
-        out.append((m.group(2) if m else "?", part))
+        _, new = gitrepo_patch.header_paths(part.split("\n", 1)[0])
+        out.append((new or "?", part))
     return out

@@ -535,3 +535,11 @@ def test_parser_reads_quoted_names_and_reports_garbage_lines():
     with pytest.raises(PatchError) as e:
         parse_diff("intro\ndiff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1,2 +1,2 @@\n-a\n*b\n+c\n")
     assert e.value.line == 7
+
+
+def test_diff_header_paths_handle_quoted_names_and_spaces():
+    from untangle.gitrepo_patch import header_paths
+    assert header_paths("diff --git a/mm/x.c b/mm/x.c") == ("mm/x.c", "mm/x.c")
+    assert header_paths("diff --git a/with space.c b/with space.c") == ("with space.c", "with space.c")
+    assert header_paths('diff --git "a/tab\\there.c" "b/tab\\there.c"') == ("tab\there.c", "tab\there.c")
+    assert header_paths("--- a/x.c") == (None, None)
