@@ -10,7 +10,8 @@
 3. stores graphs for the sampled revisions and applies the demo chain (for a tree page);
 4. starts gunicorn on 127.0.0.1 and sends --requests GETs from --clients threads over the
    series list (pages and filters), series pages, graph pages and a tree file page;
-5. prints p50/p95/max per page kind and the errors. Bounded: stops after --requests.
+5. prints p50/p95/max per page kind and the errors, first for one client (--single
+   requests: the service time), then for --clients. Bounded: stops after --requests.
 """
 import argparse
 import os
@@ -62,12 +63,17 @@ COPIED = {
                           "revision_id": "reviewapp_revision"},
     "reviewapp_dependency": {"source_id": "reviewapp_revision", "target_revision_id": "reviewapp_revision"},
 }
-# Text columns naming a mail: suffixed in a copy so threads, covers and links stay inside it.
+BLOB_EXPR = ("CASE WHEN {c} IS NULL OR {c} ~ '^0*$' THEN {c} "
+             "ELSE substr(md5({c} || %(s)s), 1, length({c})) END")
+# Text columns naming a mail (and blob ids): suffixed in a copy so threads, covers and links stay inside it.
 SUFFIXED = {
     "reviewapp_message": {"msgid": "{c} || %(s)s", "in_reply_to": "{c} || %(s)s"},
     "reviewapp_revision": {"msgid": "{c} || %(s)s", "anchor": "{c} || %(s)s"},
     "reviewapp_dependency": {"target": "CASE WHEN target_type = 'msgid' THEN {c} || %(s)s ELSE {c} END",
                              "evidence_msgid": "{c} || %(s)s"},
+    # Blob ids differ per copy (same length, zero ids kept): otherwise every copy "produces" the
+    # blobs of every other and each graph would gather all 35 copies of a posting.
+    "reviewapp_patchfile": {"old_blob": BLOB_EXPR, "new_blob": BLOB_EXPR},
 }
 
 
@@ -214,6 +220,7 @@ def main():
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--port", type=int, default=8765)
     ap.add_argument("--data-only", action="store_true", help="import and replicate, then stop")
+    ap.add_argument("--single", type=int, default=100, help="requests of the one-client pass first")
     args = ap.parse_args()
     assert os.environ.get("DATABASE_URL", "").startswith("postgres"), "run on PostgreSQL (DATABASE_URL)"
     setup_django()
@@ -235,8 +242,11 @@ def main():
             except OSError:
                 time.sleep(0.3)
         load(base, ctx, 4, 100)  # warm-up
-        print(f"load: {os.getloadavg()}")
+        print(f"one client, {args.single} requests (service time); load average {os.getloadavg()}")
+        report(load(base, ctx, 1, args.single))
+        print(f"{args.clients} clients, {args.requests} requests; load average {os.getloadavg()}")
         report(load(base, ctx, args.clients, args.requests))
+        print(f"load average after: {os.getloadavg()}")
     finally:
         server.terminate()
         server.wait(timeout=30)

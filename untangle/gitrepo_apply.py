@@ -18,6 +18,7 @@ import shutil
 import tempfile
 import time
 from collections import defaultdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -29,6 +30,39 @@ from untangle.gitrepo_patch import (MAX_BINARY_BYTES, FilePatch, Hunk, PatchErro
                                     parse_diff)
 from untangle.gitrepo_blame import _attribution, _linear_chain
 from untangle.gitrepo_repo import (CHAIN_REF_PREFIX, COMMITTER_EMAIL, COMMITTER_NAME, LINK_PREFIX, MODE_BLOB, MODE_TREE, _git, _is_null, _open, _peel_commit)
+
+# ---------------------------------------------------------------- results
+
+@dataclass
+class AppliedPatch:
+    msgid: str | None
+    commit: str
+
+
+@dataclass
+class ApplyFailure:
+    """Where a chain stopped: the patch, a precise reason, and for a conflict the files,
+    the hunks that did not apply and who last touched the lines they wanted."""
+    msgid: str | None
+    error: str
+    files: list[str] = field(default_factory=list)
+    hunks: list[dict] = field(default_factory=list)  # {"file", "old_start", "old_lines", ...}
+    last_touched: list[dict] = field(default_factory=list)  # {"file", "lines", "commit", "by"}
+    line: int | None = None  # corrupt patch: the line of the diff
+
+
+@dataclass
+class ApplyResult:
+    status: str  # applied | conflict | failed
+    head: str | None = None
+    tree: str | None = None
+    applied: list[AppliedPatch] = field(default_factory=list)
+    failed: ApplyFailure | None = None
+    ref: str | None = None
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
 
 # ---------------------------------------------------------------- apply_chain
 
@@ -263,23 +297,22 @@ def _chain_ref(ref: str) -> str:
 
 def apply_chain(repo: Path, base: str, patches: list[dict], ref: str | None = None,
                 progress: Callable[[int, int], None] | None = None,
-                max_binary: int = MAX_BINARY_BYTES) -> dict:
+                max_binary: int = MAX_BINARY_BYTES) -> ApplyResult:
     """Apply patches onto base, each as a real commit, in-process (no index, no checkout).
 
-    Returns {"status": "applied"|"conflict"|"failed", "head", "tree", "applied":
-    [{"msgid","commit","three_way"}], "failed": None | {...}}; see module doc for
-    the ref policy. "failed" means bad input (corrupt patch, missing base),
+    Returns an ApplyResult (status applied | conflict | failed, head, tree, applied
+    patches, the failure); see the module doc for the ref policy. "failed" means bad input (corrupt patch, missing base),
     "conflict" means a well-formed patch that does not apply.
     """
     r = _open(repo)
     n = len(patches)
-    result = {"status": "applied", "head": None, "tree": None, "applied": [], "failed": None}
+    result = ApplyResult(status="applied")
     ref_name = _chain_ref(ref) if ref else None
     base_commit = _peel_commit(r, base) if base else None
     if base_commit is None:
         first = patches[0].get("msgid") if patches else None
-        result["status"] = "failed"
-        result["failed"] = _failure(first, f"base {base!r} not found in {repo}", [], [], [], None)
+        result.status = "failed"
+        result.failed = _failure(first, f"base {base!r} not found in {repo}", [], [], [], None)
         return result
     head = base_commit
     for k, patch in enumerate(patches, 1):
@@ -293,30 +326,30 @@ def apply_chain(repo: Path, base: str, patches: list[dict], ref: str | None = No
                 e = PatchError(f"git refused the patch: {e}")
             where = f"corrupt patch at line {e.line}: " if e.line else ""
             msg = f"{label}: {where}{e}" if where else f"{label}: {e}"
-            result["status"] = "failed"
-            result["failed"] = _failure(patch.get("msgid"), msg, [], [], [], e.line)
+            result.status = "failed"
+            result.failed = _failure(patch.get("msgid"), msg, [], [], [], e.line)
             break
         except _Conflict as c:
-            result["status"] = "conflict"
-            touched = _last_touched(r, base_commit, head, c.hunks, c.files, result["applied"])
-            result["failed"] = _failure(patch.get("msgid"), f"{label}: " + "; ".join(c.errors),
+            result.status = "conflict"
+            touched = _last_touched(r, base_commit, head, c.hunks, c.files, result.applied)
+            result.failed = _failure(patch.get("msgid"), f"{label}: " + "; ".join(c.errors),
                                         c.files, c.hunks, touched, None)
             break
         try:
             author = _author(patch, base_commit.commit_time)
         except ValueError as e:
-            result["status"] = "failed"
-            result["failed"] = _failure(patch.get("msgid"), f"{label}: {e}", [], [], [], None)
+            result.status = "failed"
+            result.failed = _failure(patch.get("msgid"), f"{label}: {e}", [], [], [], None)
             break
         # Committer date = author date keeps the result deterministic.
         committer = pygit2.Signature(COMMITTER_NAME, COMMITTER_EMAIL, author.time, author.offset)
         oid = r.create_commit(None, author, committer, commit_message(patch), tree_oid, [head.id])
         head = r[oid]
-        result["applied"].append({"msgid": patch.get("msgid"), "commit": str(oid)})
+        result.applied.append(AppliedPatch(patch.get("msgid"), str(oid)))
         if progress:
             progress(k, n)
-    if result["applied"] or (not patches and result["status"] == "applied"):
-        result["head"], result["tree"] = str(head.id), str(head.tree_id)
+    if result.applied or (not patches and result.status == "applied"):
+        result.head, result.tree = str(head.id), str(head.tree_id)
     _update_refs(r, ref_name, result)
     return result
 
@@ -364,23 +397,22 @@ def _patch_label(k: int, n: int, patch: dict) -> str:
     return f'patch {k} of {n} <{msgid}> "{(patch.get("subject") or "").strip()}"'
 
 
-def _failure(msgid, error, files, hunks, touched, line) -> dict:
-    return {"msgid": msgid, "error": error, "files": files, "hunks": hunks,
-            "last_touched": touched, "line": line}
+def _failure(msgid, error, files, hunks, touched, line) -> ApplyFailure:
+    return ApplyFailure(msgid=msgid, error=error, files=files, hunks=hunks, last_touched=touched, line=line)
 
 
-def _update_refs(r: pygit2.Repository, ref_name: str | None, result: dict) -> None:
+def _update_refs(r: pygit2.Repository, ref_name: str | None, result: ApplyResult) -> None:
     """Atomic ref writes (libgit2 lock files); see the module doc for the policy."""
     if not ref_name:
         return
     partial = ref_name + "-partial"
-    if result["status"] == "applied" and result["head"]:
-        _set_ref(r, ref_name, result["head"])
+    if result.status == "applied" and result.head:
+        _set_ref(r, ref_name, result.head)
         with contextlib.suppress(KeyError, pygit2.GitError):
             r.references.delete(partial)
-    elif result["head"]:
-        _set_ref(r, partial, result["head"])
-    result["ref"] = ref_name if result["status"] == "applied" else (partial if result["head"] else None)
+    elif result.head:
+        _set_ref(r, partial, result.head)
+    result.ref = ref_name if result.status == "applied" else (partial if result.head else None)
 
 
 def _set_ref(r: pygit2.Repository, name: str, sha: str, tries: int = 10) -> None:
@@ -398,7 +430,7 @@ def _set_ref(r: pygit2.Repository, name: str, sha: str, tries: int = 10) -> None
 def _last_touched(r, base: pygit2.Commit, head: pygit2.Commit, hunks: list[dict], files: list[str],
                   applied: list[dict]) -> list[dict]:
     """Which chain patch (or the base) last touched the lines each failed hunk wanted."""
-    by_sha = {a["commit"]: a["msgid"] for a in applied}
+    by_sha = {a.commit: a.msgid for a in applied}
     out = []
     hunk_files = {h["file"] for h in hunks}
     for h in hunks:

@@ -9,6 +9,7 @@ ordered patch-ids reuse an earlier successful result without touching git.
 import hashlib
 import logging
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
@@ -127,14 +128,14 @@ def _guess_or_head(repo: Path, tree: Tree, patches: list[Patch], attempts: list[
     branches = list(tree.branches) or ([default] if default else [])
     if blobs:
         g = gitrepo_base.guess_base(repo, blobs, branches)
-        for a in g["attempts"]:
-            reason = None if a["reason"] == "match" else a["reason"]
-            attempts.append({"rule": "guessed", "branch": a["branch"], "rev": a["rev"],
-                             "sha": a["rev"] if reason is None else None, "reason": reason})
-        if g["sha"]:
-            return {"sha": g["sha"], "rule": "guessed", "attempts": attempts}
-        bp = g.get("best_partial")
-        note = f"; best partial {bp['rev'][:12]} matched {bp['matched']}/{bp['total']}" if bp else ""
+        for a in g.attempts:
+            reason = None if a.reason == "match" else a.reason
+            attempts.append({"rule": "guessed", "branch": a.branch, "rev": a.rev,
+                             "sha": a.rev if reason is None else None, "reason": reason})
+        if g.sha:
+            return {"sha": g.sha, "rule": "guessed", "attempts": attempts}
+        bp = g.best_partial
+        note = f"; best partial {bp.rev[:12]} matched {bp.matched}/{bp.total}" if bp else ""
         attempts.append({"rule": "guessed", "rev": None, "sha": None,
                          "reason": f"no commit on {', '.join(branches) or 'any branch'} has all "
                                    f"{len(blobs)} pre-image blobs{note}"})
@@ -266,11 +267,12 @@ def _execute(run: ApplyRun, progress) -> None:
     result = gitrepo_apply.apply_chain(trees.mirror_of(tree), choice["sha"], [patch_dict(p) for p in patches],
                                  ref=str(run.id), progress=_progress_writer(run, progress),
                                  max_binary=settings.BINARY_PATCH_MAX_BYTES)
-    _finish(run, status=result["status"], cache_key=key, head=result["head"] or "",
-            tree_sha=result["tree"] or "", ref=result.get("ref") or "",
-            applied=[{"msgid": a["msgid"], "commit": a["commit"]} for a in result["applied"]],
-            failed=_describe_failure(result["failed"], patches, chain),
-            progress=len(result["applied"]), error=(result["failed"] or {}).get("error", ""), **fields)
+    failed = asdict(result.failed) if result.failed else None  # stored as JSON on the run
+    _finish(run, status=result.status, cache_key=key, head=result.head or "",
+            tree_sha=result.tree or "", ref=result.ref or "",
+            applied=[{"msgid": a.msgid, "commit": a.commit} for a in result.applied],
+            failed=_describe_failure(failed, patches, chain),
+            progress=len(result.applied), error=result.failed.error if result.failed else "", **fields)
 
 
 def _progress_writer(run: ApplyRun, also: Callable[[int, int], None] | None):
