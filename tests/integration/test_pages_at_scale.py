@@ -92,3 +92,25 @@ def test_deep_list_pages_keep_the_newest_first_order(client):
     # 120 revisions, 50 a page, newest first: page 3 holds r19 ... r0, in that order.
     assert third.index("/series/r19@ex.org/") < third.index("/series/r0@ex.org/")
     assert "/series/r20@ex.org/" not in third and "120 series" in third
+
+
+def test_series_page_queries_do_not_grow_with_patches_replies_or_family(client, django_assert_max_num_queries):
+    def page_queries(rev):
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+        with CaptureQueriesContext(connection) as q:
+            assert client.get(f"/series/{rev.msgid}/").status_code == 200
+        return len(q.captured_queries)
+
+    small, big = _archive(2)
+    before = page_queries(small)
+    msgs = Message.objects.bulk_create(
+        Message(msgid=f"p{i}@ex.org", subject=f"[PATCH {i}/30] x", kind="patch", body="b", revision=big,
+                date=T0) for i in range(2, 31))
+    Patch.objects.bulk_create(Patch(revision=big, message=m, number=i, subject=m.subject, diff="d")
+                              for i, m in enumerate(msgs, 2))
+    Message.objects.bulk_create(Message(msgid=f"re{i}@ex.org", subject="Re: x", kind="reply", body="r",
+                                        revision=big, date=T0, from_name=f"R {i}") for i in range(60))
+    Revision.objects.bulk_create(Revision(series=big.series, msgid=f"v{i}@ex.org", anchor=f"v{i}@ex.org",
+                                          title="fam", version=i, date=T0) for i in range(2, 12))
+    assert page_queries(big) <= before + 2  # 30 patches, 60 replies, 11 revisions: no query per row
