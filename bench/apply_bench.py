@@ -197,14 +197,14 @@ def post_images(repo: Path, commits: list[str], patches: list[dict]) -> list[dic
 
 def apply_chain_warm(repo: Path, base: str, patches: list[dict]) -> str:
     res = gitrepo.apply_chain(repo, base, patches)
-    assert res["status"] == "applied", res["failed"]
-    return res["tree"]
+    assert res.status == "applied", res.failed
+    return res.tree
 
 
 def apply_chain_cold(repo: Path, base: str, patches: list[dict], pjson: Path) -> str:
     code = ("import json,sys; from untangle import gitrepo; "
             "r=gitrepo.apply_chain(sys.argv[1], sys.argv[2], json.load(open(sys.argv[3]))); "
-            "print(r['tree'] if r['status']=='applied' else r)")
+            "print(r.tree if r.status=='applied' else r)")
     out = subprocess.run([sys.executable, "-c", code, str(repo), base, str(pjson)], cwd=ROOT,
                          capture_output=True, text=True, check=True, env={**ENV, "PYTHONPATH": str(ROOT)})
     return out.stdout.strip()
@@ -403,8 +403,8 @@ def main() -> None:
           f"{sum(len(parse_diff(p['diff'])) for p in patches)} file diffs", flush=True)
 
     first = gitrepo.apply_chain(repo, base, patches)
-    assert first["status"] == "applied", first["failed"]
-    posts = post_images(repo, [a["commit"] for a in first["applied"]], patches)
+    assert first.status == "applied", first.failed
+    posts = post_images(repo, [a.commit for a in first.applied], patches)
 
     rows = timed({
         "floor (object I/O only)": lambda r: floor(r, base, posts),
@@ -427,7 +427,7 @@ def main() -> None:
             inbox.stop()
         shutil.rmtree(mail_dir, ignore_errors=True)
 
-    expected = first["tree"]
+    expected = first.tree
     report = {"tree_files": nfiles, "patches": len(patches), "results": {}}
     print(f"\n{'method':32} {'median s':>9} {'min s':>8} {'runs':>5}  same tree")
     for name, (times, tree) in rows.items():

@@ -77,10 +77,10 @@ def build_run(kernel: Path, data_dir: Path):
         revs.append(Revision.objects.get(patches__message__msgid=first))
     patches = patches_of(revs)
     res = gitrepo.apply_chain(mirror, base, [patch_dict(p) for p in patches], ref="bench")
-    assert res["status"] == "applied", res["failed"]
+    assert res.status == "applied", res.failed
     return ApplyRun.objects.create(tree=tree, root=revs[-1], status=ApplyRun.APPLIED,
-                                   chain=[r.msgid for r in revs], base=base, head=res["head"],
-                                   tree_sha=res["tree"], applied=res["applied"], total=len(patches),
+                                   chain=[r.msgid for r in revs], base=base, head=res.head,
+                                   tree_sha=res.tree, applied=[{"msgid": a.msgid, "commit": a.commit} for a in res.applied], total=len(patches),
                                    progress=len(patches))
 
 

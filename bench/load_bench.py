@@ -4,12 +4,14 @@
       [--target 100000] [--clients 20] [--requests 2000]
 
 1. imports the kselftest archive (../shared/archives) once, in-process;
-2. replicates its revisions with SQL INSERT ... SELECT (msgid and anchor suffixed ".rN",
-   same series, list, dates and counts) until there are --target revisions;
+2. replicates what the pages read (series, mails, revisions, patches, files, trailers,
+   dependencies) with SQL INSERT ... SELECT, msgids suffixed "~repN" and every foreign key
+   pointing inside its copy, until there are --target revisions;
 3. stores graphs for the sampled revisions and applies the demo chain (for a tree page);
 4. starts gunicorn on 127.0.0.1 and sends --requests GETs from --clients threads over the
    series list (pages and filters), series pages, graph pages and a tree file page;
-5. prints p50/p95/max per page kind and the errors. Bounded: stops after --requests.
+5. prints p50/p95/max per page kind and the errors, first for one client (--single
+   requests: the service time), then for --clients. Bounded: stops after --requests.
 """
 import argparse
 import os
@@ -39,33 +41,97 @@ def import_archive() -> None:
     from reviewapp.services.ingest import ingest
     from tests.support.shared import KSELFTEST_ARCHIVE
     from untangle.mbox import messages_from_path
-    if Revision.objects.exclude(msgid__contains=".r").exists():
+    if Revision.objects.exists():
         return
     t = time.monotonic()
     ingest(messages_from_path(KSELFTEST_ARCHIVE), "linux-kselftest")
     print(f"imported {Revision.objects.count()} revisions in {time.monotonic() - t:.0f} s")
 
 
-COLS = ("series_id, version, rfc, title, title_key, author_name, author_email, mailing_list_id, date, "
-        "expected, received, complete, missing, base_commit, change_id, prerequisites, updated")
+SUFFIX = "~rep"  # copies' msgids end in "~rep<N>"; real message-ids never contain "~rep"
+
+# What the pages read, copied whole: table -> {foreign key column: table it points at}.
+# Every row of a copy gets a fresh id; its foreign keys point inside the same copy.
+COPIED = {
+    "reviewapp_series": {},
+    "reviewapp_message": {"revision_id": "reviewapp_revision"},
+    "reviewapp_revision": {"series_id": "reviewapp_series", "cover_id": "reviewapp_message",
+                           "previous_id": "reviewapp_revision"},
+    "reviewapp_patch": {"revision_id": "reviewapp_revision", "message_id": "reviewapp_message"},
+    "reviewapp_patchfile": {"patch_id": "reviewapp_patch"},
+    "reviewapp_trailer": {"message_id": "reviewapp_message", "patch_id": "reviewapp_patch",
+                          "revision_id": "reviewapp_revision"},
+    "reviewapp_dependency": {"source_id": "reviewapp_revision", "target_revision_id": "reviewapp_revision"},
+}
+BLOB_EXPR = ("CASE WHEN {c} IS NULL OR {c} ~ '^0*$' THEN {c} "
+             "ELSE substr(md5({c} || %(s)s), 1, length({c})) END")
+# Text columns naming a mail (and blob ids): suffixed in a copy so threads, covers and links stay inside it.
+SUFFIXED = {
+    "reviewapp_message": {"msgid": "{c} || %(s)s", "in_reply_to": "{c} || %(s)s"},
+    "reviewapp_revision": {"msgid": "{c} || %(s)s", "anchor": "{c} || %(s)s"},
+    "reviewapp_dependency": {"target": "CASE WHEN target_type = 'msgid' THEN {c} || %(s)s ELSE {c} END",
+                             "evidence_msgid": "{c} || %(s)s"},
+    # Blob ids differ per copy (same length, zero ids kept): otherwise every copy "produces" the
+    # blobs of every other and each graph would gather all 35 copies of a posting.
+    "reviewapp_patchfile": {"old_blob": BLOB_EXPR, "new_blob": BLOB_EXPR},
+}
+
+
+def _columns(cur, table: str) -> list[str]:
+    from django.db import connection
+    return [c.name for c in connection.introspection.get_table_description(cur, table)]
+
+
+def _copy_once(cur, n: int, base: dict[str, int]) -> None:
+    """One copy of every imported row of COPIED, in one transaction (foreign keys are deferred)."""
+    for table in COPIED:
+        cur.execute(f"DROP TABLE IF EXISTS map_{table}")
+        cur.execute(f"CREATE TEMP TABLE map_{table} (old bigint PRIMARY KEY, new bigint)")
+        cur.execute(f"INSERT INTO map_{table} SELECT id, nextval(pg_get_serial_sequence('{table}', 'id')) "
+                    f"FROM {table} WHERE id <= %s", [base[table]])
+    for table, fks in COPIED.items():
+        cols = [c for c in _columns(cur, table) if c != "id"]
+        exprs = []
+        for c in cols:
+            q = f't."{c}"'
+            if c in fks:
+                exprs.append(f"(SELECT new FROM map_{fks[c]} m WHERE m.old = {q})")
+            elif c in SUFFIXED.get(table, {}):
+                exprs.append(SUFFIXED[table][c].format(c=q))
+            else:
+                exprs.append(q)
+        names = ", ".join(f'"{c}"' for c in cols)
+        cur.execute(f"INSERT INTO {table} (id, {names}) "
+                    f"SELECT (SELECT new FROM map_{table} m WHERE m.old = t.id), {', '.join(exprs)} "
+                    f"FROM {table} t WHERE t.id <= %(max)s",
+                    {"s": f"{SUFFIX}{n}", "max": base[table]})
 
 
 def replicate(target: int) -> None:
-    from django.db import connection
+    """Copies of the imported archive (series, mails, revisions, patches, files, trailers,
+    dependencies) until there are ``target`` revisions; resumable, one transaction per copy."""
+    from django.db import connection, transaction
     from reviewapp.models import Revision
-    base = Revision.objects.exclude(msgid__contains=".r").count()
-    n = 1
+    with connection.cursor() as cur:
+        cur.execute("CREATE TABLE IF NOT EXISTS bench_base (tab text PRIMARY KEY, maxid bigint)")
+        cur.execute("SELECT count(*) FROM bench_base")
+        if cur.fetchone()[0] == 0:
+            for table in COPIED:
+                cur.execute(f"INSERT INTO bench_base SELECT %s, coalesce(max(id), 0) FROM {table}", [table])
+        cur.execute("SELECT tab, maxid FROM bench_base")
+        base = dict(cur.fetchall())
+    imported = Revision.objects.filter(id__lte=base["reviewapp_revision"]).count()
     t = time.monotonic()
+    n = 1
     while Revision.objects.count() < target:
-        if not Revision.objects.filter(msgid__endswith=f".r{n}").exists():
-            with connection.cursor() as cur:
-                cur.execute(f"INSERT INTO reviewapp_revision (msgid, anchor, {COLS}) "
-                            f"SELECT msgid || '.r{n}', anchor || '.r{n}', {COLS} FROM reviewapp_revision "
-                            f"WHERE msgid NOT LIKE '%%.r%%'")
+        if not Revision.objects.filter(msgid__endswith=f"{SUFFIX}{n}").exists():
+            with transaction.atomic(), connection.cursor() as cur:
+                _copy_once(cur, n, base)
+            print(f"  copy {n}: {Revision.objects.count()} revisions ({time.monotonic() - t:.0f} s)", flush=True)
         n += 1
     with connection.cursor() as cur:
         cur.execute("ANALYZE")
-    print(f"{Revision.objects.count()} revisions ({base} imported, copies .r1...r{n - 1}) "
+    print(f"{Revision.objects.count()} revisions ({imported} imported, {n - 1} copies) "
           f"in {time.monotonic() - t:.0f} s")
 
 
@@ -79,7 +145,7 @@ def prepare(sample: int) -> dict:
     uffd = Revision.objects.get(msgid=demo.DEMO_CHAINS[0][0])
     run = apply(uffd, Tree.objects.get(name="demo"))
     rng = random.Random(1)
-    ids = list(Revision.objects.exclude(msgid__contains=".r").exclude(msgid__startswith="stale:")
+    ids = list(Revision.objects.exclude(msgid__startswith="stale:")
                .values_list("id", flat=True))
     picked = Revision.objects.filter(id__in=rng.sample(ids, min(sample, len(ids))))
     compute_missing([r.id for r in picked])
@@ -153,11 +219,15 @@ def main():
     ap.add_argument("--requests", type=int, default=2000)
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--port", type=int, default=8765)
+    ap.add_argument("--data-only", action="store_true", help="import and replicate, then stop")
+    ap.add_argument("--single", type=int, default=100, help="requests of the one-client pass first")
     args = ap.parse_args()
     assert os.environ.get("DATABASE_URL", "").startswith("postgres"), "run on PostgreSQL (DATABASE_URL)"
     setup_django()
     import_archive()
     replicate(args.target)
+    if args.data_only:
+        return
     ctx = prepare(60)
     from django.db import connections
     connections.close_all()
@@ -172,8 +242,11 @@ def main():
             except OSError:
                 time.sleep(0.3)
         load(base, ctx, 4, 100)  # warm-up
-        print(f"load: {os.getloadavg()}")
+        print(f"one client, {args.single} requests (service time); load average {os.getloadavg()}")
+        report(load(base, ctx, 1, args.single))
+        print(f"{args.clients} clients, {args.requests} requests; load average {os.getloadavg()}")
         report(load(base, ctx, args.clients, args.requests))
+        print(f"load average after: {os.getloadavg()}")
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -3,6 +3,8 @@ what we did with it (fetches, dependencies, trees, applies, suite runs, digests)
 from django.conf import settings
 from django.db import models
 
+from untangle import address
+
 
 class MailingList(models.Model):
     name = models.CharField(max_length=200, unique=True)
@@ -56,7 +58,15 @@ class Series(models.Model):
         return self.title
 
 
+class RevisionQuerySet(models.QuerySet):
+    def live(self):
+        """Without the revisions ingest set aside as "stale:" (regrouped into another one)."""
+        return self.exclude(msgid__startswith=Revision.STALE_PREFIX)
+
+
 class Revision(models.Model):
+    STALE_PREFIX = "stale:"  # msgid prefix of a revision whose mails were regrouped elsewhere
+    objects = RevisionQuerySet.as_manager()
     series = models.ForeignKey(Series, related_name="revisions", on_delete=models.PROTECT)
     msgid = models.CharField(max_length=500, unique=True)  # cover's, else first patch's
     anchor = models.CharField(max_length=500, unique=True)  # the mail the posting hangs from
@@ -83,10 +93,14 @@ class Revision(models.Model):
 
     class Meta:
         ordering = ["-date"]
+        indexes = [  # the series list: newest first, without "stale:" revisions (issue 11.2)
+            models.Index(models.F("date").desc(), models.F("id").desc(), name="revision_list_order",
+                         condition=~models.Q(msgid__startswith="stale:")),
+        ]
 
     @property
     def author(self) -> str:
-        return f"{self.author_name} <{self.author_email}>" if self.author_name else f"<{self.author_email}>"
+        return address.display(self.author_name, self.author_email)
 
     def __str__(self):
         return f"{self.title} v{self.version}"
@@ -142,10 +156,12 @@ class Trailer(models.Model):
 
 
 class FetchRequest(models.Model):
-    QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+    class State(models.TextChoices):
+        QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+    QUEUED, RUNNING, DONE, FAILED = State.QUEUED, State.RUNNING, State.DONE, State.FAILED
     ref = models.TextField()
     msgid = models.CharField(max_length=500, db_index=True)
-    state = models.CharField(max_length=10, default=QUEUED, db_index=True)
+    state = models.CharField(max_length=10, choices=State.choices, default=QUEUED, db_index=True)
     attempts = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
     revisions = models.JSONField(default=list)
@@ -189,11 +205,13 @@ class GraphSnapshot(models.Model):
 
 
 class Tree(models.Model):
+    class State(models.TextChoices):
+        NEW, FETCHING, READY, ERROR = "new", "fetching", "ready", "error"
     name = models.CharField(max_length=100, unique=True)
     source = models.TextField()
     branches = models.JSONField(default=list)
     mirror_path = models.TextField(blank=True)
-    state = models.CharField(max_length=10, default="new")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.NEW)
     error = models.TextField(blank=True)
     fetched = models.DateTimeField(null=True, blank=True)
 
@@ -202,12 +220,15 @@ class Tree(models.Model):
 
 
 class ApplyRun(models.Model):
-    QUEUED, RUNNING, APPLIED, CONFLICT, FAILED = "queued", "running", "applied", "conflict", "failed"
+    class Status(models.TextChoices):
+        QUEUED, RUNNING, APPLIED, CONFLICT, FAILED = "queued", "running", "applied", "conflict", "failed"
+    QUEUED, RUNNING, APPLIED, CONFLICT, FAILED = (Status.QUEUED, Status.RUNNING, Status.APPLIED,
+                                                  Status.CONFLICT, Status.FAILED)
     tree = models.ForeignKey(Tree, related_name="runs", on_delete=models.CASCADE)
     root = models.ForeignKey(Revision, related_name="apply_runs", on_delete=models.CASCADE)
     newest = models.BooleanField(default=False)
     given_base = models.CharField(max_length=200, blank=True)
-    status = models.CharField(max_length=10, default=QUEUED, db_index=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=QUEUED, db_index=True)
     chain = models.JSONField(default=list)  # revision msgids in apply order
     cache_key = models.CharField(max_length=64, blank=True, db_index=True)
     base = models.CharField(max_length=64, blank=True)
@@ -245,10 +266,14 @@ class Suite(models.Model):
 
 
 class SuiteRun(models.Model):
-    QUEUED, RUNNING = "queued", "running"
+    class Status(models.TextChoices):
+        QUEUED, RUNNING = "queued", "running"
+        PASS, FAIL, TIMEOUT, CRASHED, ERROR = "pass", "fail", "timeout", "crashed", "error"
+    QUEUED, RUNNING = Status.QUEUED, Status.RUNNING
+    VERDICTS = (Status.PASS, Status.FAIL, Status.TIMEOUT, Status.CRASHED, Status.ERROR)  # a finished run
     apply_run = models.ForeignKey(ApplyRun, related_name="suite_runs", on_delete=models.CASCADE)
     suite = models.ForeignKey(Suite, related_name="runs", on_delete=models.CASCADE)
-    status = models.CharField(max_length=10, default=QUEUED, db_index=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=QUEUED, db_index=True)
     step = models.CharField(max_length=40, blank=True)
     tests = models.JSONField(default=list)
     log = models.TextField(blank=True)
@@ -277,7 +302,9 @@ class Subscription(models.Model):
 
 
 class Digest(models.Model):
-    COMPOSED, SENT, EMPTY, FAILED = "composed", "sent", "empty", "failed"
+    class State(models.TextChoices):
+        COMPOSED, SENT, EMPTY, FAILED = "composed", "sent", "empty", "failed"
+    COMPOSED, SENT, EMPTY, FAILED = State.COMPOSED, State.SENT, State.EMPTY, State.FAILED
     subscription = models.ForeignKey(Subscription, related_name="digests", on_delete=models.CASCADE)
     period_start = models.DateTimeField()
     period_end = models.DateTimeField()
@@ -285,7 +312,7 @@ class Digest(models.Model):
     in_reply_to = models.CharField(max_length=300, blank=True)
     subject = models.TextField()
     body = models.TextField()
-    state = models.CharField(max_length=10, default=COMPOSED)
+    state = models.CharField(max_length=10, choices=State.choices, default=COMPOSED)
     attempts = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
     sending_since = models.DateTimeField(null=True, blank=True)
@@ -336,9 +363,11 @@ class SyncCursor(models.Model):
 
 class SyncRun(models.Model):
     """One sync of a followed list: claimed by conditional update, counts and error kept."""
-    QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+    class Status(models.TextChoices):
+        QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+    QUEUED, RUNNING, DONE, FAILED = Status.QUEUED, Status.RUNNING, Status.DONE, Status.FAILED
     mailing_list = models.ForeignKey(MailingList, related_name="sync_runs", on_delete=models.CASCADE)
-    status = models.CharField(max_length=10, default=QUEUED, db_index=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=QUEUED, db_index=True)
     source = models.CharField(max_length=10, blank=True, default="")  # "git" or "search"
     created = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)

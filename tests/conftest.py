@@ -186,3 +186,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if dropped:
         terminalreporter.write_line(f"{dropped} real-kernel build test(s) left out by "
                                     f"{KERNEL_TESTS_ENV}=0")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Each test starts with an empty Django cache (the series list caches its count)."""
+    from django.core.cache import cache
+    cache.clear()
+    yield

@@ -6,6 +6,8 @@ from email.header import Header
 from email.utils import format_datetime, formataddr
 from datetime import datetime
 
+from untangle import msgid as msgids
+
 FROM_LINE = "From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001"
 # Trailers a reviewer adds in a reply; Signed-off-by stays the author's own.
 FOLDED = ("Reviewed-by", "Acked-by", "Tested-by", "Reported-by", "Suggested-by", "Cc")
@@ -48,7 +50,7 @@ def _escape_from(text: str) -> str:
 def mail(p: AmPatch) -> str:
     author = formataddr((_header(p.author_name), p.author_email)) if p.author_name else p.author_email
     head = [FROM_LINE, f"From: {author}", f"Subject: {_header(p.subject)}",
-            f"Message-ID: <{p.msgid.strip('<>')}>"]
+            f"Message-ID: {msgids.bracketed(p.msgid)}"]
     if p.date:
         head.append(f"Date: {format_datetime(p.date)}")
     head += ["MIME-Version: 1.0", "Content-Type: text/plain; charset=utf-8",

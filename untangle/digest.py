@@ -25,8 +25,9 @@ from email.headerregistry import HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
 from email.utils import format_datetime
 
+from untangle import msgid as msgids
+
 WIDTH = 72
-LORE = "https://lore.kernel.org/r/"
 TAG = "reviewapp"
 
 _URL = re.compile(r"^[a-z][a-z0-9+.-]*://\S+$", re.I)
@@ -118,8 +119,8 @@ def link(label: str, url: str, indent: str) -> list[str]:
     return wrap(label, indent) + _link_alone(url, indent)
 
 
-def lore_url(msgid: str) -> str:
-    return LORE + msgid.strip().strip("<>")
+def lore_url(msgid: str, base: str = msgids.DEFAULT_LORE) -> str:
+    return msgids.lore_url(msgid, base)
 
 
 # ---------------------------------------------------------------- wording
@@ -280,21 +281,21 @@ def _simple_section(numbered, words) -> list[str]:
     return lines
 
 
-def _deps_section(numbered) -> list[str]:
+def _deps_section(numbered, lore: str) -> list[str]:
     lines = []
     for n, item in numbered:
         for dep in item.get("stale") or []:
             lines += wrap(f"[{n}] {_stale_words(item, dep)}", "", "    ")
             if dep.get("newer_msgid"):
-                lines += link("newer:", lore_url(dep["newer_msgid"]), "    ")
+                lines += link("newer:", lore_url(dep["newer_msgid"], lore), "    ")
         for dep in item.get("missing") or []:
             lines += wrap(f"[{n}] {_missing_words(item, dep)}", "", "    ")
             if dep.get("msgid"):
-                lines += link("wanted:", lore_url(dep["msgid"]), "    ")
+                lines += link("wanted:", lore_url(dep["msgid"], lore), "    ")
     return lines
 
 
-def _links_section(numbered) -> list[str]:
+def _links_section(numbered, lore: str) -> list[str]:
     lines = []
     for n, item in numbered:
         lines += _entry_head(n, item)
@@ -303,7 +304,7 @@ def _links_section(numbered) -> list[str]:
         if item.get("tree_url"):
             lines += link("tree:  ", item["tree_url"], "  ")
         if item.get("msgid"):
-            lines += link("lore:  ", lore_url(item["msgid"]), "  ")
+            lines += link("lore:  ", lore_url(item["msgid"], lore), "  ")
     return lines
 
 
@@ -357,7 +358,7 @@ def _as_utc(moment: datetime) -> datetime:
 
 
 def compose(subscription: dict, items: list[dict], period, first: bool,
-            base_url: str, now: datetime) -> dict:
+            base_url: str, now: datetime, lore: str = msgids.DEFAULT_LORE) -> dict:
     """Compose one digest.
 
     `period` is (start, end), both days included.  On the first digest
@@ -386,10 +387,10 @@ def compose(subscription: dict, items: list[dict], period, first: bool,
                                          first or bool(i.get("new_in_period")))))
     lines += _section("Selftest results", _simple_section(
         numbered, lambda i: _suite_words(i.get("suite"))))
-    lines += _section("Stale or missing dependencies", _deps_section(numbered))
+    lines += _section("Stale or missing dependencies", _deps_section(numbered, lore))
     lines += _section("Review state", _simple_section(
         numbered, lambda i: _review_words(i.get("reviews"))))
-    lines += _section("Links", _links_section(numbered))
+    lines += _section("Links", _links_section(numbered, lore))
     lines += _footer(subscription, base_url)
     return {**result, "body": "\n".join(lines) + "\n"}
 
@@ -427,12 +428,6 @@ class _TokenHeader(UnstructuredHeader):
         return policy.linesep.join(lines) + policy.linesep
 
 
-def _bracketed(msgid: str) -> str:
-    # Stores often keep ids without <>; on the wire they need them.
-    msgid = msgid.strip()
-    return msgid if msgid.startswith("<") else f"<{msgid}>"
-
-
 def _policy():
     registry = HeaderRegistry()
     for name in ("in-reply-to", "references", "list-unsubscribe"):
@@ -449,7 +444,7 @@ def build_message(digest: dict, from_addr: str, to_addr: str, message_id: str,
     Set one_click_unsubscribe only if the unsubscribe URL accepts a POST
     (RFC 8058)."""
     msg = EmailMessage(policy=_policy())
-    msg["Message-ID"] = _bracketed(message_id)
+    msg["Message-ID"] = msgids.bracketed(message_id)
     msg["Date"] = format_datetime(date if date.tzinfo else date.replace(tzinfo=timezone.utc))
     msg["From"] = from_addr
     msg["To"] = to_addr
@@ -457,8 +452,8 @@ def build_message(digest: dict, from_addr: str, to_addr: str, message_id: str,
     if in_reply_to:
         # Each digest answers the previous one of its subscription: readers
         # show a subscription's digests as one thread.
-        msg["In-Reply-To"] = _bracketed(in_reply_to)
-        msg["References"] = _bracketed(in_reply_to)
+        msg["In-Reply-To"] = msgids.bracketed(in_reply_to)
+        msg["References"] = msgids.bracketed(in_reply_to)
     msg["Auto-Submitted"] = "auto-generated"
     msg["X-Auto-Response-Suppress"] = "All"  # no out-of-office replies
     unsubscribe = digest.get("unsubscribe_url")

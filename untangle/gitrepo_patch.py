@@ -177,6 +177,15 @@ def _git_header_names(rest: bytes) -> tuple[str | None, str | None]:
     return _drop_first(rest[:idx]), _drop_first(rest[idx + 1:])
 
 
+def header_paths(line: str | bytes) -> tuple[str | None, str | None]:
+    """(old, new) path of a 'diff --git a/x b/y' line, quoted names and spaces included;
+    (None, None) for anything else. The one diff-header parser pages and the applier share."""
+    raw = line.encode("utf-8", "surrogateescape") if isinstance(line, str) else line
+    if not raw.startswith(b"diff --git "):
+        return None, None
+    return _git_header_names(raw[len(b"diff --git "):].split(b"\n", 1)[0])
+
+
 def parse_diff(text: str | bytes, max_binary: int = MAX_BINARY_BYTES) -> list[FilePatch]:
     """Split diff text into FilePatch objects; raise PatchError on corruption.
 

@@ -1,53 +1,167 @@
 """Dependency graph of patch-series revisions: apply order and its problems.
 
-Input is plain data: ``nodes`` maps a revision msgid (its cover letter, or
-first patch) to a dict with "subject", "version", "complete", "series" (family
-id shared by all revisions of one series), "date" (ISO text), optional
-"state" ("missing" + "error" when it could not be fetched), "newer" (msgid of
-the next revision or None), "files" (touched paths), "base" (base-commit).
-``edges`` are dicts with "from", "to", "kind", "how", "evidence"; only
+Input is typed: ``nodes`` maps a revision msgid (its cover letter, or first
+patch) to a :class:`Node`, ``edges`` is a list of :class:`Edge`; only
 "depends-on" edges shape the order, other kinds are carried along.
 
-Output is plain dicts, safe to store as JSON.
+Output is a :class:`Graph` (order, :class:`Problem` list, cycles, the edges
+marked used/broken) and, for neighbours, :class:`NotNeeded` records: a reason
+code and the msgids it names, no English. Sentences are made at the edge
+(reviewapp.wording) from the labels shown there.
 """
 from __future__ import annotations
 
 import heapq
 import re
 from collections import defaultdict
+from dataclasses import asdict, dataclass, field, replace
+from enum import Enum
+
+
+@dataclass
+class Node:
+    """One revision (or a target that could not be found) as the graph sees it."""
+    msgid: str
+    subject: str = ""
+    version: int | None = None
+    complete: bool = True
+    series: str | None = None  # family id shared by all revisions of one series
+    date: str = ""  # ISO text
+    newer: str | None = None  # msgid of the next revision
+    files: list[str] | None = None  # touched paths; None: unknown
+    base: str | None = None  # base-commit
+    missing_patches: list[int] = field(default_factory=list)
+    missing: bool = False  # could not be fetched (error says why)
+    error: str = ""
+
+
+@dataclass
+class Edge:
+    """A link between two revisions with its evidence; build() sets used/broken_cycle/redirected_to."""
+    source: str
+    target: str
+    kind: str  # depends-on | related | previous-revision | supersedes | based-on ...
+    how: str = ""  # reply | prose | tag | blob
+    evidence: str = ""
+    evidence_msgid: str = ""
+    target_type: str = "msgid"
+    referred: str = ""  # what the mail named (a msgid, change-id:vN, patch-id, sha)
+    version: int | None = None
+    extra: dict = field(default_factory=dict)
+    used: bool = False
+    broken_cycle: bool = False
+    redirected_to: str | None = None
+
+    def to_json(self) -> dict:
+        out = asdict(self)
+        out["from"], out["to"] = out.pop("source"), out.pop("target")
+        return out
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Edge":
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        return cls(source=d["from"], target=d["to"], **known)
+
+
+class ProblemKind(str, Enum):
+    MISSING = "missing"
+    TWO_REVISIONS = "two-revisions"
+    CYCLE = "cycle"
+    SUPERSEDED = "superseded"
+    INCOMPLETE = "incomplete"
+    CONFLICTING_BASE = "conflicting-base"
+
+
+@dataclass
+class Problem:
+    kind: str  # a ProblemKind value
+    detail: str
+    subkind: str = ""  # the graph --json contract folds two-revisions into superseded
+    msgid: str | None = None  # the revision it is about, when one
+    newest: str | None = None  # superseded: the newest revision
+
+    def to_json(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if v not in ("", None)}
+
+
+@dataclass
+class Graph:
+    root: str
+    order: list[str]
+    problems: list[Problem]
+    cycles: list[list[Edge]]
+    edges: list[Edge]
+    roles: dict[str, str]  # msgid -> root | dependency | missing | replaced | unrelated
+    newest: dict[str, str]  # msgid -> its newest known revision
+
+
+class Reason(str, Enum):
+    """Why a neighbour is not needed (NotNeeded.reason)."""
+    SAME_SERIES_AS_ROOT = "same-series-as-root"  # another revision of the root's series
+    SAME_SERIES_IN_CHAIN = "same-series-in-chain"  # the chain uses `other` of its series
+    UNTOUCHED = "untouched"  # nothing referenced, no file shared
+    UNREFERENCED = "unreferenced"  # nothing referenced, touched files unknown
+    ONLY_MENTIONED = "only-mentioned"  # `other` links to it (`link`), nothing depends on it
+    BUILT_ON_ROOT = "built-on-root"  # it depends on the root, not the other way round
+    BUILT_ON_OTHER = "built-on-other"  # it is built on `other`, nothing in the chain refers to it
+    MENTIONS_ROOT = "mentions-root"  # it only mentions the root
+    UNRELATED = "unrelated"  # nothing in the chain refers to it
+
+
+@dataclass(frozen=True)
+class NotNeeded:
+    msgid: str
+    reason: str  # a Reason value
+    other: str | None = None  # the revision the reason names
+    link: str | None = None  # ONLY_MENTIONED: the kind of link
+    files: int | None = None  # how many files it touches, when known and none is shared
+    shared: tuple[str, ...] = ()  # files the chain also changes: it may conflict
+
+    def to_json(self) -> dict:
+        return dict(asdict(self), shared=list(self.shared))
+
+    @classmethod
+    def from_json(cls, d: dict) -> "NotNeeded":
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        return cls(**dict(known, shared=tuple(d.get("shared") or ())))
 
 # Evidence strength: a cycle is broken at its weakest edge.
 _HOW_STRENGTH = {"reply": 0, "prose": 1, "tag": 2, "blob": 3}
 
 
-def label(msgid: str, nodes: dict) -> str:
+Nodes = dict[str, Node]
+
+
+def label(msgid: str, nodes: Nodes) -> str:
     """Short human name of a revision: subject without [PATCH ...] and the version."""
-    node = nodes.get(msgid) or {}
-    name = node.get("name") or node.get("subject") or msgid
+    node = nodes.get(msgid)
+    name = (node.subject if node else "") or msgid
     name = re.sub(r"^\s*(\[[^\]]*\]\s*)+", "", name).strip() or msgid
-    version = node.get("version")
+    version = node.version if node else None
     if version and not re.search(rf"\bv{version}\b", name):
         name = f"{name} v{version}"
     return name
 
 
-def _family(msgid: str, nodes: dict) -> str:
-    return (nodes.get(msgid) or {}).get("series") or msgid
+def _family(msgid: str, nodes: Nodes) -> str:
+    node = nodes.get(msgid)
+    return (node.series if node else None) or msgid
 
 
-def _sort_key(msgid: str, nodes: dict) -> tuple[str, str]:
-    return ((nodes.get(msgid) or {}).get("date") or "", msgid)
+def _sort_key(msgid: str, nodes: Nodes) -> tuple[str, str]:
+    node = nodes.get(msgid)
+    return ((node.date if node else "") or "", msgid)
 
 
-def _is_missing(msgid: str, nodes: dict) -> bool:
-    return msgid not in nodes or nodes[msgid].get("state") == "missing"
+def _is_missing(msgid: str, nodes: Nodes) -> bool:
+    return msgid not in nodes or nodes[msgid].missing
 
 
-def _dep_adjacency(edges: list[dict]) -> dict[str, list[str]]:
+def _dep_adjacency(edges: list[Edge]) -> dict[str, list[str]]:
     adj: dict[str, list[str]] = defaultdict(list)
     for e in edges:
-        if e.get("kind") == "depends-on" and e["from"] != e["to"] and e["to"] not in adj[e["from"]]:
-            adj[e["from"]].append(e["to"])
+        if e.kind == "depends-on" and e.source != e.target and e.target not in adj[e.source]:
+            adj[e.source].append(e.target)
     return adj
 
 
@@ -61,18 +175,23 @@ def _reachable(root: str, adj: dict[str, list[str]]) -> set[str]:
     return seen
 
 
-def _newest(msgid: str, nodes: dict) -> str:
+def _newest(msgid: str, nodes: Nodes) -> str:
     """Follow "newer" links to the last known revision (loops are cut)."""
     seen = {msgid}
-    while (nodes.get(msgid) or {}).get("newer") and nodes[msgid]["newer"] not in seen:
-        msgid = nodes[msgid]["newer"]
+    while msgid in nodes and nodes[msgid].newer and nodes[msgid].newer not in seen:
+        msgid = nodes[msgid].newer
         seen.add(msgid)
     return msgid
 
 
+def _files(msgid: str, nodes: Nodes) -> list[str] | None:
+    node = nodes.get(msgid)
+    return node.files if node else None
+
+
 # ---------------------------------------------------------------- build steps
 
-def _dedupe_families(root, reached, nodes, dep_edges, problems) -> dict[str, str]:
+def _dedupe_families(root, reached, nodes: Nodes, dep_edges: list[Edge], problems) -> dict[str, str]:
     """Map every dropped revision to the one revision of its family that stays.
 
     Two revisions of one series never go in one chain: the root's own revision
@@ -87,17 +206,17 @@ def _dedupe_families(root, reached, nodes, dep_edges, problems) -> dict[str, str
         if len(members) < 2:
             continue
         keep = root if root in members else max(
-            members, key=lambda m: (nodes[m].get("version") or 0, _sort_key(m, nodes)))
+            members, key=lambda m: (nodes[m].version or 0, _sort_key(m, nodes)))
         for m in members:
             if m != keep:
                 alias[m] = keep
-        needers = sorted({label(e["from"], nodes) for e in dep_edges if e["to"] in members})
-        names = ", ".join(label(m, nodes) for m in sorted(members, key=lambda m: nodes[m].get("version") or 0))
-        problems.append({
-            "kind": "two-revisions",
-            "detail": f"{names} are all required (by {', '.join(needers)}); "
-                      f"only {label(keep, nodes)} is used, two revisions of one series never go in one chain",
-        })
+        needers = sorted({label(e.source, nodes) for e in dep_edges if e.target in members})
+        names = ", ".join(label(m, nodes) for m in sorted(members, key=lambda m: nodes[m].version or 0))
+        problems.append(Problem(
+            ProblemKind.TWO_REVISIONS.value,
+            f"{names} are all required (by {', '.join(needers)}); "
+            f"only {label(keep, nodes)} is used, two revisions of one series never go in one chain",
+            msgid=keep))
     return alias
 
 
@@ -161,7 +280,8 @@ def _sccs(nodeset: set[str], adj: dict[str, list[str]]) -> list[set[str]]:
     return out
 
 
-def _break_cycles(chain, edge_of, adj, nodes, problems, cycles) -> set[tuple[str, str]]:
+def _break_cycles(chain, edge_of: dict[tuple[str, str], Edge], adj, nodes: Nodes, problems,
+                  cycles) -> set[tuple[str, str]]:
     """Remove the weakest edge of each cycle until the graph is acyclic.
 
     Weakest = least evidence (reply < prose < tag < blob), then the edge
@@ -180,19 +300,18 @@ def _break_cycles(chain, edge_of, adj, nodes, problems, cycles) -> set[tuple[str
 
         ranked = sorted(pairs)  # msgids last ...
         ranked.sort(key=lambda p: _sort_key(p[1], nodes)[0], reverse=True)  # ... newest target ...
-        ranked.sort(key=lambda p: _HOW_STRENGTH.get(edge_of[p].get("how"), 1))  # ... weakest evidence first
+        ranked.sort(key=lambda p: _HOW_STRENGTH.get(edge_of[p].how, 1))  # ... weakest evidence first
         drop = ranked[0]
         adj[drop[0]] = [n for n in adj[drop[0]] if n != drop[1]]
         broken.add(drop)
         names = " -> ".join(label(m, nodes) for m in path)
-        problems.append({
-            "kind": "cycle",
-            "detail": f"dependency cycle {names}; ignored '{label(drop[0], nodes)} depends on "
-                      f"{label(drop[1], nodes)}' ({edge_of[drop].get('how')}) to get an order",
-        })
+        problems.append(Problem(
+            ProblemKind.CYCLE.value,
+            f"dependency cycle {names}; ignored '{label(drop[0], nodes)} depends on "
+            f"{label(drop[1], nodes)}' ({edge_of[drop].how}) to get an order"))
 
 
-def _topological(chain: set[str], adj: dict[str, list[str]], nodes: dict) -> list[str]:
+def _topological(chain: set[str], adj: dict[str, list[str]], nodes: Nodes) -> list[str]:
     """Dependencies first; among ready revisions, older date then msgid first."""
     remaining = {m: len([n for n in adj.get(m, []) if n in chain]) for m in chain}
     dependents: dict[str, list[str]] = defaultdict(list)
@@ -213,49 +332,49 @@ def _topological(chain: set[str], adj: dict[str, list[str]], nodes: dict) -> lis
     return order
 
 
-def _missing_problems(root, reached, nodes, dep_edges) -> list[dict]:
+def _missing_problems(root, reached, nodes: Nodes, dep_edges: list[Edge]) -> list[Problem]:
     out = []
     for m in sorted(reached):
         if not _is_missing(m, nodes):
             continue
-        needers = sorted({label(e["from"], nodes) for e in dep_edges if e["to"] == m})
-        why = (nodes.get(m) or {}).get("error") or "it is not in the archive that was searched"
+        needers = sorted({label(e.source, nodes) for e in dep_edges if e.target == m})
+        why = (nodes[m].error if m in nodes else "") or "it is not in the archive that was searched"
         if m == root:
             detail = f"{m} itself could not be fetched: {why}"
         else:
             who = " and ".join(needers) if needers else label(root, nodes)
             detail = f"{who} depends on {m}, which could not be fetched: {why}"
-        out.append({"kind": "missing", "detail": detail})
+        out.append(Problem(ProblemKind.MISSING.value, detail, msgid=m))
     return out
 
 
-def _superseded_problems(order, adj, nodes) -> list[dict]:
+def _superseded_problems(order, adj, nodes: Nodes) -> list[Problem]:
     out = []
     for m in order:
         newest = _newest(m, nodes)
         if newest == m:
             continue
-        node = nodes.get(newest) or {}
-        version = f"v{node['version']}" if node.get("version") else f"a newer revision ({newest})"
-        when = f" was posted on {node['date'][:10]}" if node.get("date") else " exists"
+        node = nodes.get(newest) or Node(newest)
+        version = f"v{node.version}" if node.version else f"a newer revision ({newest})"
+        when = f" was posted on {node.date[:10]}" if node.date else " exists"
         users = [u for u in order if m in adj.get(u, [])]
         if users:
             detail = f"{label(users[0], nodes)} is built on {label(m, nodes)}; {version}{when}"
         else:
             detail = f"{label(m, nodes)} is not the newest revision; {version}{when}"
-        out.append({"kind": "superseded", "detail": detail, "msgid": m, "newest": newest})
+        out.append(Problem(ProblemKind.SUPERSEDED.value, detail, msgid=m, newest=newest))
     return out
 
 
-def _incomplete_problems(order, nodes) -> list[dict]:
+def _incomplete_problems(order, nodes: Nodes) -> list[Problem]:
     out = []
     for m in order:
-        node = nodes.get(m) or {}
-        if node.get("complete", True):
+        node = nodes.get(m)
+        if node is None or node.complete:
             continue
-        missing = node.get("missing_patches")
+        missing = node.missing_patches
         what = f": patches {', '.join(map(str, missing))} are missing" if missing else ": some patches are missing"
-        out.append({"kind": "incomplete", "detail": f"{label(m, nodes)} is incomplete{what}"})
+        out.append(Problem(ProblemKind.INCOMPLETE.value, f"{label(m, nodes)} is incomplete{what}", msgid=m))
     return out
 
 
@@ -265,7 +384,7 @@ def _same_commit(a: str, b: str) -> bool:
     return n >= 7 and a[:n] == b[:n]
 
 
-def _base_problems(order, adj, nodes) -> list[dict]:
+def _base_problems(order, adj, nodes: Nodes) -> list[Problem]:
     """Members that do not build on each other but claim different base commits.
 
     A dependent's base differs from its dependency's by nature (it usually is
@@ -274,123 +393,136 @@ def _base_problems(order, adj, nodes) -> list[dict]:
     """
     out = []
     closure = {m: _reachable(m, adj) for m in order}
-    based = [m for m in order if (nodes.get(m) or {}).get("base")]
+    based = [m for m in order if m in nodes and nodes[m].base]
     for i, a in enumerate(based):
         for b in based[i + 1:]:
             if a in closure[b] or b in closure[a]:
                 continue
-            ba, bb = nodes[a]["base"], nodes[b]["base"]
+            ba, bb = nodes[a].base, nodes[b].base
             if not _same_commit(ba, bb):
-                out.append({"kind": "conflicting-base",
-                            "detail": f"{label(a, nodes)} is based on {ba[:12]} but {label(b, nodes)} is based on "
-                                      f"{bb[:12]}, and neither builds on the other"})
+                out.append(Problem(
+                    ProblemKind.CONFLICTING_BASE.value,
+                    f"{label(a, nodes)} is based on {ba[:12]} but {label(b, nodes)} is based on "
+                    f"{bb[:12]}, and neither builds on the other", msgid=a))
     return out
 
 
 # ---------------------------------------------------------------- public API
 
-def build(root: str, nodes: dict, edges: list[dict]) -> dict:
+def build(root: str, nodes: Nodes, edges: list[Edge]) -> Graph:
     """Apply order for ``root`` and every problem found on the way.
 
-    Returns {"root", "nodes", "edges", "order", "problems", "cycles"}:
     order lists the revisions to apply, dependencies first and root last,
-    following depends-on edges only; problems are {"kind", "detail"} with
-    kind in missing | two-revisions | cycle | superseded | incomplete |
-    conflicting-base; cycles lists, per cycle found, the edges forming it.
+    following depends-on edges only; problems have kind in missing |
+    two-revisions | cycle | superseded | incomplete | conflicting-base; cycles
+    lists, per cycle found, the edges forming it. The returned edges are copies
+    of ``edges`` with used / broken_cycle / redirected_to set.
     """
-    problems: list[dict] = []
-    cycles: list[list[dict]] = []
-    dep_edges = [e for e in edges if e.get("kind") == "depends-on" and e["from"] != e["to"]]
+    problems: list[Problem] = []
+    cycles: list[list[Edge]] = []
+    dep_edges = [e for e in edges if e.kind == "depends-on" and e.source != e.target]
     reached = _reachable(root, _dep_adjacency(dep_edges))
     problems += _missing_problems(root, reached, nodes, dep_edges)
 
     alias = _dedupe_families(root, reached, nodes, dep_edges, problems)
     # Only incoming edges move to the kept revision: the dropped revision's own
     # dependencies were stated for it, not for the one that stays.
-    moved = [dict(e, to=alias.get(e["to"], e["to"])) for e in dep_edges if e["from"] not in alias]
-    moved = [e for e in moved if e["from"] != e["to"]]
+    moved = [replace(e, target=alias.get(e.target, e.target)) for e in dep_edges if e.source not in alias]
+    moved = [e for e in moved if e.source != e.target]
     adj = _dep_adjacency(moved)
     chain = {m for m in _reachable(root, adj) if not _is_missing(m, nodes)}
-    edge_of = {}
+    edge_of: dict[tuple[str, str], Edge] = {}
     for e in moved:
-        edge_of.setdefault((e["from"], e["to"]), e)
+        edge_of.setdefault((e.source, e.target), e)
     broken = _break_cycles(chain, edge_of, adj, nodes, problems, cycles)
     order = _topological(chain, adj, nodes)
     problems += _superseded_problems(order, adj, nodes)
     problems += _incomplete_problems(order, nodes)
     problems += _base_problems(order, adj, nodes)
 
-    out_nodes = []
-    for m, node in sorted(nodes.items()):
-        role = ("root" if m == root else "missing" if _is_missing(m, nodes) and m in reached
-                else "replaced" if m in alias else "dependency" if m in chain else "unrelated")
-        out_nodes.append(dict(node, msgid=m, role=role, newest=_newest(m, nodes)))
+    roles = {}
+    for m in sorted(nodes):
+        roles[m] = ("root" if m == root else "missing" if _is_missing(m, nodes) and m in reached
+                    else "replaced" if m in alias else "dependency" if m in chain else "unrelated")
     out_edges = []
     for e in edges:
-        target = alias.get(e["to"], e["to"]) if e["from"] not in alias else e["to"]
-        used = (e.get("kind") == "depends-on" and e["from"] in chain and target in chain
-                and (e["from"], target) not in broken and e["from"] != target)
-        extra = {"used": used, "broken_cycle": (e["from"], target) in broken}
-        if target != e["to"]:
-            extra["redirected_to"] = target
-        out_edges.append(dict(e, **extra))
-    return {"root": root, "nodes": out_nodes, "edges": out_edges, "order": order,
-            "problems": problems, "cycles": cycles}
+        target = alias.get(e.target, e.target) if e.source not in alias else e.target
+        used = (e.kind == "depends-on" and e.source in chain and target in chain
+                and (e.source, target) not in broken and e.source != target)
+        out_edges.append(replace(e, used=used, broken_cycle=(e.source, target) in broken,
+                                 redirected_to=target if target != e.target else None))
+    return Graph(root=root, order=order, problems=problems, cycles=cycles, edges=out_edges, roles=roles,
+                 newest={m: _newest(m, nodes) for m in nodes})
 
 
-def newest_chain(graph: dict, nodes: dict) -> list[str]:
+def newest_chain(graph: Graph, nodes: Nodes) -> list[str]:
     """The same order with every dependency replaced by its newest revision.
 
     An alternative to offer when dependencies were superseded; the newest
     revisions' own dependencies are not re-resolved here.
     """
     out: list[str] = []
-    for m in graph["order"]:
-        pick = m if m == graph["root"] else _newest(m, nodes)
+    for m in graph.order:
+        pick = m if m == graph.root else _newest(m, nodes)
         if pick not in out:
             out.append(pick)
     return out
 
 
-def unneeded(root: str, nodes: dict, edges: list[dict], candidates: list[str]) -> list[str]:
-    """Plain-word reasons why in-flight candidates are not needed by ``root``.
+def not_needed(root: str, nodes: Nodes, edges: list[Edge], candidates: list[str],
+               order: list[str] | None = None) -> list[NotNeeded]:
+    """Why each in-flight candidate is not needed by ``root`` (structured, no English).
 
-    A candidate is unneeded when no depends-on path leads from root to it and,
-    when touched files are known, it touches none of the files the root's
-    chain touches (sharing files means it may conflict: not reported here).
+    A candidate is not needed when no depends-on path leads from root to it.
+    When it shares touched files with the chain it still is not needed, but
+    the shared files are listed: it may conflict. ``order`` (the apply order,
+    default: the depends-on closure) decides which mentions count.
     """
-    adj = _dep_adjacency([e for e in edges if e["from"] != e["to"]])
-    chain = _reachable(root, adj)
-    chain_files = set().union(*[set((nodes.get(m) or {}).get("files") or ()) for m in chain])
+    chain = _reachable(root, _dep_adjacency([e for e in edges if e.source != e.target]))
+    members = list(order) if order is not None else sorted(chain)
+    chain_files = set().union(*[set(_files(m, nodes) or ()) for m in chain | set(members)])
     chain_families = {_family(m, nodes): m for m in chain}
     out = []
     for c in candidates:
         if c in chain:
             continue
-        files = (nodes.get(c) or {}).get("files")
-        if files is not None and chain_files and set(files) & chain_files:
-            continue
-        out.append(f"{label(c, nodes)} is not needed by {label(root, nodes)}: "
-                   + _unneeded_reason(c, root, chain, chain_families, files, chain_files, edges, nodes))
+        files = _files(c, nodes)
+        shared = tuple(sorted(set(files or ()) & chain_files))
+        if shared:
+            out.append(replace(_linked_reason(c, root, members, edges, nodes), shared=shared))
+        else:
+            out.append(_unshared_reason(c, root, chain, chain_families, files, chain_files, edges, nodes))
     return out
 
 
-def _unneeded_reason(c, root, chain, chain_families, files, chain_files, edges, nodes) -> str:
+def _unshared_reason(c, root, chain, chain_families, files, chain_files, edges: list[Edge],
+                     nodes: Nodes) -> NotNeeded:
     fam = _family(c, nodes)
     if fam in chain_families:
         other = chain_families[fam]
         if other == root:
-            return "it is another revision of the same series"
-        return f"the chain uses {label(other, nodes)} of the same series"
-    mentions = [e for e in edges if e["to"] == c and e["from"] in chain]
+            return NotNeeded(c, Reason.SAME_SERIES_AS_ROOT.value, other=root)
+        return NotNeeded(c, Reason.SAME_SERIES_IN_CHAIN.value, other=other)
+    mentions = [e for e in edges if e.target == c and e.source in chain]
     files_known = bool(files) and bool(chain_files)
+    count = len(files) if files_known else None
     if not mentions:
-        return "nothing of it is referenced or touched" if files_known else \
-            "nothing of it is referenced (touched files unknown)"
+        return NotNeeded(c, (Reason.UNTOUCHED if files_known else Reason.UNREFERENCED).value)
     first = mentions[0]
-    reason = (f"it is only mentioned ({first.get('kind') or 'related'} link from {label(first['from'], nodes)}), "
-              "nothing depends on it")
-    if files_known:
-        which = "its only file is not" if len(files) == 1 else f"none of its {len(files)} files is"
-        return f"{reason}, and {which} touched by the chain"
-    return reason
+    return NotNeeded(c, Reason.ONLY_MENTIONED.value, other=first.source, link=first.kind or "related", files=count)
+
+
+def _linked_reason(c, root, order: list[str], edges: list[Edge], nodes: Nodes) -> NotNeeded:
+    """For a candidate sharing files with the chain: how it relates to the chain."""
+    mention = next((e for e in edges if e.target == c and e.source in order), None)
+    if mention:
+        return NotNeeded(c, Reason.ONLY_MENTIONED.value, other=mention.source, link=mention.kind)
+    outgoing = [e for e in edges if e.source == c and e.target in nodes]
+    if any(e.target == root and e.kind == "depends-on" for e in outgoing):
+        return NotNeeded(c, Reason.BUILT_ON_ROOT.value, other=root)
+    dep = next((e for e in outgoing if e.kind == "depends-on"), None)
+    if dep:
+        return NotNeeded(c, Reason.BUILT_ON_OTHER.value, other=dep.target)
+    if any(e.target == root for e in outgoing):
+        return NotNeeded(c, Reason.MENTIONS_ROOT.value, other=root)
+    return NotNeeded(c, Reason.UNRELATED.value)

@@ -36,6 +36,8 @@ import urllib3.connection
 import urllib3.connectionpool
 from requests.adapters import HTTPAdapter
 
+from untangle import msgid as msgids
+
 __all__ = ["FetchError", "FetchLimits", "parse_ref", "fetch_thread", "search_patchid"]
 
 # Separator line public-inbox writes in its mboxrd output; we write the same.
@@ -110,10 +112,7 @@ def parse_ref(text: str) -> str:
     if re.match(r"^https?://", ref, re.IGNORECASE):
         msgid = _msgid_from_url(ref)
     else:
-        msgid = _MSGID_PREFIX_RE.sub("", ref).strip()
-        if msgid.startswith("<") and msgid.endswith(">"):
-            msgid = msgid[1:-1].strip()
-        msgid = urllib.parse.unquote(msgid)
+        msgid = urllib.parse.unquote(msgids.bare(_MSGID_PREFIX_RE.sub("", ref)))
     _check_msgid(msgid, text)
     return msgid
 
@@ -128,7 +127,7 @@ def _msgid_from_url(url: str) -> str:
     for segment in path.split("/"):
         decoded = urllib.parse.unquote(segment)
         if "@" in decoded:
-            return decoded.strip("<>")
+            return msgids.bare(decoded)
     raise ValueError(f"no message-id in URL: {url!r}")
 
 

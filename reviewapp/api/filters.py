@@ -6,6 +6,8 @@ from drf_spectacular.utils import OpenApiParameter
 from rest_framework.exceptions import ValidationError
 from datetime import datetime, time, timezone
 
+from untangle import msgid as msgids
+
 STATES = ("complete", "incomplete")
 MAX_VALUE = 500  # every filter value is a short string; bound what an outsider sends
 
@@ -106,7 +108,7 @@ def revisions(qs, request, prefix: str = ""):
     if (v := since(request)) is not None:
         qs = qs.filter(**{f("date__gte"): v})
     if (v := param(request, "msgid")) is not None:
-        v = v.strip().strip("<>")
+        v = msgids.bare(v)
         qs = qs.filter(Q(**{f("msgid"): v}) | Q(**{f("messages__msgid"): v}))
     if (v := param(request, "change_id")) is not None:
         qs = qs.filter(**{f("change_id"): v})

@@ -9,6 +9,8 @@ from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from untangle import msgid as msgids
+
 from ..models import ApplyRun, FetchRequest, MailingList, Revision, Series, Subscription, Suite, SuiteRun, Tree
 from ..selectors import revision_or_404
 from ..services import apply as apply_service, fetch, suites, sync, trees
@@ -16,6 +18,7 @@ from ..services.graph import latest_snapshot
 from . import filters, serializers as ser
 from .access import MaintainerOnly, MaintainerWrites
 from .mbox import mbox_of
+from ..wording import not_needed_sentence
 
 class UnknownName(APIException):
     """A trigger names a revision, tree, run or suite we do not have: 404 naming the field."""
@@ -40,7 +43,7 @@ def _id(name: str) -> OpenApiParameter:
 def _revision(msgid: str) -> Revision:
     if len(msgid) > filters.MAX_VALUE or "\x00" in msgid:
         raise Http404("no such revision")
-    return revision_or_404(msgid.strip().strip("<>"))
+    return revision_or_404(msgids.bare(msgid))
 
 
 class ListList(generics.ListAPIView):
@@ -73,7 +76,7 @@ class RevisionList(filters.Filtered, generics.ListAPIView):
         return super().get(request, *args, **kwargs)
 
     def filtered(self):
-        qs = Revision.objects.select_related("mailing_list").exclude(msgid__startswith="stale:")
+        qs = Revision.objects.select_related("mailing_list").live()
         return filters.revisions(qs, self.request)
 
 
@@ -102,7 +105,11 @@ class RevisionGraph(APIView):
         if snap is None:
             raise Http404(f"no stored graph for <{rev.msgid}>: a maintainer can compute one "
                           f"from the series page or `manage.py graph`")
-        return Response({"root": rev.msgid, "computed": snap.computed, "graph": snap.data,
+        data = dict(snap.data)
+        names = {n["msgid"]: n["label"] for n in data.get("nodes", [])}
+        data["unneeded"] = [dict(u, detail=not_needed_sentence(u, rev.msgid, names))
+                            for u in data.get("unneeded", [])]  # structured, plus its sentence
+        return Response({"root": rev.msgid, "computed": snap.computed, "graph": data,
                          "changes": snap.changes})
 
 
@@ -174,7 +181,7 @@ class ApplyRuns(filters.Filtered, generics.ListCreateAPIView):
         if (v := filters.param(self.request, "status")) is not None:
             qs = qs.filter(status=v)
         if (v := filters.param(self.request, "root")) is not None:
-            qs = qs.filter(root__msgid=v.strip().strip("<>"))
+            qs = qs.filter(root__msgid=msgids.bare(v))
         return qs
 
     @extend_schema(request=ser.ApplyRequestSerializer,

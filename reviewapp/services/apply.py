@@ -2,13 +2,14 @@
 
 The chain comes from the graph (apply order, root last); the base is chosen
 by explicit rules whose every attempt is recorded; patches go to the git
-layer (untangle.gitrepo.apply_chain) which writes one commit per patch into
+layer (untangle.gitrepo_apply.apply_chain) which writes one commit per patch into
 the mirror, in-process, without a worktree. The same base and the same
 ordered patch-ids reuse an earlier successful result without touching git.
 """
 import hashlib
 import logging
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
@@ -16,7 +17,7 @@ from django.conf import settings
 from django.db.models import Max
 from django.utils import timezone
 
-from untangle import gitrepo
+from untangle import gitrepo_apply, gitrepo_base, gitrepo_repo
 
 from .. import dispatch
 
@@ -101,7 +102,7 @@ def choose_base(repo: Path, tree: Tree, chain: list[Revision], patches: list[Pat
     """
     attempts: list[dict] = []
     if given:
-        sha = gitrepo.resolve(repo, given)
+        sha = gitrepo_repo.resolve(repo, given)
         attempts.append({"rule": "given", "rev": given, "sha": sha,
                          "reason": None if sha else f"{given} not found in tree {tree.name}"})
         return {"sha": sha, "rule": "given", "attempts": attempts}
@@ -113,7 +114,7 @@ def choose_base(repo: Path, tree: Tree, chain: list[Revision], patches: list[Pat
             attempts.append({"rule": rule, "revision": rev.msgid, "rev": None, "sha": None,
                              "reason": "no base-commit declared"})
             continue
-        sha = gitrepo.resolve(repo, rev.base_commit)
+        sha = gitrepo_repo.resolve(repo, rev.base_commit)
         attempts.append({"rule": rule, "revision": rev.msgid, "rev": rev.base_commit, "sha": sha,
                          "reason": None if sha else f"not in tree {tree.name}"})
         if sha:
@@ -123,25 +124,25 @@ def choose_base(repo: Path, tree: Tree, chain: list[Revision], patches: list[Pat
 
 def _guess_or_head(repo: Path, tree: Tree, patches: list[Patch], attempts: list[dict]) -> dict:
     blobs = preimage_blobs(patches)
-    default = gitrepo.default_branch(repo)
+    default = gitrepo_repo.default_branch(repo)
     branches = list(tree.branches) or ([default] if default else [])
     if blobs:
-        g = gitrepo.guess_base(repo, blobs, branches)
-        for a in g["attempts"]:
-            reason = None if a["reason"] == "match" else a["reason"]
-            attempts.append({"rule": "guessed", "branch": a["branch"], "rev": a["rev"],
-                             "sha": a["rev"] if reason is None else None, "reason": reason})
-        if g["sha"]:
-            return {"sha": g["sha"], "rule": "guessed", "attempts": attempts}
-        bp = g.get("best_partial")
-        note = f"; best partial {bp['rev'][:12]} matched {bp['matched']}/{bp['total']}" if bp else ""
+        g = gitrepo_base.guess_base(repo, blobs, branches)
+        for a in g.attempts:
+            reason = None if a.reason == "match" else a.reason
+            attempts.append({"rule": "guessed", "branch": a.branch, "rev": a.rev,
+                             "sha": a.rev if reason is None else None, "reason": reason})
+        if g.sha:
+            return {"sha": g.sha, "rule": "guessed", "attempts": attempts}
+        bp = g.best_partial
+        note = f"; best partial {bp.rev[:12]} matched {bp.matched}/{bp.total}" if bp else ""
         attempts.append({"rule": "guessed", "rev": None, "sha": None,
                          "reason": f"no commit on {', '.join(branches) or 'any branch'} has all "
                                    f"{len(blobs)} pre-image blobs{note}"})
     else:
         attempts.append({"rule": "guessed", "rev": None, "sha": None,
                          "reason": "the patches carry no pre-image blob ids"})
-    sha = gitrepo.resolve(repo, default) if default else None
+    sha = gitrepo_repo.resolve(repo, default) if default else None
     attempts.append({"rule": "branch-head", "rev": default, "sha": sha,
                      "reason": None if sha else "the tree has no branches"})
     return {"sha": sha, "rule": "branch-head", "attempts": attempts}
@@ -263,14 +264,15 @@ def _execute(run: ApplyRun, progress) -> None:
     if hit:
         return _reuse(run, hit, **fields)
     ApplyRun.objects.filter(id=run.id).update(cache_key=key, **fields)
-    result = gitrepo.apply_chain(trees.mirror_of(tree), choice["sha"], [patch_dict(p) for p in patches],
+    result = gitrepo_apply.apply_chain(trees.mirror_of(tree), choice["sha"], [patch_dict(p) for p in patches],
                                  ref=str(run.id), progress=_progress_writer(run, progress),
                                  max_binary=settings.BINARY_PATCH_MAX_BYTES)
-    _finish(run, status=result["status"], cache_key=key, head=result["head"] or "",
-            tree_sha=result["tree"] or "", ref=result.get("ref") or "",
-            applied=[{"msgid": a["msgid"], "commit": a["commit"]} for a in result["applied"]],
-            failed=_describe_failure(result["failed"], patches, chain),
-            progress=len(result["applied"]), error=(result["failed"] or {}).get("error", ""), **fields)
+    failed = asdict(result.failed) if result.failed else None  # stored as JSON on the run
+    _finish(run, status=result.status, cache_key=key, head=result.head or "",
+            tree_sha=result.tree or "", ref=result.ref or "",
+            applied=[{"msgid": a.msgid, "commit": a.commit} for a in result.applied],
+            failed=_describe_failure(failed, patches, chain),
+            progress=len(result.applied), error=result.failed.error if result.failed else "", **fields)
 
 
 def _progress_writer(run: ApplyRun, also: Callable[[int, int], None] | None):

@@ -49,7 +49,7 @@ MAX_ATTEMPTS = getattr(settings, "DIGEST_MAX_ATTEMPTS", 10)
 STALE_CLAIM = timedelta(minutes=getattr(settings, "DIGEST_STALE_CLAIM_MINUTES", 30))
 REVIEW_KINDS = ("Reviewed-by", "Acked-by", "Tested-by", "Nacked-by")
 APPLY_DONE = (ApplyRun.APPLIED, ApplyRun.CONFLICT, ApplyRun.FAILED)
-SUITE_DONE = ("pass", "fail", "timeout", "crashed", "error")
+SUITE_DONE = SuiteRun.VERDICTS
 UNSUBSCRIBE_SALT = "reviewapp.digests.unsubscribe"
 
 

@@ -12,13 +12,15 @@ the previous one, so the page can say what new mail changed and when.
 Output (the `graph --json` contract, plus extra keys):
   {"root", "nodes": [{"msgid", "subject", "version", "complete", "state", "newer", "role", ...}],
    "edges": [{"from", "to", "kind", "how", "evidence", "evidence_msgid", "used", ...}],
-   "order", "newest_order", "problems": [{"kind", "detail"}], "unneeded", "ignored",
+   "order", "newest_order", "problems": [{"kind", "detail", ...}],
+   "unneeded": [{"msgid", "reason", "other", "link", "files", "shared"}] (untangle.graph.NotNeeded;
+   reviewapp.wording words it), "ignored",
    "fetched", "snapshot": {"id", "computed", "changes"}}
 """
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from django.conf import settings
 from django.db import transaction
@@ -43,13 +45,60 @@ class GraphError(Exception):
 
 
 @dataclass
+class CollectedNode(g.Node):
+    """A graph node as collected from the database: what untangle.graph needs, and more."""
+    kind: str = "revision"  # revision | missing | base
+    role: str = "mentioned"  # one of ROLES, the most important it got
+    author: str = ""
+    expected: int | None = None
+    received: int | None = None
+    revision_id: int | None = None
+    target_type: str = "msgid"
+    ref: str | None = None  # base: the ref it was named by
+
+
+@dataclass
+class GraphNode:
+    """A node of the stored graph (the `graph --json` contract)."""
+    msgid: str
+    subject: str
+    version: int | None
+    complete: bool
+    state: str  # ok | missing | superseded | incomplete
+    newer: str | None
+    newest: str | None
+    role: str
+    kind: str
+    label: str
+    date: str
+    error: str
+    author: str
+    base: str | None
+    received: int | None
+    expected: int | None
+    files: list[str]
+    ref: str | None = None
+
+
+@dataclass
+class Ignored:
+    edge: g.Edge
+    reason: str
+
+    def to_json(self) -> dict:
+        e = self.edge
+        return {"from": e.source, "kind": e.kind, "referred": e.referred, "evidence": e.evidence,
+                "reason": self.reason}
+
+
+@dataclass
 class _Collector:
     root: Revision
     fetch: bool
-    nodes: dict[str, dict] = field(default_factory=dict)
+    nodes: dict[str, CollectedNode] = field(default_factory=dict)
     revs: dict[str, Revision] = field(default_factory=dict)
-    edges: list[dict] = field(default_factory=list)
-    ignored: list[dict] = field(default_factory=list)
+    edges: list[g.Edge] = field(default_factory=list)
+    ignored: list[Ignored] = field(default_factory=list)
     fetched: dict[str, str | None] = field(default_factory=dict)  # target -> error or None
     expanded: set[int] = field(default_factory=set)
     supersede_newer: dict[str, str] = field(default_factory=dict)
@@ -69,34 +118,29 @@ class _Collector:
         if target in self.nodes:
             self._raise_role(target, role)
             return
-        self.nodes[target] = {"subject": target, "version": None, "complete": False,
-                              "state": "missing", "error": error, "series": None, "date": "",
-                              "newer": None, "kind": "missing", "target_type": target_type,
-                              "role": role}
+        self.nodes[target] = CollectedNode(target, subject=target, complete=False, missing=True, error=error,
+                                           kind="missing", target_type=target_type, role=role)
 
     def add_base(self, target: str, ref: str | None) -> None:
         if target not in self.nodes:
-            self.nodes[target] = {"subject": target, "version": None, "complete": True,
-                                  "series": None, "date": "", "newer": None, "kind": "base",
-                                  "ref": ref or "sha", "role": "base"}
+            self.nodes[target] = CollectedNode(target, subject=target, kind="base", ref=ref or "sha", role="base")
 
     def _raise_role(self, msgid: str, role: str) -> None:
         node = self.nodes[msgid]
-        if ROLES.index(role) < ROLES.index(node["role"]):
-            node["role"] = role
+        if ROLES.index(role) < ROLES.index(node.role):
+            node.role = role
 
     def has_edge(self, a: str, b: str) -> bool:
-        return any({e["from"], e["to"]} == {a, b} for e in self.edges)
+        return any({e.source, e.target} == {a, b} for e in self.edges)
 
 
-def _revision_node(rev: Revision, role: str) -> dict:
+def _revision_node(rev: Revision, role: str) -> CollectedNode:
     files = sorted(set(PatchFile.objects.filter(patch__revision=rev).values_list("path", flat=True)))
-    return {"subject": rev.title, "version": rev.version, "complete": rev.complete,
-            "series": str(rev.series_id), "date": rev.date.isoformat() if rev.date else "",
-            "newer": None, "files": files or None, "base": rev.base_commit,
-            "missing_patches": list(rev.missing), "expected": rev.expected,
-            "received": rev.received, "author": rev.author, "kind": "revision",
-            "revision_id": rev.id, "role": role}
+    return CollectedNode(rev.msgid, subject=rev.title, version=rev.version, complete=rev.complete,
+                         series=str(rev.series_id), date=rev.date.isoformat() if rev.date else "",
+                         files=files or None, base=rev.base_commit, missing_patches=list(rev.missing),
+                         expected=rev.expected, received=rev.received, author=rev.author,
+                         revision_id=rev.id, role=role)
 
 
 # ---------------------------------------------------------------- edges of one revision
@@ -193,7 +237,7 @@ def _fetch_thread_root(c: _Collector, msgid: str) -> None:
 
 def _by_change_id(change_id: str, version: int | None) -> Revision | None:
     qs = Revision.objects.filter(Q(change_id=change_id) | Q(series__change_id=change_id))
-    qs = qs.exclude(msgid__startswith="stale:")
+    qs = qs.live()
     if version is not None:
         return qs.filter(version=version).order_by("-date").first()
     return qs.order_by("-version", "-date").first()
@@ -259,12 +303,12 @@ def _expand(c: _Collector, rev: Revision, may_fetch: bool, full: bool) -> list[R
     _settle_ambiguous(raw)
     nxt = []
     for e in raw:
-        edge = {"from": rev.msgid, "kind": e["kind"], "how": e["how"], "evidence": e["evidence"],
-                "evidence_msgid": e["evidence_msgid"], "target_type": e["target_type"],
-                "version": e.get("version"), "extra": e["extra"], "referred": _target_key(e)}
+        edge = g.Edge(rev.msgid, "", kind=e["kind"], how=e["how"], evidence=e["evidence"],
+                      evidence_msgid=e["evidence_msgid"], target_type=e["target_type"],
+                      version=e.get("version"), extra=e["extra"], referred=_target_key(e))
         if e["target_type"] == "commit":
             c.add_base(e["target"], e["extra"].get("ref"))
-            c.edges.append(dict(edge, to=e["target"]))
+            c.edges.append(replace(edge, target=e["target"]))
             continue
         role = _ROLE_OF_KIND.get(e["kind"], "mentioned")
         chain_edge = e["kind"] in ("depends-on", "supersedes")
@@ -272,15 +316,15 @@ def _expand(c: _Collector, rev: Revision, may_fetch: bool, full: bool) -> list[R
         if target is None and not (full or chain_edge):
             continue
         if target is not None and target.id == rev.id:
-            c.ignored.append(dict(edge, to=rev.msgid, reason="it names the revision itself"))
+            c.ignored.append(Ignored(replace(edge, target=rev.msgid), "it names the revision itself"))
             continue
         if target is None:
             key = _target_key(e)
             c.add_missing(key, role if e["kind"] == "depends-on" else "mentioned", why, e["target_type"])
-            c.edges.append(dict(edge, to=key))
+            c.edges.append(replace(edge, target=key))
             continue
         new = c.add_revision(target, role)
-        c.edges.append(dict(edge, to=target.msgid))
+        c.edges.append(replace(edge, target=target.msgid))
         if e["kind"] == "supersedes":
             c.supersede_newer.setdefault(target.msgid, rev.msgid)
         if e["kind"] == "depends-on" and (new or target.id not in c.expanded):
@@ -294,51 +338,55 @@ def _newer_of(rev: Revision) -> Revision | None:
     """Next revision: stated by Supersedes: (anyone's), else the family's next version."""
     names = [rev.msgid, rev.anchor] + list(rev.messages.values_list("msgid", flat=True))
     stated = (Dependency.objects.filter(kind=Dependency.SUPERSEDES, target__in=names)
-              .exclude(source=rev).exclude(source__msgid__startswith="stale:")
+              .exclude(source=rev).exclude(source__msgid__startswith=Revision.STALE_PREFIX)
               .select_related("source").order_by("source__date").first())
     if stated is not None:
         return stated.source
-    nexts = list(rev.next_revisions.exclude(msgid__startswith="stale:").order_by("version", "date"))
+    nexts = list(rev.next_revisions.live().order_by("version", "date"))
     if nexts:
         return nexts[0]
     later = (Revision.objects.filter(series_id=rev.series_id, version__gt=rev.version)
-             .exclude(msgid__startswith="stale:").order_by("version", "date").first())
+             .live().order_by("version", "date").first())
     return later
 
 
-def _add_newer(c: _Collector) -> list[dict]:
+def _add_newer(c: _Collector) -> list[g.Edge]:
     """Every revision node learns its next revision; the newest ones join the graph.
 
     Returns the family edges (newer -> older) to draw where no mail states one;
     the caller adds them after the stored edges, which win.
     """
-    family: list[dict] = []
-    todo = [m for m, n in c.nodes.items() if n["kind"] == "revision"]
+    family: list[g.Edge] = []
+    todo = [m for m, n in c.nodes.items() if n.kind == "revision"]
     while todo:
         msgid = todo.pop()
         rev = c.revs[msgid]
         newer = c.revs.get(c.supersede_newer.get(msgid, "")) or _newer_of(rev)
         if newer is None or newer.id == rev.id:
             continue
-        c.nodes[msgid]["newer"] = newer.msgid
+        c.nodes[msgid].newer = newer.msgid
         if c.add_revision(newer, "newer"):
             todo.append(newer.msgid)
         family.append(_family_edge(rev, newer))
     prev = c.root.previous
     if prev is not None and prev.msgid not in c.nodes:
         c.add_revision(prev, "previous")
-        c.nodes[prev.msgid]["newer"] = c.root.msgid
+        c.nodes[prev.msgid].newer = c.root.msgid
         family.append(_family_edge(prev, c.root))
     return family
 
 
-def _family_edge(old: Revision, newer: Revision) -> dict:
+def _family_edge(old: Revision, newer: Revision) -> g.Edge:
     same = bool(old.change_id and old.change_id == newer.change_id)
     how = "tag" if same else "reply" if _replies_to(newer, old) else "prose"
-    return {"from": newer.msgid, "to": old.msgid, "kind": "previous-revision", "how": how,
-            "evidence": _family_evidence(old, newer, same), "evidence_msgid": newer.msgid,
-            "target_type": "msgid", "version": old.version, "extra": {"inferred": True},
-            "referred": old.msgid}
+    return g.Edge(newer.msgid, old.msgid, kind="previous-revision", how=how,
+                  evidence=_family_evidence(old, newer, same), evidence_msgid=newer.msgid,
+                  version=old.version, extra={"inferred": True}, referred=old.msgid)
+
+
+def _dependency_edge(d: Dependency, source: str, target: str) -> g.Edge:
+    return g.Edge(source, target, kind=d.kind, how=d.how, evidence=d.evidence, evidence_msgid=d.evidence_msgid,
+                  version=d.version, extra=dict(d.extra or {}), referred=d.target)
 
 
 def _replies_to(newer: Revision, old: Revision) -> bool:
@@ -357,7 +405,7 @@ def _family_evidence(old: Revision, newer: Revision, same_change_id: bool) -> st
 def _add_dependents(c: _Collector) -> None:
     """Revisions that point at the root or its dependencies: the in-flight neighbours."""
     members = [c.revs[m] for m, n in c.nodes.items()
-               if n["kind"] == "revision" and n["role"] in ("root", "dependency")]
+               if n.kind == "revision" and n.role in ("root", "dependency")]
     if not members:
         return
     names = {m: r for r in members for m in [r.msgid, r.anchor]}
@@ -366,14 +414,11 @@ def _add_dependents(c: _Collector) -> None:
     family = {r.series_id for r in members}
     rows = (Dependency.objects.filter(target__in=list(names), target_type="msgid")
             .exclude(source__in=members).exclude(source__series_id__in=family)
-            .exclude(source__msgid__startswith="stale:").select_related("source").order_by("id"))
+            .exclude(source__msgid__startswith=Revision.STALE_PREFIX).select_related("source").order_by("id"))
     for d in rows:
         target = names[d.target]
         c.add_revision(d.source, "dependent" if d.kind == "depends-on" else "mentioned")
-        c.edges.append({"from": d.source.msgid, "to": target.msgid, "kind": d.kind, "how": d.how,
-                        "evidence": d.evidence, "evidence_msgid": d.evidence_msgid,
-                        "target_type": "msgid", "version": d.version, "extra": dict(d.extra or {}),
-                        "referred": d.target})
+        c.edges.append(_dependency_edge(d, d.source.msgid, target.msgid))
 
 
 def _connect_known(c: _Collector) -> None:
@@ -382,7 +427,7 @@ def _connect_known(c: _Collector) -> None:
     others = [r for m, r in c.revs.items() if m not in expanded]
     if not others:
         return
-    drawn = {(e["from"], e["to"], e["kind"]) for e in c.edges}
+    drawn = {(e.source, e.target, e.kind) for e in c.edges}
     rows = list(Dependency.objects.filter(source__in=others, target_type="msgid").select_related("source"))
     targets = resolve_msgids([d.target for d in rows])
     for d in rows:
@@ -392,10 +437,7 @@ def _connect_known(c: _Collector) -> None:
         if (d.source.msgid, t.msgid, d.kind) in drawn or c.has_edge(d.source.msgid, t.msgid):
             continue
         drawn.add((d.source.msgid, t.msgid, d.kind))
-        c.edges.append({"from": d.source.msgid, "to": t.msgid, "kind": d.kind, "how": d.how,
-                        "evidence": d.evidence, "evidence_msgid": d.evidence_msgid,
-                        "target_type": "msgid", "version": d.version, "extra": dict(d.extra or {}),
-                        "referred": d.target})
+        c.edges.append(_dependency_edge(d, d.source.msgid, t.msgid))
 
 
 # ---------------------------------------------------------------- assembling
@@ -414,138 +456,97 @@ def _collect(rev: Revision, fetch: bool, depth: int) -> _Collector:
     _add_dependents(c)
     _connect_known(c)
     for e in family:  # only where no mail links the two revisions already
-        if not c.has_edge(e["from"], e["to"]):
+        if not c.has_edge(e.source, e.target):
             c.edges.append(e)
     return c
 
 
-def _root_last(root: str, built: dict, nodes: dict) -> None:
+def _root_last(root: str, built: g.Graph, nodes: dict[str, CollectedNode]) -> None:
     """In a cycle through the root, the edge into the root is the one ignored.
 
     The reviewer asked for the root's chain: whatever claims to need the root
     cannot come after it, so the root stays last (the contract's promise).
     """
-    order = built["order"]
+    order = built.order
     if not order or order[-1] == root or root not in order:
         return
     order.remove(root)
     order.append(root)
     chain = set(order)
-    for e in built["edges"]:
-        if e["kind"] != "depends-on" or e["from"] not in chain or e["from"] == e["to"]:
+    for e in built.edges:
+        if e.kind != "depends-on" or e.source not in chain or e.source == e.target:
             continue
-        into_root = e.get("redirected_to", e["to"]) == root
-        if e.get("broken_cycle") and not into_root:
-            e["broken_cycle"], e["used"] = False, True
+        into_root = (e.redirected_to or e.target) == root
+        if e.broken_cycle and not into_root:
+            e.broken_cycle, e.used = False, True
         elif into_root:
-            e["broken_cycle"], e["used"] = True, False
-    cycle_problems = [p for p in built["problems"] if p["kind"] == "cycle"]
-    for p, cycle in zip(cycle_problems, built["cycles"]):
-        into = next((e for e in cycle if e["to"] == root), None)
+            e.broken_cycle, e.used = True, False
+    cycle_problems = [p for p in built.problems if p.kind == g.ProblemKind.CYCLE.value]
+    for p, cycle in zip(cycle_problems, built.cycles):
+        into = next((e for e in cycle if e.target == root), None)
         if into is None:
             continue
-        path = " -> ".join([g.label(e["from"], nodes) for e in cycle] + [g.label(cycle[-1]["to"], nodes)])
-        p["detail"] = (f"dependency cycle {path}; ignored '{g.label(into['from'], nodes)} depends on "
-                       f"{g.label(root, nodes)}' ({into.get('how')}) so that {g.label(root, nodes)}, "
-                       "the series asked about, comes last")
+        path = " -> ".join([g.label(e.source, nodes) for e in cycle] + [g.label(cycle[-1].target, nodes)])
+        p.detail = (f"dependency cycle {path}; ignored '{g.label(into.source, nodes)} depends on "
+                    f"{g.label(root, nodes)}' ({into.how}) so that {g.label(root, nodes)}, "
+                    "the series asked about, comes last")
 
 
-def _state(node: dict) -> str:
-    if node["kind"] == "base":
+def _state(node: CollectedNode) -> str:
+    if node.kind == "base":
         return "ok"
-    if node.get("state") == "missing":
+    if node.missing:
         return "missing"
-    if node.get("newer"):
+    if node.newer:
         return "superseded"
-    return "ok" if node.get("complete") else "incomplete"
+    return "ok" if node.complete else "incomplete"
 
 
-def _problems(built: dict) -> list[dict]:
+def _problems(built: g.Graph) -> list[dict]:
     out = []
-    for p in built["problems"]:
-        p = dict(p)
-        if p["kind"] not in _CONTRACT_PROBLEMS:  # "two-revisions" is a kind of superseded
-            p["subkind"], p["kind"] = p["kind"], "superseded"
-        out.append(p)
+    for p in built.problems:
+        if p.kind not in _CONTRACT_PROBLEMS:  # "two-revisions" is a kind of superseded
+            p = replace(p, subkind=p.kind, kind=g.ProblemKind.SUPERSEDED.value)
+        out.append(p.to_json())
     return out
+
+
+def _graph_node(m: str, built: g.Graph, c: _Collector, order: list[str]) -> GraphNode:
+    mine = c.nodes[m]
+    built_role = built.roles[m]
+    role = built_role if built_role in ("root", "dependency", "missing", "replaced") else mine.role
+    if role == "missing" and m not in order and mine.role != "dependency":
+        role = mine.role
+    return GraphNode(msgid=m, subject=mine.subject, version=mine.version, complete=bool(mine.complete),
+                     state=_state(mine), newer=mine.newer, newest=built.newest.get(m), role=role,
+                     kind=mine.kind, label=g.label(m, c.nodes) if mine.kind == "revision" else m,
+                     date=mine.date or "", error=mine.error, author=mine.author, base=mine.base,
+                     received=mine.received, expected=mine.expected, files=mine.files or [],
+                     ref=mine.ref if mine.kind == "base" else None)
+
+
+_EDGE_FIELDS = ("from", "to", "kind", "how", "evidence", "evidence_msgid", "target_type", "referred",
+                "version", "used", "broken_cycle", "extra")
 
 
 def _assemble(c: _Collector) -> dict:
     root = c.root.msgid
     built = g.build(root, c.nodes, c.edges)
     _root_last(root, built, c.nodes)
-    order = built["order"]
+    order = built.order
     newest = g.newest_chain(built, c.nodes)
     candidates = [m for m, n in c.nodes.items()
-                  if n["kind"] == "revision" and m not in order and n["role"] in ("related", "dependent", "mentioned")
-                  and n["series"] != c.nodes[root]["series"]]
-    nodes = []
-    for n in built["nodes"]:
-        mine = c.nodes[n["msgid"]]
-        role = n["role"] if n["role"] in ("root", "dependency", "missing", "replaced") else mine["role"]
-        if role == "missing" and n["msgid"] not in order and mine["role"] not in ("dependency",):
-            role = mine["role"] if mine["role"] != "dependency" else "missing"
-        node = {"msgid": n["msgid"], "subject": n["subject"], "version": n["version"],
-                "complete": bool(n["complete"]), "state": _state(mine), "newer": n.get("newer"),
-                "newest": n.get("newest"), "role": role, "kind": mine["kind"],
-                "label": g.label(n["msgid"], c.nodes) if mine["kind"] == "revision" else n["msgid"],
-                "date": n.get("date") or "", "error": mine.get("error", ""),
-                "author": mine.get("author", ""), "base": mine.get("base"),
-                "received": mine.get("received"), "expected": mine.get("expected"),
-                "files": mine.get("files") or []}
-        if mine["kind"] == "base":
-            node["ref"] = mine.get("ref")
-        nodes.append(node)
-    edges = [{"from": e["from"], "to": e["to"], "kind": e["kind"], "how": e["how"],
-              "evidence": e["evidence"], "evidence_msgid": e["evidence_msgid"],
-              "target_type": e["target_type"], "referred": e["referred"], "version": e["version"],
-              "used": e["used"], "broken_cycle": e["broken_cycle"], "extra": e["extra"]}
-             for e in built["edges"]]
+                  if n.kind == "revision" and m not in order and n.role in ("related", "dependent", "mentioned")
+                  and n.series != c.nodes[root].series]
+    nodes = [asdict(_graph_node(m, built, c, order)) for m in sorted(c.nodes)]
+    edges = [{k: v for k, v in e.to_json().items() if k in _EDGE_FIELDS} for e in built.edges]
     return {"root": root, "nodes": nodes, "edges": edges, "order": order,
             "newest_order": newest if newest != order else order,
             "newest_differs": newest != order,
-            "problems": _problems(built), "cycles": built["cycles"],
-            "unneeded": _not_needed(root, order, c, candidates),
-            "ignored": [{"from": e["from"], "kind": e["kind"], "referred": e["referred"],
-                         "evidence": e["evidence"], "reason": e["reason"]} for e in c.ignored],
+            "problems": _problems(built), "cycles": [[e.to_json() for e in cycle] for cycle in built.cycles],
+            "unneeded": [n.to_json() for n in g.not_needed(root, c.nodes, c.edges, candidates, order)],
+            "ignored": [i.to_json() for i in c.ignored],
             "fetched": [{"msgid": m, "error": err} for m, err in c.fetched.items()]}
-
-
-def _not_needed(root: str, order: list[str], c: _Collector, candidates: list[str]) -> list[dict]:
-    """One plain sentence per in-flight neighbour the root does not need."""
-    said = {}
-    for text in g.unneeded(root, c.nodes, c.edges, candidates):
-        for m in candidates:
-            if text.startswith(g.label(m, c.nodes) + " is not needed"):
-                said.setdefault(m, text)
-    chain_files = set().union(*[set(c.nodes[m].get("files") or ()) for m in order])
-    out = []
-    for m in candidates:
-        text = said.get(m)
-        if text is None:
-            text = f"{g.label(m, c.nodes)} is not needed by {g.label(root, c.nodes)}: " + _why_not(m, root, order, c)
-            shared = sorted(set(c.nodes[m].get("files") or ()) & chain_files)
-            if shared:
-                text += (f"; it touches {len(shared)} file(s) the chain also changes "
-                         f"({', '.join(shared[:3])}{', ...' if len(shared) > 3 else ''}), so it may conflict")
-        out.append({"msgid": m, "detail": text})
-    return out
-
-
-def _why_not(m: str, root: str, order: list[str], c: _Collector) -> str:
-    mention = next((e for e in c.edges if e["to"] == m and e["from"] in order), None)
-    if mention:
-        return (f"it is only mentioned ({mention['kind']} link from {g.label(mention['from'], c.nodes)}), "
-                "nothing depends on it")
-    outgoing = [e for e in c.edges if e["from"] == m and e["to"] in c.nodes]
-    if any(e["to"] == root and e["kind"] == "depends-on" for e in outgoing):
-        return "it is built on it, not the other way round"
-    dep = next((e for e in outgoing if e["kind"] == "depends-on"), None)
-    if dep:
-        return f"nothing in its chain refers to it (it is built on {g.label(dep['to'], c.nodes)} too)"
-    if any(e["to"] == root for e in outgoing):
-        return "it only mentions it"
-    return "nothing in its chain refers to it"
 
 
 # ---------------------------------------------------------------- snapshots

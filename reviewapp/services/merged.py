@@ -1,7 +1,7 @@
 """Which posted revisions a tree's default branch already carries (by stable patch-id)."""
 from datetime import timedelta
 
-from untangle import gitrepo
+from untangle import gitrepo_read, gitrepo_repo
 
 from ..models import Patch, Revision, Tree
 from .trees import mirror_of
@@ -14,9 +14,9 @@ def upstream_patch_ids(since) -> set[str]:
     found: set[str] = set()
     for tree in Tree.objects.filter(state="ready"):
         repo = mirror_of(tree)
-        branch = gitrepo.default_branch(repo)
+        branch = gitrepo_repo.default_branch(repo)
         if branch:
-            found |= gitrepo.patch_ids_since(repo, branch, since - SLACK if since else None)
+            found |= gitrepo_read.patch_ids_since(repo, branch, since - SLACK if since else None)
     return found
 
 

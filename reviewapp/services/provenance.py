@@ -2,7 +2,7 @@
 
 An ApplyRun made one commit per patch (applied[] = [{"msgid", "commit"}]); every
 commit maps back to its mail: patch msgid -> Message -> Patch -> Revision -> Series.
-Who wrote a line is git's answer (gitrepo.blame over base..head), never a guess
+Who wrote a line is git's answer (gitrepo_blame.blame over base..head), never a guess
 from the diffs. Everything keyed by shas is immutable, so it is memoised.
 """
 from __future__ import annotations
@@ -13,11 +13,11 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import quote
 
 from django.conf import settings
 
-from untangle import gitrepo
+from untangle import gitrepo_blame, gitrepo_read, gitrepo_repo
+from untangle import address, gitrepo_patch, msgid as msgids
 
 from ..models import ApplyRun, Dependency, Patch, Revision, Tree
 
@@ -106,7 +106,7 @@ class Chain:
 
 
 def lore_url(msgid: str) -> str:
-    return f"{settings.LORE_URL}/{quote(msgid, safe='@+=-._~!$&()*,;:')}/"
+    return msgids.lore_url(msgid, settings.LORE_URL)
 
 
 # ---------------------------------------------------------------- loading a chain
@@ -171,7 +171,7 @@ def _patch_ref(entry: dict, parent: str, p: Patch | None) -> PatchRef:
     if p is None:
         return PatchRef(commit=entry["commit"], parent=parent, msgid=entry["msgid"])
     total = p.revision.expected if p.revision_id else None
-    author = f"{p.author_name} <{p.author_email}>" if p.author_name else p.author_email
+    author = address.display(p.author_name, p.author_email)
     # A copy leaves its source alone; a rename removes it.
     files = {x for f in p.files.all() for x in (f.path, f.old_path if f.status != "copied" else None) if x}
     return PatchRef(commit=entry["commit"], parent=parent, msgid=entry["msgid"], number=p.number,
@@ -194,14 +194,14 @@ def _touched(repo: str, commits: tuple[tuple[str, str], ...]) -> dict[str, tuple
     """path -> commits (of the parent, commit pairs given) that changed it; memoised by shas."""
     out: dict[str, list[str]] = {}
     for parent, commit in commits:
-        for path in gitrepo.changed_files(Path(repo), parent, commit):
+        for path in gitrepo_read.changed_files(Path(repo), parent, commit):
             out.setdefault(path, []).append(commit)
     return {k: tuple(v) for k, v in out.items()}
 
 
 @functools.lru_cache(maxsize=64)
 def _changed(repo: str, base: str, head: str) -> frozenset[str]:
-    return frozenset(gitrepo.changed_files(Path(repo), base, head))
+    return frozenset(gitrepo_read.changed_files(Path(repo), base, head))
 
 
 def touched_paths(chain: Chain) -> dict[str, list[PatchRef]]:
@@ -248,7 +248,7 @@ def path_kind(chain: Chain, path: str) -> str:
 @functools.lru_cache(maxsize=256)
 def _listing(repo: str, head: str, path: str) -> tuple[dict, ...]:
     try:
-        return tuple(gitrepo.list_tree(Path(repo), head, path))
+        return tuple(gitrepo_read.list_tree(Path(repo), head, path))
     except (FileNotFoundError, NotADirectoryError, KeyError) as e:
         raise BrowseError(f"{path or '/'} is not a directory at {head[:12]}") from e
 
@@ -281,7 +281,7 @@ def listing(chain: Chain, path: str, only_changed: bool = False) -> list[dict]:
 
 @functools.lru_cache(maxsize=128)
 def _blame(repo: str, base: str, head: str, path: str) -> tuple[str | None, ...]:
-    return tuple(gitrepo.blame(Path(repo), base, head, path))
+    return tuple(gitrepo_blame.blame(Path(repo), base, head, path))
 
 
 def line_owners(chain: Chain, path: str) -> list[PatchRef | None]:
@@ -300,7 +300,7 @@ def line_owners(chain: Chain, path: str) -> list[PatchRef | None]:
 def read_text(chain: Chain, path: str) -> tuple[str | None, int]:
     """(decoded text or None if binary, size in bytes) of path at head."""
     try:
-        data = gitrepo.read_file(chain.repo, chain.head, path)
+        data = gitrepo_read.read_file(chain.repo, chain.head, path)
     except FileNotFoundError as e:
         raise BrowseError(str(e)) from e
     if b"\0" in data[:8000]:
@@ -337,7 +337,7 @@ def own_diff(chain: Chain, rev_msgid: str) -> tuple[RevisionRef, str]:
 
 @functools.lru_cache(maxsize=64)
 def _diff(repo: str, a: str, b: str) -> str:
-    return gitrepo.diff(Path(repo), a, b)
+    return gitrepo_read.diff(Path(repo), a, b)
 
 
 # ---------------------------------------------------------------- versions
@@ -383,14 +383,14 @@ def range_diff(old: Revision, new: Revision, tree: Tree, apply_if_missing: bool 
     """git range-diff of two revisions' own commits, each on top of its own dependencies."""
     a, b = chain_with(old, tree, apply_if_missing), chain_with(new, tree, apply_if_missing)
     ra, rb = a.revision(old.msgid), b.revision(new.msgid)
-    raw = gitrepo.range_diff(a.repo, ra.before, ra.after, rb.before, rb.after)
+    raw = gitrepo_read.range_diff(a.repo, ra.before, ra.after, rb.before, rb.after)
     return {"old": ra, "new": rb, "old_chain": a, "new_chain": b, "raw": raw,
             "text": quiet_link_trailers(raw)}
 
 
 def newest_of(rev: Revision) -> Revision:
     """The newest revision of rev's series, complete ones first (rev if none is newer)."""
-    family = Revision.objects.filter(series_id=rev.series_id).exclude(msgid__startswith="stale:")
+    family = Revision.objects.filter(series_id=rev.series_id).live()
     newer = [r for r in family if _later(r, rev)]
     complete = [r for r in newer if r.complete] or newer
     return max(complete, key=lambda r: (r.version, _ts(r)), default=rev)
@@ -563,7 +563,7 @@ def _only_link_change(hunk: list[str]) -> bool:
     if not hunk or not hunk[0].startswith("    @@ Commit message"):
         return False
     changed = [x for x in hunk[1:] if x.startswith(("    -", "    +"))]
-    prefix = re.escape(gitrepo.LINK_PREFIX)
+    prefix = re.escape(gitrepo_repo.LINK_PREFIX)
     return bool(changed) and all(re.match(rf"^    [-+]\s*Link: {prefix}\S+$", x) for x in changed)
 
 
@@ -574,6 +574,6 @@ def file_sections(text: str) -> list[tuple[str, str]]:
     for part in parts:
         if not part.startswith("diff --git "):
             continue
-        m = re.match(r"diff --git a/(.*?) b/(.*)$", part.split("\n", 1)[0])
-        out.append((m.group(2) if m else "?", part))
+        _, new = gitrepo_patch.header_paths(part.split("\n", 1)[0])
+        out.append((new or "?", part))
     return out

@@ -26,7 +26,7 @@ from . import leases, trees
 log = logging.getLogger("reviewapp.suites")
 
 DEFAULT_NAME = DEFAULT_SUITE["name"]
-VERDICTS = ("pass", "fail", "timeout", "crashed", "error")
+VERDICTS = SuiteRun.VERDICTS
 ACTIVE = (SuiteRun.QUEUED, SuiteRun.RUNNING)
 # "error" is left out: it is mostly about this host (no kernel, no sandbox, a broken
 # export), so the next request for that head tries again instead of reusing it.

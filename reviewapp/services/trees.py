@@ -10,13 +10,13 @@ from pathlib import Path
 from django.conf import settings
 from django.utils import timezone
 
-from untangle import gitrepo
+from untangle import gitrepo_mirror, gitrepo_repo
 
 from ..models import Tree
 
 log = logging.getLogger("reviewapp.trees")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-NEW, FETCHING, READY, ERROR = "new", "fetching", "ready", "error"
+NEW, FETCHING, READY, ERROR = Tree.State.NEW, Tree.State.FETCHING, Tree.State.READY, Tree.State.ERROR
 
 
 class TreeError(Exception):
@@ -80,7 +80,7 @@ def fetch_tree(tree_id: int, claimed: bool = False) -> Tree:
         raise TreeError(f"tree {tree_id} is being fetched by another process")
     tree = Tree.objects.get(id=tree_id)
     try:
-        path = gitrepo.mirror_add(Path(settings.DATA_DIR), tree.name, tree.source, tree.branches or None)
+        path = gitrepo_mirror.mirror_add(Path(settings.DATA_DIR), tree.name, tree.source, tree.branches or None)
     except Exception as exc:  # git's own message is what the user needs
         msg = _git_message(exc)
         Tree.objects.filter(id=tree.id).update(state=ERROR, error=msg)
@@ -118,9 +118,9 @@ def ensure_mirror(tree: Tree) -> Path:
 
 def tree_dict(tree: Tree) -> dict:
     path = mirror_of(tree)
-    default = gitrepo.default_branch(path) if path.is_dir() else None
+    default = gitrepo_repo.default_branch(path) if path.is_dir() else None
     return {"name": tree.name, "source": tree.source, "branches": list(tree.branches),
             "state": tree.state, "error": tree.error or None, "mirror": str(path),
             "default_branch": default,
-            "head": gitrepo.resolve(path, default) if default else None,
+            "head": gitrepo_repo.resolve(path, default) if default else None,
             "fetched": tree.fetched.isoformat() if tree.fetched else None}

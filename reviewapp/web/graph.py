@@ -10,9 +10,12 @@ from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.views.decorators.http import require_POST
 
+from untangle import msgid as msgids
+
 from ..models import GraphSnapshot
 from ..permissions import is_maintainer, maintainer_required
 from ..selectors import revision_or_404, stored_graph
+from ..wording import not_needed_sentence
 
 NODE_W, NODE_H, BASE_H = 235, 58, 34
 COL_W, ROW_H, PAD = 300, 76, 30
@@ -107,7 +110,7 @@ def _node_shape(n: dict, box: dict) -> dict:
         url = ""
     elif n["kind"] == "missing":
         title, line2 = _short(n["msgid"], 36), "missing: " + _short(n.get("error") or "not stored", 30)
-        url = f"{settings.LORE_URL}/{n['msgid']}/"
+        url = msgids.lore_url(n["msgid"], settings.LORE_URL)
     else:
         name, suffix = n["label"], f" v{n['version']}"
         name = name[: -len(suffix)] if name.endswith(suffix) else name
@@ -162,7 +165,10 @@ def summary(data: dict) -> dict:
         needs.append({"msgid": m, "label": n["label"], "version": n["version"], "state": n["state"],
                       "newest": newest})
     missing = [nodes[m] for m in nodes if nodes[m]["role"] == "missing"]
-    return {"needs": needs, "missing": missing, "unneeded": data.get("unneeded", []),
+    names = {m: n["label"] for m, n in nodes.items()}
+    unneeded = [{"msgid": u["msgid"], "detail": not_needed_sentence(u, data["root"], names)}
+                for u in data.get("unneeded", [])]
+    return {"needs": needs, "missing": missing, "unneeded": unneeded,
             "problems": data["problems"], "root": nodes[data["root"]]}
 
 

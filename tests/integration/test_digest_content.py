@@ -3,6 +3,7 @@ filters, periods, first versus later digests, and the 72-column rule."""
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from django.conf import settings as django_settings
 from django.core.management import call_command
 
 from reviewapp.models import (ApplyRun, Dependency, Digest, Message, Revision, Subscription, Suite, SuiteRun,
@@ -82,7 +83,7 @@ def test_first_linux_mm_digest_tells_the_uffd_minor_story(demo):
     assert ('"KVM: guest_memfd: support for uffd minor" v3 is built on "KVM: Mapping guest_memfd'
             ' backed memory at the host for software protected VMs" v7; v8 was posted on'
             ' 2025-04-18.' in body)
-    assert f"https://lore.kernel.org/r/{MAPPING_V8}" in body
+    assert f"{django_settings.LORE_URL}/{MAPPING_V8}/" in body  # links go to the archive LORE_URL names
     # Reviews (James on the cover, Peter on patch 2), links to the app.
     assert "Reviewed-by: 2, Acked-by: 1." in body
     assert f"series: https://review.example.org/s/{demo['v3'].pk}" in body
@@ -210,7 +211,7 @@ def test_a_dependency_that_could_not_be_fetched_is_reported_missing(demo):
                                          FIRST)["body"].split())
     assert ('"KVM: guest_memfd: support for uffd minor" v3 depends on a mail that could not be'
             ' fetched:' in body)
-    assert "wanted: https://lore.kernel.org/r/gone-1@example.org" in body
+    assert f"wanted: {django_settings.LORE_URL}/gone-1@example.org/" in body
 
 
 @pytest.mark.django_db

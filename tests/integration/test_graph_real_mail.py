@@ -8,6 +8,7 @@ from django.core.management import CommandError, call_command
 from reviewapp.models import Revision
 from reviewapp.services.graph import GraphError, chain_for, graph_for
 from reviewapp.services.ingest import ingest
+from reviewapp.wording import not_needed_sentence
 from tests.support.demo import ingest_demo_mails as load_demo
 from untangle.mbox import messages_from_path
 
@@ -68,7 +69,8 @@ def test_uffd_minor_v3_is_built_on_mapping_v7_james_is_related_v2_is_its_previou
     # Fuad v7 is a transcribed cover without its 9 patches: the graph says so.
     assert node(data, FUAD7)["state"] == "incomplete"
     assert any(p["kind"] == "incomplete" and "v7" in p["detail"] for p in data["problems"])
-    assert any(u["msgid"] == JAMES and "only mentioned" in u["detail"] for u in data["unneeded"])
+    assert any(u["msgid"] == JAMES and u["reason"] == "only-mentioned" for u in data["unneeded"])
+    assert any("only mentioned" in worded for worded in sentences(data).values())
 
 
 def test_direct_map_v4_needs_mapping_v4_which_is_missing_until_fetched(lore_dir):
@@ -97,6 +99,12 @@ def test_fetch_through_public_inbox_brings_the_dependency_and_reports_what_lore_
     assert gone["state"] == "missing" and "404" in gone["error"]
 
 
+def sentences(data) -> dict[str, str]:
+    """What a page says for the structured "not needed" reasons."""
+    names = {n["msgid"]: n["label"] for n in data["nodes"]}
+    return {u["msgid"]: not_needed_sentence(u, data["root"], names) for u in data["unneeded"]}
+
+
 # ---------------------------------------------------------------- the demo story
 
 def test_demo_uffd_v3_needs_mapping_v7_proved_by_prose_and_blobs_and_v8_exists():
@@ -108,8 +116,9 @@ def test_demo_uffd_v3_needs_mapping_v7_proved_by_prose_and_blobs_and_v8_exists()
     assert data["newest_order"] == [D_MAP8, D_UFFD3]
     [sup] = [p for p in data["problems"] if p["kind"] == "superseded"]
     assert "v8 was posted on 2025-04-18" in sup["detail"]
-    unneeded = {u["msgid"]: u["detail"] for u in data["unneeded"]}
+    unneeded = sentences(data)
     assert set(unneeded) == {D_JAMES, D_RESTRICTED, D_DOCS, D_FASTPATH}
+    assert {u["msgid"]: u["reason"] for u in data["unneeded"]}[D_FASTPATH] == "built-on-root"
     assert "is not needed by" in unneeded[D_RESTRICTED]
     assert "built on it, not the other way round" in unneeded[D_FASTPATH]
 

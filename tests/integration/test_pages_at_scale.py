@@ -74,3 +74,43 @@ def test_a_file_over_the_page_cap_is_a_plain_preview_of_bounded_size(client, dem
     assert capped.status_code == 200 and "too large for line provenance" in html
     assert 'id="code"' not in html and 'id="preview"' in html
     assert len(capped.content) < len(full) / 3
+
+
+def test_series_list_days_are_whole_utc_days_and_set_aside_revisions_never_show(client):
+    revs = _archive(10)  # r0 on 2021-01-01 ... r9 on 2021-01-10, all at 00:00 UTC
+    Revision.objects.filter(id=revs[4].id).update(date=datetime(2021, 1, 5, 23, 59, tzinfo=timezone.utc))
+    Revision.objects.filter(id=revs[6].id).update(msgid=Revision.STALE_PREFIX + "7:" + revs[6].msgid)
+    shown = client.get("/", {"since": "2021-01-05", "until": "2021-01-07"}).content.decode()
+    assert "/series/r4@ex.org/" in shown and "/series/r5@ex.org/" in shown  # 23:59 on the last-but-one day
+    assert "/series/r3@ex.org/" not in shown and "/series/r7@ex.org/" not in shown
+    assert "stale:" not in shown and Revision.objects.live().count() == 9
+
+
+def test_deep_list_pages_keep_the_newest_first_order(client):
+    _archive(120)
+    third = client.get("/", {"page": 3}).content.decode()
+    # 120 revisions, 50 a page, newest first: page 3 holds r19 ... r0, in that order.
+    assert third.index("/series/r19@ex.org/") < third.index("/series/r0@ex.org/")
+    assert "/series/r20@ex.org/" not in third and "120 series" in third
+
+
+def test_series_page_queries_do_not_grow_with_patches_replies_or_family(client, django_assert_max_num_queries):
+    def page_queries(rev):
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+        with CaptureQueriesContext(connection) as q:
+            assert client.get(f"/series/{rev.msgid}/").status_code == 200
+        return len(q.captured_queries)
+
+    small, big = _archive(2)
+    before = page_queries(small)
+    msgs = Message.objects.bulk_create(
+        Message(msgid=f"p{i}@ex.org", subject=f"[PATCH {i}/30] x", kind="patch", body="b", revision=big,
+                date=T0) for i in range(2, 31))
+    Patch.objects.bulk_create(Patch(revision=big, message=m, number=i, subject=m.subject, diff="d")
+                              for i, m in enumerate(msgs, 2))
+    Message.objects.bulk_create(Message(msgid=f"re{i}@ex.org", subject="Re: x", kind="reply", body="r",
+                                        revision=big, date=T0, from_name=f"R {i}") for i in range(60))
+    Revision.objects.bulk_create(Revision(series=big.series, msgid=f"v{i}@ex.org", anchor=f"v{i}@ex.org",
+                                          title="fam", version=i, date=T0) for i in range(2, 12))
+    assert page_queries(big) <= before + 2  # 30 patches, 60 replies, 11 revisions: no query per row

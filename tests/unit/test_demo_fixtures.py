@@ -298,3 +298,13 @@ def test_story_names_the_shas_and_msgids_the_build_produces(published):
         assert base_commit(key) in story, key
     for key in content.STEMS:
         assert content.msgid(key) in story, key
+
+
+def test_the_demo_trees_first_files_are_real_files_under_fixtures_demo_tree():
+    from fixtures.demo import content
+    created = {e.path: e.new for tc in content.HISTORY for e in tc.change.edits if e.old is None}
+    on_disk = {str(p.relative_to(content.TREE_DIR)) for p in content.TREE_DIR.rglob("*") if p.is_file()}
+    assert on_disk and on_disk <= set(created)  # every file there is one the history creates
+    for path in on_disk:
+        assert created[path] == (content.TREE_DIR / path).read_text(encoding="utf-8")
+    assert "mm/userfaultfd.c" in on_disk and "virt/kvm/guest_memfd.c" in on_disk

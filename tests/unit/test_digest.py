@@ -188,14 +188,14 @@ def test_stale_dependency_names_newer_version_and_its_date():
     assert ('"KVM: guest_memfd: support for uffd minor" v3 is built on "KVM: Mapping'
             ' guest_memfd backed memory at the host for software protected VMs" v7;'
             " v8 was posted on 2025-04-10.") in deps
-    assert "https://lore.kernel.org/r/20250410101010.1111111-1-tabba@google.com" in deps
+    assert "https://lore.kernel.org/all/20250410101010.1111111-1-tabba@google.com" in deps
 
 
 def test_missing_dependency_gives_error_and_lore_link():
     body = later(demo_items())["body"]
     deps = flat(section(body, "Stale or missing dependencies"))
     assert "could not be fetched: not found on lore (HTTP 404)." in deps
-    assert f"https://lore.kernel.org/r/{RESTRICTED}" in deps
+    assert f"https://lore.kernel.org/all/{RESTRICTED}" in deps
 
 
 def test_review_tags_are_counted_and_absent_ones_said_so():
@@ -209,7 +209,7 @@ def test_review_tags_are_counted_and_absent_ones_said_so():
 def test_links_use_short_lore_and_series_forms():
     body = later(demo_items())["body"]
     links = section(body, "Links")
-    assert "https://lore.kernel.org/r/20250404154352.23078-1-kalyazin@amazon.com" in links
+    assert "https://lore.kernel.org/all/20250404154352.23078-1-kalyazin@amazon.com" in links
     assert BASE + "/s/42" in links and BASE + "/s/42/tree" in links
     assert "<html" not in body.lower() and "href" not in body
 
@@ -259,10 +259,11 @@ def test_url_too_long_for_a_line_sits_alone_unindented():
 
 
 def test_url_that_fits_keeps_its_label_or_indent():
-    body = later([item()])["body"]
+    short = "https://lore.kernel.org/r"  # lore's short form, as LORE_URL may name it
+    body = d.compose(subscription(), [item()], WEEK, False, BASE, NOW, lore=short)["body"]
     assert "  series: https://review.example.org/s/42" in body.split("\n")
-    lore = d.lore_url("20250404154352.23078-1-kalyazin@amazon.com")
-    # 69 columns: too long beside its label, short enough to stay indented.
+    lore = d.lore_url("20250404154352.23078-1-kalyazin@amazon.com", short)
+    # 70 columns: too long beside its label, short enough to stay indented.
     assert "  " + lore in body.split("\n")
 
 
@@ -502,3 +503,11 @@ def test_same_period_resend_builds_an_identical_message_id():
     assert one["Message-ID"] == two["Message-ID"]
     _, next_week = message([item()], period=(WEEK[0] + timedelta(7), WEEK[1] + timedelta(7)))
     assert next_week["Message-ID"] != one["Message-ID"]
+
+
+def test_lore_links_follow_the_archive_the_site_uses():
+    body = d.compose(subscription(), demo_items(), WEEK, False, BASE, NOW,
+                     lore="http://127.0.0.1:8080/linux-mm/")["body"]
+    links = flat(section(body, "Links"))
+    assert "http://127.0.0.1:8080/linux-mm/20250404154352.23078-1-kalyazin@amazon.com/" in links
+    assert "lore.kernel.org" not in body

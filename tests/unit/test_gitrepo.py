@@ -123,19 +123,19 @@ def test_chain_of_three_becomes_three_commits_with_mail_authorship(repo: Path):
     patches[1]["date"] = "2024-03-01T12:30:00+01:00"  # ISO dates are accepted too
     seen = []
     res = gitrepo.apply_chain(repo, base, patches, ref="chain-1", progress=lambda k, n: seen.append((k, n)))
-    assert res["status"] == "applied" and res["failed"] is None, res["failed"]
-    assert [a["msgid"] for a in res["applied"]] == [p["msgid"] for p in patches]
+    assert res.status == "applied" and res.failed is None, res.failed
+    assert [a.msgid for a in res.applied] == [p["msgid"] for p in patches]
     assert seen == [(1, 3), (2, 3), (3, 3)]
-    assert res["tree"] == tree_of(repo, "work")
-    assert git(repo, "rev-parse", "refs/reviewapp/chains/chain-1").strip() == res["head"]
-    log = git(repo, "log", "--format=%an|%ae|%aI|%cn|%ce|%s", f"{base}..{res['head']}").splitlines()
+    assert res.tree == tree_of(repo, "work")
+    assert git(repo, "rev-parse", "refs/reviewapp/chains/chain-1").strip() == res.head
+    log = git(repo, "log", "--format=%an|%ae|%aI|%cn|%ce|%s", f"{base}..{res.head}").splitlines()
     assert log[1] == "Test Author|author@example.org|2024-03-01T12:30:00+01:00|reviewapp|reviewapp@localhost|two"
     assert [l.split("|")[-1] for l in log] == ["three", "two", "one"]
-    info = gitrepo.commit_info(repo, res["applied"][1]["commit"])
+    info = gitrepo.commit_info(repo, res.applied[1].commit)
     # The Link joins the trailer block; the body is kept.
     assert info["message"] == ("two\n\nBody text.\n\nSigned-off-by: X <x@example.org>\n"
                                f"Link: https://patch.msgid.link/{patches[1]['msgid']}\n")
-    assert info["parents"] == [res["applied"][0]["commit"]]
+    assert info["parents"] == [res.applied[0].commit]
 
 
 def test_existing_link_to_the_same_message_is_not_repeated():
@@ -153,7 +153,7 @@ def test_same_patches_on_same_base_give_same_commits(repo: Path):
     patches = format_patches(repo, f"{base}..w")
     a = gitrepo.apply_chain(repo, base, patches)
     b = gitrepo.apply_chain(repo, base, patches)
-    assert a["head"] == b["head"] and a["status"] == "applied"
+    assert a.head == b.head and a.status == "applied"
 
 
 def test_result_tree_matches_git_am_for_new_deleted_renamed_mode_and_binary(repo: Path, tmp_path: Path):
@@ -172,9 +172,9 @@ def test_result_tree_matches_git_am_for_new_deleted_renamed_mode_and_binary(repo
     commit(repo, "dir to file", {"dir/x.h": None, "dir2": "now a file\n"})
     patches = format_patches(repo, f"{base}..w")
     res = gitrepo.apply_chain(repo, base, patches)
-    assert res["status"] == "applied", res["failed"]
-    assert res["tree"] == tree_of(repo, "w") == am_tree(repo, base, f"{base}..w", tmp_path)
-    ls = git(repo, "ls-tree", res["head"], "script.sh")
+    assert res.status == "applied", res.failed
+    assert res.tree == tree_of(repo, "w") == am_tree(repo, base, f"{base}..w", tmp_path)
+    ls = git(repo, "ls-tree", res.head, "script.sh")
     assert ls.startswith("100755")
     binary = patches[-2]["diff"]
     assert "GIT binary patch\nliteral" in binary and "GIT binary patch\ndelta" in binary
@@ -187,10 +187,10 @@ def test_patch_that_needs_an_earlier_one_applies_only_after_it(repo: Path):
     commit(repo, "use helper", {"mm/page.c": lines(50).replace("line 20\n", "helper(1);\n")})
     p1, p2 = format_patches(repo, f"{base}..w")
     alone = gitrepo.apply_chain(repo, base, [p2])
-    assert alone["status"] == "conflict" and alone["head"] is None
+    assert alone.status == "conflict" and alone.head is None
     both = gitrepo.apply_chain(repo, base, [p1, p2])
-    assert both["status"] == "applied"
-    assert gitrepo.read_file(repo, both["head"], "mm/page.c").count(b"helper(1);") == 1
+    assert both.status == "applied"
+    assert gitrepo.read_file(repo, both.head, "mm/page.c").count(b"helper(1);") == 1
 
 
 def test_conflict_names_patch_file_hunk_and_the_chain_patch_that_touched_the_lines(repo: Path):
@@ -203,20 +203,20 @@ def test_conflict_names_patch_file_hunk_and_the_chain_patch_that_touched_the_lin
     [pa] = format_patches(repo, f"{base}..a")
     pb1, pb2 = format_patches(repo, f"{base}..b")
     res = gitrepo.apply_chain(repo, base, [pa, pb1, pb2], ref="mixed")
-    assert res["status"] == "conflict"
-    assert [a["msgid"] for a in res["applied"]] == [pa["msgid"]]
-    f = res["failed"]
-    assert f["msgid"] == pb1["msgid"]
-    assert "patch 2 of 3" in f["error"] and "fs/inode.c" in f["error"] and "hunk #1" in f["error"]
-    assert f["files"] == ["fs/inode.c"]
-    assert f["hunks"] == [{"file": "fs/inode.c", "header": "@@ -28,7 +28,7 @@ line 27", "old_start": 28, "old_lines": 7}]
-    by = {t["by"] for t in f["last_touched"]}
+    assert res.status == "conflict"
+    assert [a.msgid for a in res.applied] == [pa["msgid"]]
+    f = res.failed
+    assert f.msgid == pb1["msgid"]
+    assert "patch 2 of 3" in f.error and "fs/inode.c" in f.error and "hunk #1" in f.error
+    assert f.files == ["fs/inode.c"]
+    assert f.hunks == [{"file": "fs/inode.c", "header": "@@ -28,7 +28,7 @@ line 27", "old_start": 28, "old_lines": 7}]
+    by = {t["by"] for t in f.last_touched}
     assert by == {"base", pa["msgid"]}
-    mine = [t for t in f["last_touched"] if t["by"] == pa["msgid"]]
-    assert mine == [{"file": "fs/inode.c", "lines": "30-30", "commit": res["applied"][0]["commit"],
+    mine = [t for t in f.last_touched if t["by"] == pa["msgid"]]
+    assert mine == [{"file": "fs/inode.c", "lines": "30-30", "commit": res.applied[0].commit,
                      "by": pa["msgid"]}]
     # What applied is kept under the -partial ref; the chain ref is not written.
-    assert git(repo, "rev-parse", "refs/reviewapp/chains/mixed-partial").strip() == res["head"]
+    assert git(repo, "rev-parse", "refs/reviewapp/chains/mixed-partial").strip() == res.head
     assert "refs/reviewapp/chains/mixed\n" not in git(repo, "for-each-ref", "--format=%(refname)") + "\n"
 
 
@@ -227,8 +227,8 @@ def test_conflict_against_base_lines_is_blamed_on_base(repo: Path, tmp_path: Pat
     [p] = format_patches(other, "HEAD~1..HEAD")
     base = commit(repo, "base", {"k.c": lines(20).replace("line 10\n", "LINE 10\n")})
     res = gitrepo.apply_chain(repo, base, [p])
-    assert res["status"] == "conflict"
-    assert res["failed"]["last_touched"][0] == {"file": "k.c", "lines": "7-13", "commit": base, "by": "base"}
+    assert res.status == "conflict"
+    assert res.failed.last_touched[0] == {"file": "k.c", "lines": "7-13", "commit": base, "by": "base"}
 
 
 def test_corrupt_patch_fails_with_its_line_and_keeps_what_applied(repo: Path):
@@ -242,41 +242,41 @@ def test_corrupt_patch_fails_with_its_line_and_keeps_what_applied(repo: Path):
     diff_lines[hunk_at + 2] = "garbage without a prefix"
     p2["diff"] = "\n".join(diff_lines)
     res = gitrepo.apply_chain(repo, base, [p1, p2], ref="c")
-    assert res["status"] == "failed"
-    assert res["failed"]["msgid"] == p2["msgid"]
-    assert res["failed"]["line"] == hunk_at + 3
-    assert f"corrupt patch at line {hunk_at + 3}" in res["failed"]["error"]
-    assert res["head"] == res["applied"][0]["commit"]
-    assert gitrepo.read_file(repo, res["head"], "a") == lines(11).encode()
+    assert res.status == "failed"
+    assert res.failed.msgid == p2["msgid"]
+    assert res.failed.line == hunk_at + 3
+    assert f"corrupt patch at line {hunk_at + 3}" in res.failed.error
+    assert res.head == res.applied[0].commit
+    assert gitrepo.read_file(repo, res.head, "a") == lines(11).encode()
 
 
 def test_truncated_hunk_and_empty_patch_are_failures_not_successes(repo: Path):
     base = commit(repo, "base", {"a": lines(10)})
     truncated = "diff --git a/a b/a\n--- a/a\n+++ b/a\n@@ -1,3 +1,4 @@\n line 1\n+x\n line 2\n"
     res = gitrepo.apply_chain(repo, base, [{"msgid": "t@x", "subject": "t", "diff": truncated}])
-    assert res["status"] == "failed" and "corrupt patch at line 7" in res["failed"]["error"]
+    assert res.status == "failed" and "corrupt patch at line 7" in res.failed.error
     res = gitrepo.apply_chain(repo, base, [{"msgid": "e@x", "subject": "e", "diff": "just prose\n"}])
-    assert res["status"] == "failed" and "empty" in res["failed"]["error"]
+    assert res.status == "failed" and "empty" in res.failed.error
 
 
 def test_hunk_that_undercounts_its_lines_is_refused(repo: Path):
     base = commit(repo, "base", {"a": lines(5)})
     diff = "diff --git a/a b/a\n--- a/a\n+++ b/a\n@@ -1,2 +1,2 @@\n-line 1\n+one\n line 2\n+extra\n"
     res = gitrepo.apply_chain(repo, base, [{"msgid": "u@x", "subject": "u", "diff": diff}])
-    assert res["status"] == "failed" and "corrupt patch at line 8" in res["failed"]["error"]
+    assert res.status == "failed" and "corrupt patch at line 8" in res.failed.error
 
 
 def test_empty_chain_is_the_base(repo: Path):
     base = commit(repo, "base", {"a": "x\n"})
     res = gitrepo.apply_chain(repo, base, [], ref="empty")
-    assert res["status"] == "applied" and res["head"] == base and res["tree"] == tree_of(repo, base)
+    assert res.status == "applied" and res.head == base and res.tree == tree_of(repo, base)
 
 
 def test_missing_base_is_a_failure(repo: Path):
     commit(repo, "base", {"a": "x\n"})
     res = gitrepo.apply_chain(repo, "deadbeef" * 5, [{"msgid": "m@x", "subject": "s", "diff": ""}])
-    assert res["status"] == "failed" and "not found" in res["failed"]["error"]
-    assert res["head"] is None and res["applied"] == []
+    assert res.status == "failed" and "not found" in res.failed.error
+    assert res.head is None and res.applied == []
 
 
 def test_three_way_merge_when_context_changed_since_the_patch_was_written(repo: Path, tmp_path: Path):
@@ -288,10 +288,10 @@ def test_three_way_merge_when_context_changed_since_the_patch_was_written(repo: 
                       {"drivers/x.c": lines(40).replace("line 23\n", "twenty-three\n")})
     patches = format_patches(repo, f"{v1}..series")
     res = gitrepo.apply_chain(repo, upstream, patches)
-    assert res["status"] == "applied", res["failed"]
-    text = gitrepo.read_file(repo, res["head"], "drivers/x.c").decode()
+    assert res.status == "applied", res.failed
+    text = gitrepo.read_file(repo, res.head, "drivers/x.c").decode()
     assert "twenty\n" in text and "twenty-three\n" in text
-    assert res["tree"] == am_tree_onto(repo, upstream, f"{v1}..series", tmp_path)
+    assert res.tree == am_tree_onto(repo, upstream, f"{v1}..series", tmp_path)
 
 
 def am_tree_onto(repo: Path, onto: str, rng: str, tmp: Path) -> str:
@@ -313,8 +313,8 @@ def test_offset_hunk_applies_without_three_way(repo: Path, tmp_path: Path):
     [p] = format_patches(other, "HEAD~1..HEAD")
     base = commit(repo, "shifted", {"f": "new top 1\nnew top 2\n" + lines(30)})
     res = gitrepo.apply_chain(repo, base, [p])
-    assert res["status"] == "applied"
-    assert gitrepo.read_file(repo, res["head"], "f").split(b"\n")[16] == b"fifteen"
+    assert res.status == "applied"
+    assert gitrepo.read_file(repo, res.head, "f").split(b"\n")[16] == b"fifteen"
 
 
 def test_two_processes_apply_different_chains_to_one_bare_repo(repo: Path, tmp_path: Path):
@@ -342,7 +342,7 @@ def test_two_processes_apply_different_chains_to_one_bare_repo(repo: Path, tmp_p
         while not os.path.exists(go):
             time.sleep(0.001)
         results = [gitrepo.apply_chain(repo, base, patches, ref=f"{ref}-{i}") for i in range(5)]
-        print(json.dumps(results))
+        print(json.dumps([r.to_json() for r in results]))
     """)
     go = tmp_path / "go"
     procs = {}
@@ -434,16 +434,16 @@ def test_guess_base_picks_newest_matching_commit_and_records_rejections(repo: Pa
     blob_b = git(repo, "rev-parse", f"{c2}:mm/b.c").strip()[:7]
     res = gitrepo.guess_base(repo, [("mm/a.c", blob_a), ("mm/b.c", blob_b), ("mm/new.c", "0000000")],
                              ["master", "no-such-branch"])
-    assert res["sha"] == c3  # c3 still has c2's blobs and is newer
-    revs = [a["rev"] for a in res["attempts"] if a["branch"] == "master"]
+    assert res.sha == c3  # c3 still has c2's blobs and is newer
+    revs = [a.rev for a in res.attempts if a.branch == "master"]
     assert revs == [c5, c4, c3]
-    reasons = {a["rev"]: a["reason"] for a in res["attempts"]}
+    reasons = {a.rev: a.reason for a in res.attempts}
     assert "mm/a.c" in reasons[c5] or "mm/new.c" in reasons[c5]
     assert reasons[c4].startswith("mm/a.c: blob")
     assert reasons[c3] == "match"
     assert reasons["no-such-branch"] == "branch not found"
     none = gitrepo.guess_base(repo, [("mm/a.c", "abcdef1")], ["master"], depth=2)
-    assert none["sha"] is None and none["attempts"][-1]["reason"].startswith("depth limit")
+    assert none.sha is None and none.attempts[-1].reason.startswith("depth limit")
 
 
 # ---------------------------------------------------------------- mirrors, revisions, trees
@@ -535,3 +535,11 @@ def test_parser_reads_quoted_names_and_reports_garbage_lines():
     with pytest.raises(PatchError) as e:
         parse_diff("intro\ndiff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1,2 +1,2 @@\n-a\n*b\n+c\n")
     assert e.value.line == 7
+
+
+def test_diff_header_paths_handle_quoted_names_and_spaces():
+    from untangle.gitrepo_patch import header_paths
+    assert header_paths("diff --git a/mm/x.c b/mm/x.c") == ("mm/x.c", "mm/x.c")
+    assert header_paths("diff --git a/with space.c b/with space.c") == ("with space.c", "with space.c")
+    assert header_paths('diff --git "a/tab\\there.c" "b/tab\\there.c"') == ("tab\there.c", "tab\there.c")
+    assert header_paths("--- a/x.c") == (None, None)

@@ -46,11 +46,11 @@ def test_a_mode_git_does_not_store_for_a_blob_fails_patch_3_of_4(repo: Path, mod
     diff = (f"diff --git a/sub b/sub\nnew file mode {mode}\nindex 0000000..1234567\n"
             "--- /dev/null\n+++ b/sub\n@@ -0,0 +1 @@\n+Subproject commit 1234\n")
     res = gitrepo.apply_chain(repo, base, chain_with_third({"diff": diff}))
-    assert res["status"] == "failed"
-    assert res["failed"]["msgid"] == "p3@x"
-    assert res["failed"]["error"].startswith("patch 3 of 4 <p3@x>")
-    assert "invalid file mode" in res["failed"]["error"]
-    assert len(res["applied"]) == 2
+    assert res.status == "failed"
+    assert res.failed.msgid == "p3@x"
+    assert res.failed.error.startswith("patch 3 of 4 <p3@x>")
+    assert "invalid file mode" in res.failed.error
+    assert len(res.applied) == 2
 
 
 @pytest.mark.parametrize("header", [
@@ -61,17 +61,17 @@ def test_an_invalid_diff_git_header_fails_with_the_patch_named(repo: Path, heade
     base = commit(repo, "base", {"a": lines(3)})
     diff = header + "old mode 100644\nnew mode 100755\n"
     res = gitrepo.apply_chain(repo, base, chain_with_third({"diff": diff}))
-    assert res["status"] == "failed", res
-    assert res["failed"]["msgid"] == "p3@x"
-    assert res["failed"]["error"].startswith("patch 3 of 4")
+    assert res.status == "failed", res
+    assert res.failed.msgid == "p3@x"
+    assert res.failed.error.startswith("patch 3 of 4")
 
 
 def test_author_name_with_angle_bracket_is_a_bad_author_not_a_bad_date(repo: Path):
     base = commit(repo, "base", {"a": lines(3)})
     res = gitrepo.apply_chain(repo, base, chain_with_third(
         {"author_name": "Eve <evil", "date": "Mon, 1 Jan 2024 00:00:00 +0000"}))
-    assert res["status"] == "failed"
-    err = res["failed"]["error"]
+    assert res.status == "failed"
+    err = res.failed.error
     assert err.startswith("patch 3 of 4") and "bad author" in err and "bad date" not in err
 
 
@@ -82,8 +82,8 @@ def test_binary_bomb_is_refused_while_inflating_not_after(repo: Path):
         parse_diff(diff, max_binary=1 << 20)
     base = commit(repo, "base", {"a": lines(3)})
     res = gitrepo.apply_chain(repo, base, chain_with_third({"diff": diff}), max_binary=1 << 20)
-    assert res["status"] == "failed" and res["failed"]["error"].startswith("patch 3 of 4")
-    assert "REVIEWAPP_BINARY_PATCH_MAX_BYTES" in res["failed"]["error"]
+    assert res.status == "failed" and res.failed.error.startswith("patch 3 of 4")
+    assert "REVIEWAPP_BINARY_PATCH_MAX_BYTES" in res.failed.error
 
 
 def test_binary_hunk_declaring_a_huge_size_is_refused_before_inflating():
@@ -98,5 +98,5 @@ def test_binary_hunk_under_the_cap_still_applies(repo: Path):
     base = commit(repo, "base", {"a": lines(3)})
     res = gitrepo.apply_chain(repo, base, [{**good_patch(1), "diff": diff}],
                               max_binary=1 << 20)
-    assert res["status"] == "applied", res["failed"]
-    assert gitrepo.read_file(repo, res["head"], "blob") == data
+    assert res.status == "applied", res.failed
+    assert gitrepo.read_file(repo, res.head, "blob") == data

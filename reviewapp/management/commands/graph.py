@@ -3,6 +3,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from ...services.graph import graph_for
+from ...wording import not_needed_sentence
 from ._cli import emit, msgid_of, revision_for
 
 
@@ -20,6 +21,9 @@ class Command(BaseCommand):
     def handle(self, *args, **opts):
         rev = revision_for(msgid_of(opts["ref"]), fetch_missing=opts["fetch"])
         data = graph_for(rev, fetch=opts["fetch"], depth=opts["depth"])
+        names = {n["msgid"]: n["label"] for n in data["nodes"]}
+        for u in data.get("unneeded", []):  # the sentence, made here at the edge
+            u["detail"] = not_needed_sentence(u, data["root"], names)
         emit(self, data, opts["json"], render_text(data))
 
 
