@@ -18,6 +18,7 @@ import os
 import re
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
+from datetime import timedelta
 from itertools import chain, islice
 from typing import Iterable, Iterator
 
@@ -35,6 +36,7 @@ BATCH = 1000  # mails per transaction
 CHUNK = 100  # mails per job handed to a parser process
 INFLIGHT = 16  # parser jobs queued ahead: keeps the parsers busy while a batch is written
 POSTED = (Message.COVER, Message.PATCH)
+_RUN_WIDENINGS = 8  # queries at most to find the stored part of an unthreaded run
 # The columns grouping needs: everything but the bodies.
 LIGHT = ("id", "msgid", "kind", "version", "number", "total", "in_reply_to", "references",
          "from_email", "from_name", "title", "subject", "date", "received", "tags",
@@ -439,7 +441,8 @@ class _Regroup:
         for row in rows:
             self.lookup.add(row)
         self.lookup.preload(p for r in rows for p in [r["in_reply_to"], *(r["references"] or [])])
-        anchors = {grouping.anchor_of(r, self.lookup): None for r in rows if r["kind"] in POSTED}
+        self._find_unthreaded_runs(rows)
+        anchors = {self._anchor(r): None for r in rows if r["kind"] in POSTED}
         plans = [self._plan(a, ms) for a, ms in self._members(anchors).items() if ms]
         self._write_revisions(plans)
         touched = set(self.revs)
@@ -448,6 +451,40 @@ class _Regroup:
         self._join_families()
         _order_many(set(Revision.objects.filter(id__in=touched).values_list("series_id", flat=True)))
         return touched
+
+    def _anchor(self, row: dict) -> str:
+        anchor = grouping.anchor_of(row, self.lookup)
+        return self.run_head.get(anchor, anchor)
+
+    def _find_unthreaded_runs(self, rows: list[dict]) -> None:
+        """Postings sent without threading headers that are one run (same sender,
+        version and N, minutes apart): the batch's and the stored ones near them."""
+        self.run_head: dict[str, str] = {}
+        self.run_members: dict[str, list[dict]] = defaultdict(list)
+        loose = {r["msgid"]: r for r in rows if grouping.is_unthreaded(r)}
+        if not loose:
+            return
+        senders = {r["from_email"] for r in loose.values()}
+        window = timedelta(seconds=grouping.RUN_SECONDS)
+        lo = min(r["date"] for r in loose.values()) - window
+        hi = max(r["date"] for r in loose.values()) + window
+        asked_lo, asked_hi = None, None
+        for _ in range(_RUN_WIDENINGS):  # a run stored across batches: widen while it grows
+            if (asked_lo, asked_hi) == (lo, hi):
+                break
+            asked_lo, asked_hi = lo, hi
+            for row in (Message.objects.filter(kind__in=POSTED, from_email__in=sorted(senders),
+                                               total__gte=2, date__gte=lo, date__lte=hi)
+                        .filter(models.Q(in_reply_to__isnull=True) | models.Q(in_reply_to=""))
+                        .values(*LIGHT)):
+                if row["msgid"] not in loose and grouping.is_unthreaded(row):
+                    loose[row["msgid"]] = row
+                    self.lookup.rows.setdefault(row["msgid"], row)
+            lo = min(lo, min(r["date"] for r in loose.values()) - window)
+            hi = max(hi, max(r["date"] for r in loose.values()) + window)
+        self.run_head = grouping.unthreaded_runs(loose.values())
+        for msgid, head in self.run_head.items():
+            self.run_members[head].append(self.lookup.rows.get(msgid) or loose[msgid])
 
     def _waiting(self) -> list[dict]:
         """Stored mails that reply to a new one: their thread just got a parent."""
@@ -481,11 +518,11 @@ class _Regroup:
         seen: set[str] = set()
         frontier = []
         for anchor in anchors:
-            row = self.lookup(anchor)
-            if row is not None:
-                members[anchor].append(row)
-                seen.add(anchor)
-                frontier.append(anchor)
+            for row in [self.lookup(anchor), *self.run_members.get(anchor, ())]:
+                if row is not None and row["msgid"] not in seen:
+                    members[anchor].append(row)
+                    seen.add(row["msgid"])
+                    frontier.append(row["msgid"])
         new_children = defaultdict(list)  # the batch's own mails need no query
         for row in self.new_rows:
             if row["kind"] in POSTED and row["in_reply_to"]:
@@ -498,7 +535,7 @@ class _Regroup:
                 if child["msgid"] in seen:
                     continue
                 self.lookup.add(child)
-                anchor = grouping.anchor_of(child, self.lookup)
+                anchor = self._anchor(child)
                 if anchor in members:
                     seen.add(child["msgid"])
                     members[anchor].append(child)
@@ -507,6 +544,8 @@ class _Regroup:
 
     def _plan(self, anchor: str, members: list[dict]) -> _Plan:
         cover = next((m for m in members if m["kind"] == Message.COVER), None)
+        if cover is None:  # a thread root its patches' author wrote is their cover
+            cover = next((m for m in members if m["msgid"] == anchor and m["kind"] not in POSTED), None)
         patches = sorted((m for m in members if m["kind"] == Message.PATCH),
                          key=lambda m: (m["number"] or 1, m["date"] or m["received"]))
         return _Plan(anchor, members, cover, patches)
@@ -589,7 +628,7 @@ class _Regroup:
     def _attach_replies(self, replies: list[dict]) -> set[int]:
         owned = []
         for reply in replies:
-            owner = grouping.owner_of_reply(reply, self.lookup)
+            owner = grouping.owner_of_reply(reply, self.lookup, self._adopted_cover)
             if owner is None:
                 continue
             rid = self.rev_of_msgid.get(owner["msgid"], owner.get("revision_id"))
@@ -610,6 +649,11 @@ class _Regroup:
                                    for r, _, rid in owned if rid in revs])
         return {rid for _, _, rid in owned}
 
+    def _adopted_cover(self, row: dict) -> bool:
+        # A root of kind "other" heads a revision only as an adopted cover.
+        return not row["in_reply_to"] and not row["references"] and (
+            row["msgid"] in self.rev_of_msgid or row["revision_id"] is not None)
+
     def _revisions(self, ids: set[int]) -> dict[int, Revision]:
         found = {i: self.revs[i] for i in ids if i in self.revs}
         rest = ids - set(found)
@@ -618,7 +662,9 @@ class _Regroup:
 
     def _stated_edges(self, rows: list[dict], is_reply: bool) -> dict[str, list]:
         """msgid -> the edges the mail's body states (read by the parser when it could)."""
-        found = {r["msgid"]: self.edges[r["msgid"]] for r in rows if r["msgid"] in self.edges}
+        # The parser read a root of kind "other" as a reply; as an adopted cover it is read again.
+        found = {r["msgid"]: self.edges[r["msgid"]] for r in rows
+                 if r["msgid"] in self.edges and (is_reply or r["kind"] != Message.OTHER)}
         bodies = {r["msgid"]: self.mails[r["msgid"]].body for r in rows
                   if r["msgid"] not in found and r["msgid"] in self.mails}
         stored = [r["id"] for r in rows if r["msgid"] not in found and r["msgid"] not in bodies]
