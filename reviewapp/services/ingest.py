@@ -712,8 +712,7 @@ class _Regroup:
         links.stated_previous(revs)
         links.named_as_previous(revs)
         links.reply_parents(revs, self.lookup, self.rev_of_msgid)
-        for keep, drop in links.merges():
-            _merge_series(keep, drop)
+        _merge_series_many(links.merges())
         for rev in revs:
             rev.series_id = links.root(rev.series_id)
 
@@ -904,14 +903,25 @@ class _FamilyLinks:
                 self.link(rev.series_id, sid)
 
 
-def _merge_series(keep: int, drop: set[int]) -> None:
-    Revision.objects.filter(series_id__in=drop).update(series_id=keep)
-    change_ids = dict(Series.objects.filter(id__in=drop | {keep}).values_list("id", "change_id"))
-    if not change_ids.get(keep):
-        inherited = next((change_ids[s] for s in sorted(drop) if change_ids.get(s)), None)
-        if inherited:
-            Series.objects.filter(id=keep).update(change_id=inherited)
-    Series.objects.filter(id__in=drop).delete()
+def _merge_series_many(merges: list[tuple[int, set[int]]]) -> None:
+    """Fold each group's series into its kept one: a handful of statements for
+    all the batch's merges (one per merge cost ~7 and dominated big imports)."""
+    if not merges:
+        return
+    into = {d: keep for keep, drop in merges for d in drop}
+    moves = [(rid, into[sid]) for part in _chunked(into)
+             for rid, sid in Revision.objects.filter(series_id__in=part).values_list("id", "series_id")]
+    _set_ids(Revision, "id", ["series"], moves)
+    everyone = set(into) | {keep for keep, _ in merges}
+    change_ids = {i: c for part in _chunked(everyone)
+                  for i, c in Series.objects.filter(id__in=part).values_list("id", "change_id")}
+    for keep, drop in merges:
+        if not change_ids.get(keep):
+            inherited = next((change_ids[s] for s in sorted(drop) if change_ids.get(s)), None)
+            if inherited:
+                Series.objects.filter(id=keep).update(change_id=inherited)
+    for part in _chunked(into):
+        Series.objects.filter(id__in=part).delete()
 
 
 # --- lookups by msgid -----------------------------------------------------------------
