@@ -57,7 +57,15 @@ _CRESTEZ = "cover.1635784253.git.cdleonard@gmail.com"  # "[PATCH v2] tcp: Initia
 _KAMBOJU = "CA+G9fYusdfg7PMfC9Xce-xLT7NiyKSbgojpK35GOm=Pf9jXXrA@mail.gmail.com"  # a WARNING report
 _BRAUNER_FIX = "20200311105309.1742827-1-christian.brauner@ubuntu.com"  # [PATCH] binderfs, replying to it
 
-_ROOTS = ["20191219105533.12508-1-cyphar@cyphar.com",
+# Covers labelled otherwise than their patches, all sent in one run a second apart:
+# Ben Gardon "[PATCH 0/9]" over "[PATCH v2 1/8]".."[PATCH v2 8/8]" (8/8 twice: -9 and -10);
+# Yanan Wang "[RFC PATCH v3 0/7]" over "[RFC PATCH v3 1/8]".."8/8";
+# Emanuele Giuseppe Esposito "[PATCH 0/4]" over "[PATCH v2 1/4]".."4/4".
+_GARDON = "20191216213532.91237-{}-bgardon@google.com"
+_WANG = "20210301065916.11484-{}-wangyanan55@huawei.com"
+_ESPOSITO = "20210331122649.38323-{}-eesposit@redhat.com"
+
+_ROOTS = [_GARDON.format(1), _WANG.format(1), _ESPOSITO.format(1), "20191219105533.12508-1-cyphar@cyphar.com",
           "3d0e22cc-af15-c142-1ee9-6f3c18a10557@linuxfoundation.org",
           "1562837513-745-1-git-send-email-p.pisati@gmail.com",
           "1562838037-1884-1-git-send-email-p.pisati@gmail.com",
@@ -170,3 +178,14 @@ def test_a_bug_report_answered_with_a_patch_by_someone_else_is_not_a_cover(raws)
     fix = _rev(_BRAUNER_FIX)
     assert fix.cover is None and fix.msgid == _BRAUNER_FIX and fix.received == 1
     assert not Revision.objects.filter(cover__msgid=_KAMBOJU).exists()
+
+
+@pytest.mark.parametrize("run, mails, version, expected, rfc", [
+    (_GARDON, 10, 2, 8, False), (_WANG, 9, 3, 8, True), (_ESPOSITO, 5, 2, 4, False)],
+    ids=["gardon-0-9-over-v2-8", "wang-rfc-v3-0-7-over-8", "esposito-0-4-over-v2"])
+def test_a_cover_labelled_otherwise_than_its_patches_heads_them(raws, run, mails, version, expected, rfc):
+    ingest(raws, workers=0)
+    rev = _rev(run.format(1))
+    assert {_rev(run.format(i)).id for i in range(1, mails + 1)} == {rev.id}
+    assert rev.cover.msgid == run.format(1)
+    assert (rev.version, rev.expected, rev.received, rev.complete, rev.rfc) == (version, expected, expected, True, rfc)

@@ -364,7 +364,10 @@ def _fill_revision(plan: _Plan, authors: dict[str, tuple[str, str]]) -> None:
     numbers = {m["number"] or 1 for m in patches}
     declared = max([m["total"] or 0 for m in patches] or [m["total"] or 0 for m in members], default=0)
     expected = declared or max(len(numbers), 1)
-    complete, missing = grouping.completeness(numbers, first["total"] or (1 if not cover else expected))
+    # Counted against the patches' own N when they state one: a cover saying "0/9" over
+    # "v2 1/8".."8/8" is stale (patches win, as for the version).
+    complete, missing = grouping.completeness(
+        numbers, declared or first["total"] or (1 if not cover else expected))
     tags = _revision_tags(cover, patches)
     rev = plan.rev
     rev.msgid = first["msgid"]
