@@ -65,7 +65,13 @@ _GARDON = "20191216213532.91237-{}-bgardon@google.com"
 _WANG = "20210301065916.11484-{}-wangyanan55@huawei.com"
 _ESPOSITO = "20210331122649.38323-{}-eesposit@redhat.com"
 
-_ROOTS = [_GARDON.format(1), _WANG.format(1), _ESPOSITO.format(1), "20191219105533.12508-1-cyphar@cyphar.com",
+# The same run posted again as a new thread: Uriel Guajardo "[PATCH 0/2] KUnit-Kmemleak
+# Integration" at 21:03:25 and 21:13:07 (both complete); Yury Norov "[PATCH RESEND 2 00/16]"
+# at 11:12:10 (stopped after 02/16) and 11:12:29 (all 16).
+_GUAJARDO = ("20200706210327.3313498-1-urielguajardojr@gmail.com", "20200706211309.3314644-1-urielguajardojr@gmail.com")
+_NOROV = ("20211001181226.228340-1-yury.norov@gmail.com", "20211001181245.228419-1-yury.norov@gmail.com")
+
+_ROOTS = [*_GUAJARDO, *_NOROV, _GARDON.format(1), _WANG.format(1), _ESPOSITO.format(1), "20191219105533.12508-1-cyphar@cyphar.com",
           "3d0e22cc-af15-c142-1ee9-6f3c18a10557@linuxfoundation.org",
           "1562837513-745-1-git-send-email-p.pisati@gmail.com",
           "1562838037-1884-1-git-send-email-p.pisati@gmail.com",
@@ -189,3 +195,13 @@ def test_a_cover_labelled_otherwise_than_its_patches_heads_them(raws, run, mails
     assert {_rev(run.format(i)).id for i in range(1, mails + 1)} == {rev.id}
     assert rev.cover.msgid == run.format(1)
     assert (rev.version, rev.expected, rev.received, rev.complete, rev.rfc) == (version, expected, expected, True, rfc)
+
+
+@pytest.mark.parametrize("pair, received", [(_GUAJARDO, (2, 2)), (_NOROV, (2, 16))],
+                         ids=["guajardo-kmemleak-twice", "norov-bitmap-stopped-then-resent"])
+def test_a_run_posted_again_as_a_new_thread_is_the_next_revision_of_its_family(raws, pair, received):
+    ingest(raws, workers=0)
+    first, second = _rev(pair[0]), _rev(pair[1])
+    assert first.id != second.id and first.series_id == second.series_id
+    assert (first.received, second.received) == received and second.complete
+    assert second.previous_id == first.id
