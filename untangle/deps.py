@@ -255,6 +255,44 @@ _FORWARD = [
     ("previous-revision", r"\b(?:rfc\s*)?v\d+\s*(?:->|→|\.\.)\s*v?\d+\b"),
     ("previous-revision", r"\b(?:unchanged\s+from|respin\s+of|resend\s+of)\b"),
 ]
+# Change-log headings people write, as a whole line or before a link: "Changes since v2",
+# "Changes in v3:", "v2 -> v3:", "Since v1:", "Changelog:", "Change log from v2:",
+# "Changes v2->v3:", "Changes from RFC v2", "Changes since last revision:", "v2 --> v3"
+# (the variants found in a survey of linux-kselftest 2019-2021). Links under them name
+# the previous revision.
+_CL_VER = r"(?:rfc\s*)?(?:patch\s*)?v\d+|rfc|(?:the\s+)?(?:last|previous|prior|earlier)\s+" \
+          r"(?:version|revision|posting|iteration|spin|round|submission|series)"
+_CL_RANGE = rf"(?P<a>{_CL_VER})(?:\s*(?:->|-->|=>|→|\.\.|to|-)\s*(?P<b>{_CL_VER}))?"
+_CHANGELOG_RE = re.compile(
+    r"^\W{0,3}(?:(?:"
+    r"(?:changes?|changed|change[\s-]?logs?|changelogs?|(?:revision|version)\s+history)"
+    rf"(?:\s+(?P<prep>since|from|in|for|to|vs\.?|versus|compared\s+(?:to|with)|over|after))?"
+    r"\s*|(?P<since>since)\s+)"
+    rf"(?:{_CL_RANGE})?"
+    r"|(?P<fa>(?:rfc\s*)?v\d+)\s*(?:->|-->|=>|→|\.\.)\s*(?P<fb>v?\d+)"
+    r")\s*[:.]?\s*$",
+    re.I)
+
+
+def changelog_heading(text: str) -> tuple[bool, int | None]:
+    """(is a change-log heading, version of the revision it compares with).
+
+    "Changes since v2" and "v2 -> v3" compare with v2; "Changes in v3" and
+    "Changes for v3" describe v3, so they compare with v2 too."""
+    m = _CHANGELOG_RE.match(text.strip())
+    if not m:
+        return False, None
+    if m.group("fa"):
+        return True, _version_in(m.group("fa"))
+    first = m.group("a")
+    if m.group("since") and not first:
+        return False, None
+    version = _version_in(first) if first else None
+    if version is not None and not m.group("b") and (m.group("prep") or "").lower() in ("in", "for"):
+        version = version - 1 if version > 1 else None
+    return True, version
+
+
 _REVERSE_RE = [(k, re.compile(p, re.I)) for k, p in _REVERSE]
 _FORWARD_RE = [(k, re.compile(p, re.I)) for k, p in _FORWARD]
 # "v2 [3]", "the RFC[1]", "v5 cover letter [v5]", "v7: https://..." -- a bare
@@ -394,7 +432,8 @@ def _sentences(lines: list[tuple[int, str]]) -> list[_Sentence]:
         for s in sentences:
             s.lead = lead if is_item else None
         out += sentences
-        if not is_item and sentences and sentences[-1].text.endswith(":"):
+        if not is_item and sentences and (sentences[-1].text.endswith(":")
+                                          or changelog_heading(sentences[-1].text)[0]):
             lead = sentences[-1]
             blank_since_lead = 0
     return out
@@ -455,6 +494,9 @@ def _classify(before: str, after: str) -> tuple[str, int | None, dict] | None:
 
     Returns None when the words say nothing; the caller then tries fallbacks.
     """
+    heading, version = changelog_heading(before)
+    if heading:
+        return "previous-revision", version, {}
     hits = _keyword_hits(before)
     weak = _WEAK_PREV_RE.search(before)
     if weak and _POSSESSIVE_RE.search(before[: weak.start()]):

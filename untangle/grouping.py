@@ -5,7 +5,11 @@ in_reply_to, references, from_email, date, title) and a lookup function, so
 the caller can back it with a dict or with the database.
 """
 import re
+from collections import defaultdict
+from datetime import datetime, timezone
 from typing import Callable, Iterable
+
+from . import subject as subjects
 
 Lookup = Callable[[str], dict | None]
 _MAX_WALK = 200
@@ -31,6 +35,8 @@ def _same_posting(child: dict, parent: dict) -> bool:
     # the thread (deep or shallow threading, or a second send-email run whose
     # first patch replies to the last patch of the first run). A cover always
     # starts a posting, so a repost whose cover replies to v1 is a new revision.
+    if parent["kind"] == "other" and child["kind"] == "patch":
+        return adopts_as_cover(parent, child)
     if parent["kind"] not in ("cover", "patch") or child["kind"] not in ("cover", "patch"):
         return False
     if (parent["version"], parent.get("total")) != (child["version"], child.get("total")):
@@ -46,23 +52,88 @@ def _same_posting(child: dict, parent: dict) -> bool:
     return _num(parent) < _num(child) or (parent.get("number") == 0)
 
 
-_RUN_SECONDS = 600
+RUN_SECONDS = 600
+
+
+def _is_root(mail: dict) -> bool:
+    return not mail.get("in_reply_to") and not (mail.get("references") or [])
+
+
+def adopts_as_cover(root: dict, patch: dict) -> bool:
+    """A thread root with no "[PATCH 0/N]" ("arm64: bpf: ...", "[PATCH v2] tcp: ...")
+    heads the patches its own sender sent in reply to it in the same run: it is
+    their cover. A bug report answered with a patch by someone else is not."""
+    return (root["kind"] == "other" and _is_root(root) and patch["kind"] == "patch"
+            and patch.get("in_reply_to") == root["msgid"] and _same_run(patch, root))
+
+
+def _seconds_apart(a, b) -> float | None:
+    if not a or not b:
+        return None
+    try:
+        return abs(_stamp(a) - _stamp(b))
+    except ValueError:  # not a date
+        return None
+
+
+def _stamp(when) -> float:
+    """Seconds since the epoch (a naive time is taken as UTC), for ordering."""
+    if isinstance(when, str):
+        when = datetime.fromisoformat(when)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return when.timestamp()
 
 
 def _same_run(child: dict, parent: dict) -> bool:
-    a, b = child.get("date"), parent.get("date")
-    if not a or not b or child.get("from_email") != parent.get("from_email"):
+    if child.get("from_email") != parent.get("from_email"):
         return False
-    if isinstance(a, str) or isinstance(b, str):
-        from datetime import datetime
-        try:
-            a, b = (datetime.fromisoformat(x) if isinstance(x, str) else x for x in (a, b))
-        except ValueError:
-            return False
-    try:
-        return abs((a - b).total_seconds()) <= _RUN_SECONDS
-    except TypeError:  # naive against aware
-        return False
+    apart = _seconds_apart(child.get("date"), parent.get("date"))
+    return apart is not None and apart <= RUN_SECONDS
+
+
+def is_unthreaded(mail: dict) -> bool:
+    return mail["kind"] in ("cover", "patch") and _is_root(mail) and (mail.get("total") or 0) >= 2 \
+        and bool(mail.get("date"))
+
+
+def _run_key(mail: dict) -> tuple:
+    # Same sender, version, N and subject prefixes ("[PATCH MANUALSEL 5.4 1/4]"
+    # and "[PATCH MANUALSEL 4.19 1/4]" sent a second apart are two postings).
+    prefixes = tuple(sorted(p.upper() for p in subjects.parse(mail.get("subject") or "").prefixes))
+    return mail.get("from_email"), mail["version"], mail.get("total"), prefixes
+
+
+def unthreaded_runs(mails: Iterable[dict]) -> dict[str, str]:
+    """msgid -> msgid of the run's head, for postings sent with no In-Reply-To or
+    References that are one send-email run: same sender, version, N and
+    prefixes, each within RUN_SECONDS of the one before, no number twice (a
+    number seen again starts the next run). The head is the cover, else the
+    lowest-numbered patch; runs of one mail are left out."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for mail in mails:
+        if is_unthreaded(mail):
+            groups[_run_key(mail)].append(mail)
+    heads: dict[str, str] = {}
+
+    def close(run: list[dict]) -> None:
+        if len(run) > 1:
+            head = min(run, key=lambda m: (m.get("number") if m.get("number") is not None else 1,
+                                           _stamp(m["date"]), m["msgid"]))
+            heads.update((m["msgid"], head["msgid"]) for m in run)
+
+    for group in groups.values():
+        group.sort(key=lambda m: (_stamp(m["date"]), m["msgid"]))
+        run: list[dict] = []
+        for mail in group:
+            if run and _stamp(mail["date"]) - _stamp(run[-1]["date"]) <= RUN_SECONDS and \
+                    mail.get("number") not in {m.get("number") for m in run}:
+                run.append(mail)
+            else:
+                close(run)
+                run = [mail]
+        close(run)
+    return heads
 
 
 def anchor_of(mail: dict, lookup: Lookup) -> str:
@@ -76,15 +147,17 @@ def anchor_of(mail: dict, lookup: Lookup) -> str:
     return current["msgid"]
 
 
-def owner_of_reply(mail: dict, lookup: Lookup) -> dict | None:
-    """The cover or patch a reply (at any depth) is about."""
+def owner_of_reply(mail: dict, lookup: Lookup,
+                   adopted: Callable[[dict], bool] = lambda row: False) -> dict | None:
+    """The cover or patch a reply (at any depth) is about; adopted(row) says
+    whether a thread root of kind "other" is the cover of a posting."""
     current = mail
     seen = {mail["msgid"]}
     for _ in range(_MAX_WALK):
         parent = _parent(current, lookup)
         if parent is None or parent["msgid"] in seen:
             return None
-        if parent["kind"] in ("cover", "patch"):
+        if parent["kind"] in ("cover", "patch") or (parent["kind"] == "other" and adopted(parent)):
             return parent
         seen.add(parent["msgid"])
         current = parent

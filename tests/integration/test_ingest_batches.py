@@ -9,6 +9,7 @@ from django.db import connection
 from reviewapp.models import (Dependency, MailingList, Message, Patch, PatchFile, Revision, Series,
                               Trailer)
 from reviewapp.services import ingest as ingest_module
+from reviewapp.services.ingest import store as ingest_store
 from reviewapp.services.ingest import ingest
 from untangle import mail as mails
 from untangle.mbox import messages_from_path
@@ -121,7 +122,7 @@ def test_mails_another_ingest_stored_meanwhile_are_skipped_not_fatal(lore_dir):
     parsed = [mails.parse(r) for r in raws]
     # As if another process stored the first two after this batch looked:
     # COPY meets the unique msgid and the batch is stored with conflict checks.
-    rows, patch_ids = ingest_module._store(parsed, None, ingest_module._list_ids(parsed, None, {}))
+    rows, patch_ids = ingest_store.store_mails(parsed, None, ingest_store.list_ids(parsed, None, {}))
     assert Message.objects.count() == len(raws)
     assert Patch.objects.count() == len(raws) - 1
     assert {r["msgid"] for r in rows} == {m.msgid for m in parsed}

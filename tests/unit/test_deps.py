@@ -7,6 +7,7 @@ import pytest
 
 from tests.support.lore_mail import msgid_of, plain_body, read_mails
 from untangle.deps import (
+    changelog_heading,
     discover_blob_edges,
     discover_text_edges,
     extract_change_id,
@@ -437,3 +438,39 @@ def test_prose_names_bases_as_sha_tag_or_branch_unless_negated():
         ("base", "net-next", "branch", "prose", "commit"),
         ("base", "kvm-x86/next", "branch", "prose", "commit"),
     ]
+
+
+# Change-log headings as written on linux-kselftest 2019-2021 (a survey of the archive):
+# the version each one compares with.
+_HEADINGS = [("Changes since v2:", 2), ("Change since v2", 2), ("Changes in v3:", 2), ("v2 -> v3:", 2),
+             ("Since v1:", 1), ("Changelog:", None), ("Changes from v2:", 2), ("v2 --> v3", 2),
+             ("Changes v2->v3:", 2), ("Changes for v3:", 2), ("Change Log:", None),
+             ("Changelog v2 -> v3", 2), ("Change log from v2:", 2), ("Changes since last revision:", None),
+             ("Changes from RFC V2", 2), ("Changed since v2:", 2), ("Changes since RFC:", None),
+             ("Changes in v1:", None)]
+_LINK = "https://lore.kernel.org/r/20200101120000.1234-1-a@b.com"
+
+
+@pytest.mark.parametrize("heading, version", _HEADINGS)
+def test_a_link_under_a_change_log_heading_names_the_previous_revision(heading, version):
+    body = f"Intro text.\n\n{heading}\n- reworked the parser\n- dropped a patch ({_LINK})\n"
+    edges = discover_text_edges("cover@x", body)
+    assert [(e.kind, e.target, e.version) for e in edges] == [
+        ("previous-revision", "20200101120000.1234-1-a@b.com", version)]
+
+
+@pytest.mark.parametrize("heading, version", _HEADINGS)
+def test_a_change_log_heading_with_its_link_on_the_line_names_the_previous_revision(heading, version):
+    edges = discover_text_edges("cover@x", f"Intro.\n\n{heading.rstrip(':')}: {_LINK}\n")
+    assert [(e.kind, e.version) for e in edges] == [("previous-revision", version)]
+
+
+@pytest.mark.parametrize("text", ["Changes the way the test runs.", "Since we have lib/*test*.c in a few",
+                                  "Changelog entries are below", "version=1.2.3"])
+def test_prose_that_starts_like_a_change_log_is_not_a_heading(text):
+    assert changelog_heading(text) == (False, None)
+
+
+def test_a_dependency_under_a_change_log_heading_stays_a_dependency():
+    body = f"Changes in v3:\n- rebased on top of {_LINK}\n"
+    assert [e.kind for e in discover_text_edges("cover@x", body)] == ["depends-on"]
