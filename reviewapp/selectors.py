@@ -3,13 +3,14 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.core.exceptions import BadRequest
 from django.core.paginator import Paginator
 from django.db import connection
 from django.db.models import Q
 from django.http import Http404
-from django.utils.dateparse import parse_date
 
-from .models import GraphSnapshot, Message, Revision
+from . import params as params_
+from .models import GraphSnapshot, MailingList, Message, Revision
 
 
 def _chunked(items: Iterable) -> Iterator[list]:
@@ -109,26 +110,24 @@ def series_page(params) -> dict:
     qs = (Revision.objects.exclude(msgid__startswith="stale:").select_related("mailing_list")
           .only(*LIST_FIELDS))
     f = {k: (params.get(k) or "").strip() for k in ("list", "author", "state", "version", "since", "until", "q")}
+    # A malformed value is a 400 naming it (reviewapp.params), an unknown list too.
     if f["list"]:
+        if not MailingList.objects.filter(name=f["list"]).exists():
+            raise BadRequest(f"list: no mailing list named {f['list'][:100]!r}")
         qs = qs.filter(mailing_list__name=f["list"])
     if f["author"]:
         qs = qs.filter(Q(author_email__icontains=f["author"]) | Q(author_name__icontains=f["author"]))
-    if f["state"] in ("complete", "incomplete"):
+    if params_.choice(params, "state", ("complete", "incomplete")):
         qs = qs.filter(complete=f["state"] == "complete")
-    if f["version"].isdigit():
-        qs = qs.filter(version=int(f["version"][:6]))
+    version = params_.number(params, "version", 10 ** 6)
+    if version is not None:
+        qs = qs.filter(version=version)
     for key, op in (("since", "gte"), ("until", "lte")):
-        day = _day(f[key])
+        day = params_.day(params, key)
         if day:
             qs = qs.filter(**{f"date__date__{op}": day})
     for word in f["q"].split()[:8]:
         qs = qs.filter(title__icontains=word[:100])
-    page = Paginator(qs.order_by("-date", "-id"), PAGE_SIZE).get_page(params.get("page"))
+    page = params_.page(Paginator(qs.order_by("-date", "-id"), PAGE_SIZE), params)
     return {"page": page, "filters": f, "revisions": list(page.object_list)}
 
-
-def _day(text: str):
-    try:
-        return parse_date(text[:10]) if text else None
-    except ValueError:  # 2021-02-30
-        return None
