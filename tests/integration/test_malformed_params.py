@@ -53,6 +53,7 @@ def _urls(ids):
         yield name, url, bad
 
 
+@pytest.mark.slow
 def test_every_url_with_malformed_ids_or_query_values_is_never_a_5xx(client, django_user_model, ids):
     staff = django_user_model.objects.create_user("mallory", password="pw-m-1", is_staff=True)
     seen, failures = 0, []
