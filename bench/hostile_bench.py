@@ -3,8 +3,9 @@
     .venv/bin/python bench/hostile_bench.py [--inflated-mb 2048]
 
 Cases: a gzip bomb answered by a local archive (LORE_URL) under the default
-fetch cap, the same bomb as a .gz file on disk under a 64 MB cap, and a
-GIT binary patch bomb under the default binary cap. Each child prints its
+fetch cap, the same bomb as a .gz file on disk under a 64 MB cap, a
+GIT binary patch bomb under the default binary cap, and one patch changing
+5,000 files (base guessed over 1,000 commits, then applied; --many-files F C). Each child prints its
 ru_maxrss; a flat figure (independent of --inflated-mb) is the point.
 Results: docs/reliability.md.
 """
@@ -80,6 +81,14 @@ def case_binary(inflated_mb: int) -> str:
     return "parsed"
 
 
+def many_files(files: int = 5000, commits: int = 1000) -> None:
+    """A patch changing `files` files: base guessed over `commits` non-matching commits,
+    then applied (git layer, fresh process; figures in docs/reliability.md)."""
+    out = subprocess.run([sys.executable, "-m", "tests.support.many_files", str(files), str(commits)],
+                         cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    print(json.dumps({"case": "many-files", **json.loads(out)}))
+
+
 def child(case: str, inflated_mb: int) -> None:
     started = time.monotonic()
     outcome = globals()[f"case_{case}"](inflated_mb)
@@ -92,12 +101,17 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--inflated-mb", type=int, nargs="+", default=[512, 2048])
     ap.add_argument("--child", nargs=2)
+    ap.add_argument("--many-files", type=int, nargs=2, metavar=("FILES", "COMMITS"),
+                    help="only the many-files apply case")
     args = ap.parse_args()
     if args.child:
         return child(args.child[0], int(args.child[1]))
+    if args.many_files:
+        return many_files(*args.many_files)
     for mb in args.inflated_mb:
         for case in ("fetch", "disk", "binary"):
             subprocess.run([sys.executable, __file__, "--child", case, str(mb)], check=True)
+    many_files()
 
 
 if __name__ == "__main__":

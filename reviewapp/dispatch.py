@@ -61,5 +61,8 @@ def send_due_digests() -> None:
     _later("send_due_digests")
 
 
-def sync_list(name: str) -> None:
-    _later("sync_list", name)
+def sync_list(name: str, run_id: int | None = None) -> None:
+    if run_id is None:
+        _later("sync_list", name)
+    else:  # a re-queued run (services/leases.py)
+        _later("sync_list", name, run_id)

@@ -317,6 +317,10 @@ class Digest(models.Model):
     error = models.TextField(blank=True)
     sending_since = models.DateTimeField(null=True, blank=True)
     sent = models.DateTimeField(null=True, blank=True)
+    # A sender's lease (services/leases.py): a composed digest whose lease is live is
+    # being sent; past it, the reaper re-queues it once, then fails it ("worker lost").
+    lease_until = models.DateTimeField(null=True, blank=True, db_index=True)
+    requeues = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["subscription", "period_start"],
@@ -378,3 +382,6 @@ class SyncRun(models.Model):
     stored = models.PositiveIntegerField(default=0)
     duplicates = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True, default="")
+    # The worker's lease (services/leases.py), like apply and suite runs.
+    lease_until = models.DateTimeField(null=True, blank=True, db_index=True)
+    requeues = models.PositiveSmallIntegerField(default=0)

@@ -5,14 +5,15 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
 
 from django.core.cache import cache
+from django.core.exceptions import BadRequest
 from django.core.paginator import Paginator
 from django.db import connection
 from django.db.models import Q
 from django.http import Http404
-from django.utils.dateparse import parse_date
 from django.utils.functional import cached_property
 
-from .models import GraphSnapshot, Message, Revision
+from . import params as params_
+from .models import GraphSnapshot, MailingList, Message, Revision
 
 
 def _chunked(items: Iterable) -> Iterator[list]:
@@ -112,16 +113,20 @@ def series_page(params) -> dict:
     for COUNT_CACHE_S, the page of ids, its rows)."""
     qs = Revision.objects.live()
     f = {k: (params.get(k) or "").strip() for k in ("list", "author", "state", "version", "since", "until", "q")}
+    # A malformed value is a 400 naming it (reviewapp.params), an unknown list too.
     if f["list"]:
+        if not MailingList.objects.filter(name=f["list"]).exists():
+            raise BadRequest(f"list: no mailing list named {f['list'][:100]!r}")
         qs = qs.filter(mailing_list__name=f["list"])
     if f["author"]:
         qs = qs.filter(Q(author_email__icontains=f["author"]) | Q(author_name__icontains=f["author"]))
-    if f["state"] in ("complete", "incomplete"):
+    if params_.choice(params, "state", ("complete", "incomplete")):
         qs = qs.filter(complete=f["state"] == "complete")
-    if f["version"].isdigit():
-        qs = qs.filter(version=int(f["version"][:6]))
+    version = params_.number(params, "version", 10 ** 6)
+    if version is not None:
+        qs = qs.filter(version=version)
     # Whole UTC days as a range on the indexed column (a date cast would scan every row).
-    since, until = _day(f["since"]), _day(f["until"])
+    since, until = params_.day(params, "since"), params_.day(params, "until")
     if since:
         qs = qs.filter(date__gte=datetime.combine(since, time.min, tzinfo=timezone.utc))
     if until:
@@ -131,7 +136,7 @@ def series_page(params) -> dict:
     # Page over ids (an index-only scan of revision_list_order, however deep the page),
     # then load those 50 rows: OFFSET over whole rows sorted 100,000 of them.
     ids_qs = qs.order_by("-date", "-id").values_list("id", flat=True)
-    page = _CountCachedPaginator(ids_qs, PAGE_SIZE, key=f).get_page(params.get("page"))
+    page = params_.page(_CountCachedPaginator(ids_qs, PAGE_SIZE, key=f), params)
     ids = list(page.object_list)
     rows = {r.id: r for r in Revision.objects.filter(id__in=ids).select_related("mailing_list").only(*LIST_FIELDS)}
     return {"page": page, "filters": f, "revisions": [rows[i] for i in ids if i in rows]}
@@ -159,9 +164,3 @@ class _CountCachedPaginator(Paginator):
             cache.set(key, found, COUNT_CACHE_S)
         return found
 
-
-def _day(text: str):
-    try:
-        return parse_date(text[:10]) if text else None
-    except ValueError:  # 2021-02-30
-        return None

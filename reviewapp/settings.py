@@ -29,7 +29,9 @@ INGEST_MAX_VERSION = env_int("REVIEWAPP_MAX_VERSION", 1000, minimum=1)
 # have (as sent and inflated), seconds one thread fetch may take in all.
 FETCH_MAX_BYTES = env_int("REVIEWAPP_FETCH_MAX_BYTES", 256 * 1024 * 1024, minimum=1024)
 FETCH_TIMEOUT = env_int("REVIEWAPP_FETCH_TIMEOUT", 300, minimum=1)
-GZIP_MAX_BYTES = env_int("REVIEWAPP_GZIP_MAX_BYTES", 8 * 1024 * 1024 * 1024, minimum=1024)
+GZIP_MAX_BYTES = env_int("REVIEWAPP_GZIP_MAX_BYTES", 4 * 1024 * 1024 * 1024, minimum=1024)
+# A .gz file may inflate to this many times its size (real archives: ~4x), at least 64 MiB.
+GZIP_MAX_RATIO = env_int("REVIEWAPP_GZIP_MAX_RATIO", 25, minimum=1)
 BINARY_PATCH_MAX_BYTES = env_int("REVIEWAPP_BINARY_PATCH_MAX_BYTES", 16 * 1024 * 1024, minimum=1024)
 SUITE_AFTER_APPLY = env_bool("REVIEWAPP_SUITE_AFTER_APPLY", True)
 SYNC_BATCH = env_int("REVIEWAPP_SYNC_BATCH", 500, minimum=1)  # mails per transaction of a list sync

@@ -14,3 +14,5 @@ urlpatterns = [
     path("", include("reviewapp.web.digests")),
     path("", include("reviewapp.api.urls")),
 ]
+
+handler400 = "reviewapp.web.errors.bad_request"

@@ -645,6 +645,14 @@ def _is_new_file(blob: str | None) -> bool:
     return not blob or bool(_ZERO_BLOB_RE.match(blob))
 
 
+def _by_prefix(items: list, blob_of) -> dict[str, list]:
+    """Items by the first 7 characters of their blob id, in their order."""
+    index: dict[str, list] = {}
+    for item in items:
+        index.setdefault(blob_of(item)[:7].lower(), []).append(item)
+    return index
+
+
 def discover_blob_edges(revisions: list[dict], target_msgid: str) -> list[Edge]:
     """Depends-on edges proved by blob ids (``index old..new`` lines).
 
@@ -672,13 +680,17 @@ def discover_blob_edges(revisions: list[dict], target_msgid: str) -> list[Edge]:
     own_results = [f["new"] for p in target.get("patches", []) for f in p.get("files", [])
                    if not _is_new_file(f.get("new"))]
 
+    # Matching ids share their first 7 characters: look only there (a patch changing
+    # 5,000 files compared every file with every other, 25 million pairs).
+    own_index = _by_prefix(own_results, lambda b: b)
+    producer_index = _by_prefix(producers, lambda p: p[3])
     found: list[tuple[dict, dict, list[tuple[str, str, str, str]]]] = []
     for patch in target.get("patches", []):
         for f in patch.get("files", []):
             old = f.get("old")
-            if _is_new_file(old) or any(_blob_match(old, b) for b in own_results):
+            if _is_new_file(old) or any(_blob_match(old, b) for b in own_index.get(old[:7].lower(), ())):
                 continue
-            cands = [p for p in producers if _blob_match(old, p[3])]
+            cands = [p for p in producer_index.get(old[:7].lower(), ()) if _blob_match(old, p[3])]
             if cands:
                 found.append((patch, f, cands))
 

@@ -291,8 +291,8 @@ def _split(raw: bytes):
 
 
 def parse(raw: bytes, limits: Limits = DEFAULT_LIMITS) -> Mail:
-    if len(raw) > limits.max_bytes:
-        raise MailError(f"mail of {len(raw)} bytes is over the limit of {limits.max_bytes}")
+    if len(raw) > limits.max_bytes:  # an mbox.Cut knows the size it had before it was cut
+        raise MailError(f"mail of {getattr(raw, 'size', len(raw))} bytes is over the limit of {limits.max_bytes}")
     # NUL is never valid in mail text, and PostgreSQL text refuses it.
     msg, body = _split(raw.replace(b"\x00", b""))
     msgid = clean_msgid(_header(msg, "Message-ID"))

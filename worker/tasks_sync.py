@@ -24,11 +24,12 @@ def sync_lists() -> list[dict]:
 
 
 @shared_task(name="worker.tasks_sync.sync_list", acks_late=True, ignore_result=True)
-def sync_list(name: str) -> dict:
-    """One list, asked for by a maintainer (API); a busy list is left to the sync running it."""
+def sync_list(name: str, run_id: int | None = None) -> dict:
+    """One list, asked for by a maintainer (API) or re-queued by the lease reaper (run_id);
+    a busy list is left to the sync running it."""
     from reviewapp.services import sync
     try:
-        r = sync.sync_list(name)
+        r = sync.sync_list(name, run_id)
     except sync.SyncError as exc:
         log.info("sync %s not run: %s", name, exc)
         return {"list": name, "status": "refused", "error": str(exc)}

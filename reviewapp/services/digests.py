@@ -8,9 +8,11 @@ Digest rows:
    "composed", with its deterministic Message-ID, subject and body, BEFORE any
    SMTP traffic.  The unique constraint makes a second composer lose.  A
    composed digest is never recomposed: a resend carries the same bytes.
-2. send: a worker claims a composed row with one conditional UPDATE (sets
-   sending_since); a claim older than STALE_CLAIM may be taken over, since
-   its worker most likely died before talking to the server.
+2. send: a worker claims a composed row with one conditional UPDATE that takes
+   a lease (services/leases.py; sending_since records when), renewed by a
+   heartbeat while it talks to the server.  A lease its sender stopped renewing
+   may be taken over (its worker most likely died before the server accepted
+   the mail); the reaper re-queues such a digest once, then fails it.
 3. after the server accepted the mail the row is marked "sent" at once, in
    its own autocommit UPDATE.  A crash in the few milliseconds between the
    server's 250 and that UPDATE is the one window where a duplicate can
@@ -36,6 +38,7 @@ from django.utils import timezone as djtz
 
 from untangle import digest as pure
 
+from . import leases
 from ..models import (ApplyRun, Dependency, Digest, Message, PatchFile, Revision, Subscription,
                       SuiteRun, Trailer)
 
@@ -46,7 +49,6 @@ PERIODS = (DAILY, WEEKLY)
 FAILED = "failed"  # Digest.state beside the model's composed/sent/empty
 MAX_ATTEMPTS = getattr(settings, "DIGEST_MAX_ATTEMPTS", 10)
 # Longer than any SMTP timeout: a claim this old belongs to a dead worker.
-STALE_CLAIM = timedelta(minutes=getattr(settings, "DIGEST_STALE_CLAIM_MINUTES", 30))
 REVIEW_KINDS = ("Reviewed-by", "Acked-by", "Tested-by", "Nacked-by")
 APPLY_DONE = (ApplyRun.APPLIED, ApplyRun.CONFLICT, ApplyRun.FAILED)
 SUITE_DONE = SuiteRun.VERDICTS
@@ -482,11 +484,20 @@ def compose_all_due(now: datetime | None = None) -> list[Digest]:
 # ---------------------------------------------------------------- send
 
 def claim(digest_id: int, now: datetime | None = None) -> bool:
-    """Take a composed digest for sending; True for exactly one claimant."""
+    """Take a composed digest for sending; True for exactly one claimant.
+
+    The claim is a lease (services/leases.py) its sender renews while it talks to
+    the server; a sender that died stops renewing it, and once it expired the next
+    run (or the reaper) takes the digest over."""
     now = _utc(now)
-    free = Q(sending_since=None) | Q(sending_since__lt=now - STALE_CLAIM)
-    return Digest.objects.filter(free, pk=digest_id, state=Digest.COMPOSED).update(
-        sending_since=now, attempts=F("attempts") + 1) == 1
+    return Digest.objects.filter(leases.unleased_or_expired(), pk=digest_id, state=Digest.COMPOSED).update(
+        sending_since=now, attempts=F("attempts") + 1, **leases.lease_fields()) == 1
+
+
+def requeue(digest_id: int) -> None:
+    """The reaper freed a digest whose sender died: send what is composed again."""
+    from .. import dispatch
+    dispatch.send_due_digests()  # sent after commit
 
 
 def message_for(digest: Digest):
@@ -506,7 +517,8 @@ def send_one(digest_id: int, now: datetime | None = None, smtp: dict | None = No
         return "busy"
     digest = Digest.objects.select_related("subscription").get(pk=digest_id)
     try:
-        pure.send(message_for(digest), smtp or settings.SMTP)
+        with leases.heartbeat(Digest, digest_id):
+            pure.send(message_for(digest), smtp or settings.SMTP)
     except pure.SendError as exc:
         return _record_failure(digest, exc)
     # Right after the server's 250, before anything else: the duplicate window.

@@ -164,9 +164,16 @@ def _stored_edges(rev: Revision) -> list[dict]:
     return out
 
 
+_BLOB_FIELDS = ("path", "old_blob", "new_blob", "patch__message__msgid")
+
+
 def _blob_edges(rev: Revision) -> list[dict]:
     """Depends-on edges proved by pre-image blobs that another revision produces."""
-    own = list(PatchFile.objects.filter(patch__revision=rev).select_related("patch__message"))
+    # Only the columns the edges need: a patch's diff and its mail are as big as the
+    # patch, and select_related would load them once per file (7.4 GB for one mail
+    # changing 5,000 files).
+    own = list(PatchFile.objects.filter(patch__revision=rev).select_related("patch__message")
+               .only(*_BLOB_FIELDS))
     olds = {f.old_blob.lower()[:7] for f in own if f.old_blob and f.old_blob.strip("0")}
     if not olds:
         return []
@@ -175,7 +182,8 @@ def _blob_edges(rev: Revision) -> list[dict]:
         cond |= Q(new_blob__startswith=prefix)
     producers = (PatchFile.objects.filter(cond).exclude(patch__revision=rev)
                  .exclude(patch__revision=None).exclude(patch__revision__series=rev.series_id)
-                 .select_related("patch__message", "patch__revision"))
+                 .select_related("patch__message", "patch__revision")
+                 .only(*_BLOB_FIELDS, "patch__revision__msgid"))
     by_rev: dict[str, dict] = {}
     for f in producers:
         r = f.patch.revision

@@ -38,18 +38,26 @@ def lease_fields() -> dict:
     return {"lease_until": timezone.now() + timedelta(seconds=settings.LEASE_S)}
 
 
-def expired(status_field: str, running: str) -> Q:
+def expired(status_field: str, running: str, legacy: bool = True) -> Q:
     """Rows whose worker is gone: running past their lease (or, for rows claimed
-    before leases existed, running with none for longer than a lease)."""
+    before leases existed, running with none for longer than a lease; legacy=False
+    for a model where "running" with no lease means "not claimed", a digest)."""
     now = timezone.now()
-    return Q(**{status_field: running}) & (
-        Q(lease_until__lt=now)
-        | Q(lease_until__isnull=True, created__lt=now - timedelta(seconds=settings.LEASE_S)))
+    lapsed = Q(lease_until__lt=now)
+    if legacy:
+        lapsed |= Q(lease_until__isnull=True, created__lt=now - timedelta(seconds=settings.LEASE_S))
+    return Q(**{status_field: running}) & lapsed
 
 
 def claimable(status_field: str, queued: list[str], running: str) -> Q:
     """A claim's condition: queued, or running with a dead worker (a take-over)."""
     return Q(**{f"{status_field}__in": queued}) | expired(status_field, running)
+
+
+def unleased_or_expired() -> Q:
+    """A claim's condition where the claimed and the free row share a state (a
+    composed digest): no lease, or a lease its holder stopped renewing."""
+    return Q(lease_until__isnull=True) | Q(lease_until__lt=timezone.now())
 
 
 # ------------------------------------------------------------------ heartbeat
@@ -101,6 +109,7 @@ class Kind:
     lost: Callable[[object], dict]          # fields that end a row as lost
     requeue: Callable[[int], None]          # sends its task again (after commit)
     scratch: Callable[[int], list[Path]] = field(default=lambda pk: [])
+    legacy: bool = True  # a running row with no lease and an old `created` is lost too
 
 
 KINDS: dict[str, Kind] = {}
@@ -122,7 +131,7 @@ def reap() -> list[Reaped]:
     _register_defaults()
     done: list[Reaped] = []
     for kind in KINDS.values():
-        for pk in list(kind.model.objects.filter(expired(kind.status_field, kind.running))
+        for pk in list(kind.model.objects.filter(expired(kind.status_field, kind.running, kind.legacy))
                        .values_list("pk", flat=True)):
             outcome = _reap_one(kind, pk)
             if outcome:
@@ -134,7 +143,7 @@ def reap() -> list[Reaped]:
 def _reap_one(kind: Kind, pk: int) -> str | None:
     for path in kind.scratch(pk):
         shutil.rmtree(path, ignore_errors=True)
-    gone = kind.model.objects.filter(expired(kind.status_field, kind.running), pk=pk)
+    gone = kind.model.objects.filter(expired(kind.status_field, kind.running, kind.legacy), pk=pk)
     with transaction.atomic():
         if gone.filter(requeues__lt=settings.LEASE_MAX_REQUEUES).update(
                 **{kind.status_field: kind.queued}, lease_until=None, requeues=F("requeues") + 1):
@@ -157,8 +166,8 @@ def _register_defaults() -> None:
     if _defaults_done:
         return
     from .. import dispatch
-    from ..models import ApplyRun, FetchRequest, SuiteRun
-    from . import suites
+    from ..models import ApplyRun, Digest, FetchRequest, SuiteRun, SyncRun
+    from . import digests, suites, sync
 
     now = timezone.now
     register(Kind("apply run", ApplyRun, "status", ApplyRun.QUEUED, ApplyRun.RUNNING,
@@ -170,4 +179,12 @@ def _register_defaults() -> None:
     register(Kind("fetch", FetchRequest, "state", FetchRequest.QUEUED, FetchRequest.RUNNING,
                   lambda row: {"state": FetchRequest.FAILED, "error": WORKER_LOST, "finished": now()},
                   dispatch.fetch_thread))
+    register(Kind("sync run", SyncRun, "status", SyncRun.QUEUED, SyncRun.RUNNING,
+                  lambda row: {"status": SyncRun.FAILED, "error": WORKER_LOST, "finished_at": now()},
+                  sync.requeue))
+    # A digest is claimed without changing state (composed, with a lease): re-queued
+    # is "composed, lease cleared, sent again"; lost is failed, never sent twice.
+    register(Kind("digest", Digest, "state", Digest.COMPOSED, Digest.COMPOSED,
+                  lambda row: {"state": digests.FAILED, "error": WORKER_LOST, "sending_since": None},
+                  digests.requeue, legacy=False))
     _defaults_done = True

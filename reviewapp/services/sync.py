@@ -10,8 +10,10 @@ between batches loses nothing and a re-run reads nothing twice.
 A server without git falls back to its search by date (untangle.lore).
 
 Runs are SyncRun rows claimed by a conditional update: one running sync
-per list; a run whose heartbeat went silent longer than SYNC_STALE seconds
-may be taken over.
+per list. A claim takes a lease (services/leases.py) that a heartbeat renews
+while the sync runs; a run whose lease expired lost its worker: a new claim
+ends it as failed and goes on from its cursors, and the reaper re-queues it
+once (then fails it, "worker lost").
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from django.utils import timezone
 from untangle import gitinbox, lore
 
 from ..models import MailingList, Message, SyncCursor, SyncRun
+from . import leases
 from .ingest import ingest
 
 log = logging.getLogger("reviewapp.sync")
@@ -78,20 +81,28 @@ def request_sync(mlist: MailingList, user=None) -> dict:
     return {"list": mlist.name, "url": mlist.url, "queued": True}
 
 
-def sync_list(name: str) -> SyncResult:
-    """Claim a run for the list, sync it, record the outcome; raise SyncError if busy/unknown."""
+def sync_list(name: str, run_id: int | None = None) -> SyncResult:
+    """Claim a run for the list (run_id: a re-queued one), sync it, record the outcome;
+    raise SyncError if busy/unknown."""
     mlist = MailingList.objects.filter(name=name).exclude(url="").first()
     if mlist is None:
         raise SyncError(f"no followed list named {name!r} (register it with its URL first)")
-    run = SyncRun.objects.create(mailing_list=mlist)
+    run = (SyncRun.objects.filter(pk=run_id, mailing_list=mlist, status=SyncRun.QUEUED).first()
+           if run_id else None) or SyncRun.objects.create(mailing_list=mlist)
     if not claim(run.pk):
-        SyncRun.objects.filter(pk=run.pk).update(status=SyncRun.FAILED, error="another sync is running")
+        SyncRun.objects.filter(pk=run.pk).update(status=SyncRun.FAILED, error="another sync is running",
+                                                 finished_at=timezone.now())
         raise SyncError(f"another sync of {name} is running")
     result = SyncResult(run_id=run.pk, list_name=name, status=SyncRun.RUNNING)
     try:
-        _sync(mlist, run.pk, result)
+        with leases.heartbeat(SyncRun, run.pk):
+            _sync(mlist, run.pk, result)
     except (gitinbox.InboxError, lore.FetchError, ValueError, OSError) as exc:
         result.status, result.error = SyncRun.FAILED, str(exc)[:2000]
+    except Exception as exc:  # recorded, never left running; the worker logs it
+        SyncRun.objects.filter(pk=run.pk).update(status=SyncRun.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000],
+                                                 finished_at=timezone.now())
+        raise
     else:
         result.status = SyncRun.DONE
     SyncRun.objects.filter(pk=run.pk).update(status=result.status, error=result.error,
@@ -100,22 +111,33 @@ def sync_list(name: str) -> SyncResult:
 
 
 def claim(run_id: int) -> bool:
-    """queued -> running, unless another run of the list is running with a fresh heartbeat."""
+    """queued -> running with a lease, unless another run of the list holds a live one.
+
+    Other runs of the list still running with an expired lease lost their worker:
+    they end failed here, and this run goes on from the cursors they committed."""
     now = timezone.now()
     run = SyncRun.objects.get(pk=run_id)
-    stale = now - timedelta(seconds=settings.SYNC_STALE)
     with transaction.atomic():
         # The list row is the lock: two claims of one list (PostgreSQL) take turns here.
         MailingList.objects.select_for_update().filter(pk=run.mailing_list_id).first()
-        busy = (SyncRun.objects.select_for_update()
-                .filter(mailing_list_id=run.mailing_list_id, status=SyncRun.RUNNING)
-                .exclude(pk=run_id))
-        if busy.filter(heartbeat__gte=stale).exists():
+        others = (SyncRun.objects.select_for_update()
+                  .filter(mailing_list_id=run.mailing_list_id, status=SyncRun.RUNNING)
+                  .exclude(pk=run_id))
+        lost = others.filter(leases.expired("status", SyncRun.RUNNING))
+        if others.exclude(pk__in=lost.values("pk")).exists():
             return False
-        busy.update(status=SyncRun.FAILED, error="abandoned: heartbeat went silent",
-                    finished_at=now)
+        lost.update(status=SyncRun.FAILED, error=f"abandoned: {leases.WORKER_LOST} (lease expired), "
+                    f"taken over by sync run {run_id}", finished_at=now, lease_until=None)
         return SyncRun.objects.filter(pk=run_id, status=SyncRun.QUEUED).update(
-            status=SyncRun.RUNNING, started_at=now, heartbeat=now) == 1
+            status=SyncRun.RUNNING, started_at=now, heartbeat=now, **leases.lease_fields()) == 1
+
+
+def requeue(run_id: int) -> None:
+    """The reaper put a run whose worker died back to queued: send its task again."""
+    from .. import dispatch
+    name = SyncRun.objects.filter(pk=run_id).values_list("mailing_list__name", flat=True).first()
+    if name:
+        dispatch.sync_list(name, run_id)  # sent after commit
 
 
 def _sync(mlist: MailingList, run_id: int, result: SyncResult) -> None:

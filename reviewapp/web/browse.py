@@ -15,6 +15,7 @@ from django.utils.safestring import mark_safe
 
 from untangle import lore
 
+from .. import params
 from ..models import Revision, Tree
 from ..permissions import is_maintainer
 from ..services import provenance as prov
@@ -103,7 +104,7 @@ def tree_view(request, run_id=None, sha=None, path=""):
 
 
 def _directory(request, chain, links, p):
-    only_changed = request.GET.get("changed") == "1"
+    only_changed = params.flag(request.GET, "changed")
     q = "?changed=1" if only_changed else ""
     entries = []
     for e in prov.listing(chain, p, only_changed):
@@ -218,7 +219,7 @@ def _file_blocks(links: Links, text: str) -> list[dict]:
 def diff_view(request, run_id=None, sha=None):
     chain, links = _chain(run_id, sha)
     ctx = _chain_context(chain, links)
-    combined = request.GET.get("combined") == "1"
+    combined = params.flag(request.GET, "combined")
     if combined:
         ctx["files"] = _file_blocks(links, prov.whole_diff(chain))
     else:
@@ -327,7 +328,7 @@ def range_diff_view(request, spec):
         ctx[f"{side}_ref"] = result[side]
         ctx[f"{side}_own"] = Links(chain, False).series(result[side].msgid)
         ctx[f"{side}_deps"] = [r for r in chain.revisions if r.colour < result[side].colour]
-    raw = request.GET.get("raw") == "1"
+    raw = params.flag(request.GET, "raw")
     text = result["raw"] if raw else result["text"]
     ctx.update(text=text, raw=raw, lines=_lines_html(prov.range_diff_lines(text)),
                permalink=settings.BASE_URL + range_diff_url(old, new, tree.name))

@@ -8,6 +8,7 @@ from django.views.decorators.http import require_POST
 
 from untangle import lore
 
+from .. import params
 from ..models import FetchRequest, MailingList, PatchFile, Revision
 from ..permissions import is_maintainer, maintainer_required
 from ..selectors import revision_of_msgid, revision_or_404, series_page
@@ -36,7 +37,7 @@ def revision_detail(request, msgid):
                "replies": rev.messages.filter(kind="reply").order_by("date")
                .only("msgid", "from_name", "from_email", "date", "subject", "revision_id")[:REPLIES_SHOWN],
                "files_shown": FILES_SHOWN}
-    context.update(_patch_page(rev, request.GET.get("page")))
+    context.update(_patch_page(rev, request.GET))
     for panel in PANELS:
         context.update(panel.series_panel(request, rev))
     return render(request, "series_detail.html", context)
@@ -45,7 +46,7 @@ def revision_detail(request, msgid):
 PATCHES_PER_PAGE, FILES_SHOWN, REPLIES_SHOWN = 100, 40, 200
 
 
-def _patch_page(rev, number) -> dict:
+def _patch_page(rev, query) -> dict:
     """A page of patches without their diffs and mail bodies, each with its first files:
     a series touching 5,000 files stays a small page. (A related manager sets the parent on
     every row it loads: .only() must keep the foreign key, or each row costs one query.)"""
@@ -54,7 +55,7 @@ def _patch_page(rev, number) -> dict:
     patches = (rev.patches.select_related("message").only(
         "id", "revision_id", "number", "subject", "author_name", "author_email", "patch_id", "message__msgid")
         .annotate(file_count=Count("files")).order_by("number", "id"))
-    page = Paginator(patches, PATCHES_PER_PAGE).get_page(number)
+    page = params.page(Paginator(patches, PATCHES_PER_PAGE), query)
     shown = list(page.object_list)
     prefetch_related_objects(shown, files, "trailers")
     for p in shown:

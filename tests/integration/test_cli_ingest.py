@@ -84,3 +84,21 @@ def test_bad_input_fails_with_a_clear_error_and_writes_nothing(manage, tmp_path)
     missing = manage("ingest", "--mbox", str(tmp_path / "nope.mbox"), check=False)
     assert missing.returncode != 0 and "no such file" in missing.stderr
     assert json.loads(manage("series", "--json").stdout) == {"series": []}
+
+
+def test_a_mail_over_the_size_limit_in_an_mbox_is_quarantined_with_its_real_size(manage, tmp_path):
+    from reviewapp.models import QuarantinedMail
+    body = b"".join(b"%099d\n" % i for i in range(30_000))  # 3 MB
+    big = b"From: a@b.c\nSubject: big\nMessage-ID: <big@ex.org>\n\n" + body
+    small = b"From: a@b.c\nSubject: small\nMessage-ID: <small@ex.org>\nDate: Mon, 5 May 2025 10:00:00 +0000\n\nhi\n"
+    path = tmp_path / "t.mbox"
+    path.write_bytes(b"From x@y Thu Jan  1 00:00:00 1970\n" + big + b"\n"
+                     + b"From x@y Thu Jan  1 00:00:00 1970\n" + small)
+    env = dict(os.environ, DATABASE_URL=_database_url(connection.settings_dict), REVIEWAPP_MAX_MAIL_BYTES="1048576")
+    proc = subprocess.run([sys.executable, "manage.py", "ingest", "--mbox", str(path), "--json"], cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["counts"]["quarantined"] == 1
+    q = QuarantinedMail.objects.get()
+    assert f"mail of {len(big) + 1} bytes is over the limit of 1048576" in q.reason
+    assert len(bytes(q.raw)) <= 1048577

@@ -189,8 +189,9 @@ def test_worker_killed_while_sending_is_resent_once_after_its_claim_goes_stale(
     # The claim may still belong to a live (slow) worker: nobody else sends.
     assert [s for _, s in digests.send_due()] == ["busy"]
     assert smtp.messages == []
-    # Older than STALE_CLAIM: its worker is dead; the next run sends it.
-    Digest.objects.update(sending_since=djtz.now() - digests.STALE_CLAIM - timedelta(minutes=1))
+    # Its lease expired (nobody renews it): its worker is dead; the next run sends it.
+    assert row.lease_until is not None
+    Digest.objects.update(lease_until=djtz.now() - timedelta(seconds=1))
     assert "sent" in finish(run_send(settings, smtp.port))
     assert finish(run_send(settings, smtp.port)).strip() == "nothing due"
     assert len(smtp.messages) == 1

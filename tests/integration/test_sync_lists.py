@@ -4,9 +4,11 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
 from reviewapp.models import MailingList, Message, Revision, SyncCursor, SyncRun
 from reviewapp.services import digests, sync
@@ -80,14 +82,15 @@ def test_sync_killed_mid_way_loses_nothing_and_reads_nothing_twice(tmp_path, dat
         stored_before = Message.objects.count()
         assert 0 < stored_before < total
         assert killed.read == stored_before  # counts moved with the batches
-        settings.SYNC_STALE = 1
-        time.sleep(1.2)  # the dead run's heartbeat goes stale
+        assert killed.lease_until is not None  # its lease stopped being renewed when it died
+        SyncRun.objects.filter(pk=killed.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
         rerun = sync.sync_list("ks")
     assert rerun.status == "done"
     assert rerun.read == total - stored_before and rerun.duplicates == 0
     assert Message.objects.count() == total
     killed.refresh_from_db()
-    assert killed.status == SyncRun.FAILED and "abandoned" in killed.error
+    assert killed.status == SyncRun.FAILED and "abandoned: worker lost" in killed.error
+    assert f"taken over by sync run {rerun.run_id}" in killed.error
 
 
 @pytest.mark.django_db

@@ -25,7 +25,9 @@ class Command(BaseCommand):
     def handle(self, *args, **opts):
         try:
             if opts["mbox"]:
-                result = ingest(chain.from_iterable(messages_from_path(p, settings.GZIP_MAX_BYTES)
+                result = ingest(chain.from_iterable(messages_from_path(p, settings.GZIP_MAX_BYTES,
+                                                                   settings.INGEST_MAX_MAIL_BYTES,
+                                                                   settings.GZIP_MAX_RATIO)
                                                 for p in opts["mbox"]),
                                 list_name=opts["list_name"], source=" ".join(opts["mbox"]))
             else:
