@@ -45,6 +45,8 @@ def validate(spec) -> list[str]:
     options = spec.get("options", [])
     if not isinstance(options, list) or not all(isinstance(o, str) and _OPTION.match(o) for o in options):
         errors.append("kernel.options: list of CONFIG_NAME=value lines")
+    if "kvm" in spec and not isinstance(spec["kvm"], bool):
+        errors.append("kernel.kvm: true or false")
     for key in ("timeout_s", "memory_mb", "jobs"):
         if key in spec and not (isinstance(spec[key], int) and spec[key] > 0):
             errors.append(f"kernel.{key}: positive integer")
@@ -53,7 +55,8 @@ def validate(spec) -> list[str]:
 
 def fragment_text(spec: dict) -> str:
     base = (KCONFIG_DIR / f"{spec.get('fragment', 'uffd')}.config").read_text()
-    return base + "".join(f"{o}\n" for o in spec.get("options", []))
+    kvm = (KCONFIG_DIR / "kvm.config").read_text() if spec.get("kvm") else ""
+    return base + kvm + "".join(f"{o}\n" for o in spec.get("options", []))
 
 
 def wanted_options(fragment: str) -> dict[str, str]:

@@ -98,12 +98,18 @@ else
   done
   skip uffd-unit "this tree has no tools/testing/selftests/mm/uffd-unit-tests.c (6.4 and later)"
 fi
-# guest_memfd (tools/testing/selftests/kvm): needs KVM in the guest, which TCG without
-# nested virtualisation cannot give; reported as skipped with the reason.
-if [ -f "$SRC/tools/testing/selftests/kvm/guest_memfd_test.c" ]; then
-  skip kvm-guest-memfd "guest_memfd tests need KVM inside the guest; QEMU runs under TCG here (no nested virtualisation)"
-else
+# guest_memfd (tools/testing/selftests/kvm): only when the built kernel has KVM (the suite's
+# kernel asks for it: "kvm": true); QEMU then emulates AMD SVM under TCG (-cpu max).
+kvm="$SRC/tools/testing/selftests/kvm"
+if [ ! -f "$kvm/guest_memfd_test.c" ]; then
   skip kvm-guest-memfd "this tree has no tools/testing/selftests/kvm/guest_memfd_test.c"
+elif [ "${KERNEL_KVM:-}" != 1 ]; then
+  skip kvm-guest-memfd "the suite's kernel does not enable KVM (kernel.kvm is not true)"
+else
+  make -s -C "$kvm" OUTPUT="$OUT/bin/kvm" KHDR_INCLUDES="-isystem $HDR/include" LDFLAGS=-static \
+       "$OUT/bin/kvm/guest_memfd_test"
+  find "$OUT/bin/kvm" -type f ! -name guest_memfd_test -delete  # objects: not for the guest
+  printf '#!/bin/sh\nexec /tests/bin/kvm/guest_memfd_test "$@"\n' > "$OUT/kvm-guest-memfd"
 fi
 chmod +x "$OUT"/uffd-* "$OUT/kvm-guest-memfd"
 """
@@ -124,6 +130,11 @@ UFFD_KERNEL_SUITE: dict = {
                              {"name": "kvm-guest-memfd", "timeout_s": 60}]},
     },
 }
+
+# The same with KVM in the chain's kernel: tools/testing/selftests/kvm/guest_memfd_test runs
+# in the guest (TCG emulating AMD SVM). Costs a bigger kernel build, so it is its own suite.
+UFFD_KVM_KERNEL_SUITE: dict = {**UFFD_KERNEL_SUITE, "name": "uffd-kvm-kernel",
+                               "kernel": {**UFFD_KERNEL_SUITE["kernel"], "kvm": True}}
 
 LOG_LIMIT = 200_000  # characters of log kept in the result
 BUILD_LOG_LIMIT = 50_000  # the first compiler errors matter most: keep the head
@@ -336,7 +347,8 @@ class _Run:
         self.out = self.scratch / "out"
         self.out.mkdir()
         commands = _build_commands(build, self.tree, self.out,
-                                   hdr=self.kbuild.hdr if self.kbuild else None)
+                                   hdr=self.kbuild.hdr if self.kbuild else None,
+                                   kvm=bool(self.artifacts.get("kvm")))
         limits = _Limits(cpu_s=build.get("timeout_s", 120), memory_mb=build.get("memory_mb", 2048))
         deadline = time.monotonic() + build.get("timeout_s", 120)
         for argv, env in commands:
@@ -396,7 +408,8 @@ class _Run:
     # ----------------------------------------------------------------- boot
     def _boot(self, nonce: str) -> str:
         boot = self.suite["steps"]["boot"]
-        argv = _qemu_argv(self.kernel, self.initrd, boot)
+        # TCG's "max" CPU model emulates AMD SVM, which a KVM-enabled guest kernel needs.
+        argv = _qemu_argv(self.kernel, self.initrd, boot, cpu="max" if self.artifacts.get("kvm") else None)
         console = _Console(nonce)
         outcome = _run_qemu(argv, console, timeout=boot.get("timeout_s", 60), sandbox=self.sandbox,
                             ro=[self.kernel, self.initrd], bwrap=self.bwrap)
@@ -440,12 +453,14 @@ def _verdict(outcome: str, console: "_Console", tests: list[dict]) -> str:
 
 # --------------------------------------------------------------------------- build helpers
 
-def _build_commands(build: dict, tree: Path, out: Path,
-                    hdr: Path | None = None) -> list[tuple[list[str], dict]]:
+def _build_commands(build: dict, tree: Path, out: Path, hdr: Path | None = None,
+                    kvm: bool = False) -> list[tuple[list[str], dict]]:
     env = {"PATH": "/usr/bin:/bin", "LC_ALL": "C", "HOME": str(out.parent),
            "SRC": str(tree), "OUT": str(out)}
     if hdr is not None:
         env["HDR"] = str(hdr)  # the tree's own `make headers_install` output
+    if kvm:
+        env["KERNEL_KVM"] = "1"  # the built kernel has KVM: build the KVM selftests too
     if build.get("command"):
         return [(["sh", "-c", build["command"]], env)]
     includes = [f"-I{tree / d}" for d in build.get("include_dirs", [])]
@@ -660,9 +675,10 @@ def _init_script(programs: list[dict], nonce: str) -> str:
 
 # --------------------------------------------------------------------------- boot helpers
 
-def _qemu_argv(kernel: Path, initrd: Path, boot: dict) -> list[str]:
+def _qemu_argv(kernel: Path, initrd: Path, boot: dict, cpu: str | None = None) -> list[str]:
     append = f"{BASE_APPEND} {boot.get('append', '')}".strip()
     return ["qemu-system-x86_64", "-accel", "tcg",  # KVM may exist but hang here: be explicit
+            *(["-cpu", cpu] if cpu else []),
             "-m", str(int(boot.get("memory_mb", 256))), "-smp", str(int(boot.get("cpus", 1))),
             "-nographic", "-no-reboot", "-nic", "none",  # no network device at all
             "-kernel", str(kernel), "-initrd", str(initrd), "-append", append]

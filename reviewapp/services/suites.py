@@ -17,7 +17,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from untangle import gitrepo
-from untangle.suite import (DEFAULT_SUITE, UFFD_KERNEL_SUITE, compare_with_base, run_suite,
+from untangle.suite import (DEFAULT_SUITE, UFFD_KERNEL_SUITE, UFFD_KVM_KERNEL_SUITE, compare_with_base,
+                            run_suite,
                             validate_suite)
 
 from ..models import ApplyRun, Suite, SuiteRun
@@ -50,11 +51,11 @@ def ensure_default_suite() -> Suite:
     return suite
 
 
-def ensure_kernel_suite() -> Suite:
-    """The built-in "uffd-kernel" suite: the chain's own kernel, built and booted."""
-    definition = {k: v for k, v in UFFD_KERNEL_SUITE.items() if k != "name"}
-    suite, _ = Suite.objects.get_or_create(name=UFFD_KERNEL_SUITE["name"],
-                                           defaults={"definition": definition})
+def ensure_kernel_suite(template: dict = UFFD_KERNEL_SUITE) -> Suite:
+    """A built-in kernel suite ("uffd-kernel", "uffd-kvm-kernel"): the chain's own kernel,
+    built and booted."""
+    definition = {k: v for k, v in template.items() if k != "name"}
+    suite, _ = Suite.objects.get_or_create(name=template["name"], defaults={"definition": definition})
     return suite
 
 
@@ -62,8 +63,9 @@ def builtin(name: str) -> Suite | None:
     """A built-in suite by name (created on first use), else None."""
     if name == DEFAULT_NAME:
         return ensure_default_suite()
-    if name == UFFD_KERNEL_SUITE["name"]:
-        return ensure_kernel_suite()
+    for template in (UFFD_KERNEL_SUITE, UFFD_KVM_KERNEL_SUITE):
+        if name == template["name"]:
+            return ensure_kernel_suite(template)
     return None
 
 

@@ -50,3 +50,5 @@ def test_uffd_kernel_is_a_builtin_suite_exporting_the_whole_tree():
     assert suite.name == "uffd-kernel" and suites.builds_kernel(suites.definition_of(suite))
     assert suites.export_paths(suites.definition_of(suite)) is None
     assert suites.builtin("uffd-faults").name == "uffd-faults" and suites.builtin("nope") is None
+    kvm = suites.definition_of(suites.builtin("uffd-kvm-kernel"))
+    assert suites.builds_kernel(kvm) and kvm["kernel"]["kvm"] is True

@@ -1,6 +1,7 @@
 """The uffd-kernel suite's plain-Python parts: definition, config fragment, LRU cache,
 6.1's pre-KTAP userfaultfd output, regressions against the base."""
 import os
+from pathlib import Path
 
 from untangle import kbuild
 from untangle.suite import UFFD_KERNEL_SUITE, compare_with_base, legacy_tests, validate_suite
@@ -104,3 +105,15 @@ def test_kernel_suite_runs_uffd_unit_tests_where_the_tree_has_them():
     script = UFFD_KERNEL_SUITE["steps"]["build"]["command"]
     assert "mm/uffd-unit-tests.c" in script and "thp_settings.c" in script
     assert "hugepages=" in UFFD_KERNEL_SUITE["steps"]["boot"]["append"]
+
+
+def test_kernel_asked_for_kvm_gets_the_kvm_fragment_and_an_svm_cpu():
+    from untangle.suite import UFFD_KVM_KERNEL_SUITE, _qemu_argv
+    assert validate_suite(UFFD_KVM_KERNEL_SUITE) == []
+    assert kbuild.validate({"source": "tree", "kvm": "yes"}) == ["kernel.kvm: true or false"]
+    with_kvm = kbuild.fragment_text(UFFD_KVM_KERNEL_SUITE["kernel"])
+    without = kbuild.fragment_text(UFFD_KERNEL_SUITE["kernel"])
+    assert "CONFIG_KVM_AMD=y" in with_kvm and "CONFIG_KVM_SW_PROTECTED_VM=y" in with_kvm
+    assert "CONFIG_KVM" not in without  # a different fragment: a different cached kernel
+    argv = _qemu_argv(Path("bz"), Path("rd"), {}, cpu="max")
+    assert argv[argv.index("-cpu") + 1] == "max" and "-cpu" not in _qemu_argv(Path("bz"), Path("rd"), {})
