@@ -19,6 +19,9 @@ Output (the `graph --json` contract, plus extra keys):
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import copy
 import logging
 from dataclasses import asdict, dataclass, field, replace
 
@@ -38,6 +41,38 @@ log = logging.getLogger("reviewapp.graph")
 ROLES = ("root", "dependency", "missing", "replaced", "newer", "previous", "related",
          "dependent", "mentioned", "base")
 _CONTRACT_PROBLEMS = {"cycle", "missing", "superseded", "incomplete", "conflicting-base"}
+
+
+# ---------------------------------------------------------------- batch memo
+#
+# A batch of graphs computed from stored mail only (recompute_affected,
+# compute_missing) asks the same questions about the same revisions again and
+# again: a family's members, their files, edges and newer revisions show up in
+# every graph of the family. Inside a batch each answer is read once; nothing
+# a graph reads changes while the batch runs (graphs only write snapshots), and
+# a fetching graph never uses the memo.
+_MEMO: contextvars.ContextVar[dict | None] = contextvars.ContextVar("graph_memo", default=None)
+
+
+@contextlib.contextmanager
+def _batch():
+    token = _MEMO.set({}) if _MEMO.get() is None else None
+    try:
+        yield
+    finally:
+        if token is not None:
+            _MEMO.reset(token)
+
+
+def _memo(key: tuple, compute, fetching: bool = False):
+    """compute() once per batch for key (a deep copy each time: callers may mutate it)."""
+    memo = _MEMO.get()
+    if memo is None or fetching:
+        return compute()
+    if key not in memo:
+        memo[key] = compute()
+    value = memo[key]
+    return value if isinstance(value, (Revision, type(None), bool)) else copy.deepcopy(value)
 
 
 class GraphError(Exception):
@@ -135,7 +170,8 @@ class _Collector:
 
 
 def _revision_node(rev: Revision, role: str) -> CollectedNode:
-    files = sorted(set(PatchFile.objects.filter(patch__revision=rev).values_list("path", flat=True)))
+    files = _memo(("files", rev.id), lambda: sorted(set(
+        PatchFile.objects.filter(patch__revision=rev).values_list("path", flat=True))))
     return CollectedNode(rev.msgid, subject=rev.title, version=rev.version, complete=rev.complete,
                          series=str(rev.series_id), date=rev.date.isoformat() if rev.date else "",
                          files=files or None, base=rev.base_commit, missing_patches=list(rev.missing),
@@ -147,6 +183,10 @@ def _revision_node(rev: Revision, role: str) -> CollectedNode:
 
 def _stored_edges(rev: Revision) -> list[dict]:
     """Dependency rows (cover and replies) plus tags written inside the patches."""
+    return _memo(("stored-edges", rev.id), lambda: _read_stored_edges(rev))
+
+
+def _read_stored_edges(rev: Revision) -> list[dict]:
     out = [{"kind": d.kind, "target": d.target, "target_type": d.target_type, "how": d.how,
             "evidence": d.evidence, "evidence_msgid": d.evidence_msgid, "version": d.version,
             "extra": dict(d.extra or {})}
@@ -166,6 +206,10 @@ def _stored_edges(rev: Revision) -> list[dict]:
 
 def _blob_edges(rev: Revision) -> list[dict]:
     """Depends-on edges proved by pre-image blobs that another revision produces."""
+    return _memo(("blob-edges", rev.id), lambda: _read_blob_edges(rev))
+
+
+def _read_blob_edges(rev: Revision) -> list[dict]:
     own = list(PatchFile.objects.filter(patch__revision=rev).select_related("patch__message"))
     olds = {f.old_blob.lower()[:7] for f in own if f.old_blob and f.old_blob.strip("0")}
     if not olds:
@@ -253,12 +297,12 @@ def _resolve(c: _Collector, e: dict, may_fetch: bool) -> tuple[Revision | None, 
     """The revision an edge points at, or (None, why it is missing)."""
     ttype, target = e["target_type"], e["target"]
     if ttype == "change-id":
-        rev = _by_change_id(target, e.get("version"))
+        rev = _memo(("change-id", target, e.get("version")), lambda: _by_change_id(target, e.get("version")))
         return rev, "" if rev else (f"no revision with change-id {target}"
                                     + (f" v{e['version']}" if e.get("version") else "") + " is stored"
                                     + ("; lore cannot be searched by change-id" if may_fetch else ""))
     if ttype == "patch-id":
-        rev = _by_patch_id(target)
+        rev = _memo(("patch-id", target), lambda: _by_patch_id(target), may_fetch)
         if rev or not may_fetch:
             return rev, "" if rev else f"no stored patch has patch-id {target[:12]}"
         try:
@@ -269,7 +313,7 @@ def _resolve(c: _Collector, e: dict, may_fetch: bool) -> tuple[Revision | None, 
             _fetch(c, mid)
         rev = _by_patch_id(target)
         return rev, "" if rev else f"no patch with patch-id {target[:12]} in {settings.LORE_URL}"
-    rev = resolve_msgids([target]).get(target)
+    rev = _memo(("msgid", target), lambda: resolve_msgids([target]).get(target), may_fetch)
     if rev or not may_fetch:
         return rev, "" if rev else "not stored (run with --fetch to get it)"
     error = _fetch(c, target)
@@ -336,6 +380,10 @@ def _expand(c: _Collector, rev: Revision, may_fetch: bool, full: bool) -> list[R
 
 def _newer_of(rev: Revision) -> Revision | None:
     """Next revision: stated by Supersedes: (anyone's), else the family's next version."""
+    return _memo(("newer", rev.id), lambda: _read_newer_of(rev))
+
+
+def _read_newer_of(rev: Revision) -> Revision | None:
     names = [rev.msgid, rev.anchor] + list(rev.messages.values_list("msgid", flat=True))
     stated = (Dependency.objects.filter(kind=Dependency.SUPERSEDES, target__in=names)
               .exclude(source=rev).exclude(source__msgid__startswith=Revision.STALE_PREFIX)
@@ -390,6 +438,10 @@ def _dependency_edge(d: Dependency, source: str, target: str) -> g.Edge:
 
 
 def _replies_to(newer: Revision, old: Revision) -> bool:
+    return _memo(("replies-to", newer.id, old.id), lambda: _read_replies_to(newer, old))
+
+
+def _read_replies_to(newer: Revision, old: Revision) -> bool:
     first = Message.objects.filter(msgid=newer.anchor).values_list("in_reply_to", flat=True).first()
     return bool(first) and Message.objects.filter(msgid=first, revision=old).exists()
 
@@ -611,7 +663,14 @@ def _store(rev: Revision, data: dict) -> GraphSnapshot:
 def graph_for(rev: Revision, fetch: bool = False, depth: int | None = None) -> dict:
     """The graph of ``rev`` (see the module docstring), stored as a snapshot."""
     depth = settings.GRAPH_DEPTH if depth is None else depth
-    c = _collect(rev, fetch, depth)
+    if fetch:  # fetched mail changes what the memo knows: read everything afresh
+        token = _MEMO.set(None)
+        try:
+            c = _collect(rev, fetch, depth)
+        finally:
+            _MEMO.reset(token)
+    else:
+        c = _collect(rev, fetch, depth)
     data = _assemble(c)
     snap = _store(rev, data)
     data["snapshot"] = {"id": snap.id, "computed": snap.computed.isoformat(), "changes": snap.changes}
@@ -663,9 +722,10 @@ def affected_roots(revision_ids) -> list[int]:
 def recompute_affected(revision_ids) -> list[int]:
     """Recompute (from stored mail only) every graph the given revisions may change."""
     done = []
-    for rev in Revision.objects.filter(id__in=affected_roots(revision_ids)):
-        graph_for(rev)
-        done.append(rev.id)
+    with _batch():
+        for rev in Revision.objects.filter(id__in=affected_roots(revision_ids)):
+            graph_for(rev)
+            done.append(rev.id)
     return done
 
 
@@ -676,7 +736,19 @@ def revisions_without_graph(limit: int) -> list[int]:
 def compute_missing(revision_ids) -> list[int]:
     """First graphs for revisions that have none yet (pages only show stored graphs)."""
     done = []
-    for rev in Revision.objects.filter(id__in=list(revision_ids)).exclude(graphs__isnull=False):
-        graph_for(rev)
-        done.append(rev.id)
+    with _batch():
+        for rev in Revision.objects.filter(id__in=list(revision_ids)).exclude(graphs__isnull=False):
+            graph_for(rev)
+            done.append(rev.id)
+    return done
+
+
+def recompute_after_import(revision_ids) -> list[int]:
+    """What follows an import: the graphs it may change, then first graphs of the new revisions.
+
+    One batch, so the second half reuses what the first one read.
+    """
+    with _batch():
+        done = recompute_affected(revision_ids)
+        done += compute_missing(revision_ids)
     return done
