@@ -187,15 +187,22 @@ def _stored_edges(rev: Revision) -> list[dict]:
 
 
 def _read_stored_edges(rev: Revision) -> list[dict]:
+    return _edges_from(Dependency.objects.filter(source=rev).order_by("id"),
+                       Message.objects.filter(revision=rev, kind=Message.PATCH).order_by("number")
+                       .values_list("msgid", "body"))
+
+
+def _edges_from(rows, patches) -> list[dict]:
+    """The stored edges of one revision from its Dependency rows (by id) and its patches (by number)."""
     out = [{"kind": d.kind, "target": d.target, "target_type": d.target_type, "how": d.how,
             "evidence": d.evidence, "evidence_msgid": d.evidence_msgid, "version": d.version,
             "extra": dict(d.extra or {})}
-           for d in Dependency.objects.filter(source=rev).order_by("id")]
+           for d in rows]
     # Ingest reads the cover (or first patch); Based-on:/Depends-on: may sit in any patch.
     # Only formal tags are taken from patches: their prose links are mostly "Link:" context.
     seen = {(e["kind"], e["target"]) for e in out}
-    for msg in Message.objects.filter(revision=rev, kind=Message.PATCH).order_by("number"):
-        for e in deps.discover_text_edges(msg.msgid, msg.body):
+    for msgid, body in patches:
+        for e in deps.discover_text_edges(msgid, body):
             if e.how == "tag" and (e.kind, e.target) not in seen:
                 seen.add((e.kind, e.target))
                 out.append({"kind": e.kind, "target": e.target, "target_type": e.target_type,
@@ -396,6 +403,66 @@ def _read_newer_of(rev: Revision) -> Revision | None:
     later = (Revision.objects.filter(series_id=rev.series_id, version__gt=rev.version)
              .live().order_by("version", "date").first())
     return later
+
+
+def _first_by_date(revs: list[Revision], *keys: str) -> Revision | None:
+    """The first of revs ordered by keys then date (nulls last, as PostgreSQL orders them)."""
+    if not revs:
+        return None
+    return min(revs, key=lambda r: tuple(getattr(r, k) for k in keys)
+               + (r.date is None, r.date.timestamp() if r.date else 0))
+
+
+_PRELOAD_CHUNK = 400
+
+
+def _preload(revs: list[Revision]) -> None:
+    """Fill the batch memo for these revisions in a few queries per chunk.
+
+    Files, stored edges and the next revision of each: what every graph of the
+    batch would otherwise read one revision at a time.
+    """
+    memo = _MEMO.get()
+    if memo is None:
+        return
+    for start in range(0, len(revs), _PRELOAD_CHUNK):
+        _preload_chunk(memo, revs[start:start + _PRELOAD_CHUNK])
+
+
+def _preload_chunk(memo: dict, revs: list[Revision]) -> None:
+    ids = [r.id for r in revs]
+    files: dict[int, set[str]] = {i: set() for i in ids}
+    for rid, path in PatchFile.objects.filter(patch__revision__in=ids).values_list("patch__revision_id", "path"):
+        files[rid].add(path)
+    rows: dict[int, list[Dependency]] = {i: [] for i in ids}
+    for d in Dependency.objects.filter(source__in=ids).order_by("id"):
+        rows[d.source_id].append(d)
+    patches: dict[int, list[tuple]] = {i: [] for i in ids}
+    msgids: dict[int, list[str]] = {i: [] for i in ids}
+    for rid, msgid, kind, body in (Message.objects.filter(revision__in=ids)
+                                   .values_list("revision_id", "msgid", "kind", "body").order_by("number", "id")):
+        msgids[rid].append(msgid)
+        if kind == Message.PATCH:
+            patches[rid].append((msgid, body))
+    names = {r.id: {r.msgid, r.anchor, *msgids[r.id]} for r in revs}
+    stated: dict[str, list[Revision]] = {}
+    for target, source in ((d.target, d.source) for d in Dependency.objects.filter(
+            kind=Dependency.SUPERSEDES, target__in=set().union(*names.values()))
+            .exclude(source__msgid__startswith=Revision.STALE_PREFIX).select_related("source")):
+        stated.setdefault(target, []).append(source)
+    nexts: dict[int, list[Revision]] = {}
+    for n in Revision.objects.filter(previous_id__in=ids).live():
+        nexts.setdefault(n.previous_id, []).append(n)
+    family: dict[int, list[Revision]] = {}
+    for f in Revision.objects.filter(series_id__in={r.series_id for r in revs}).live():
+        family.setdefault(f.series_id, []).append(f)
+    for r in revs:
+        memo[("files", r.id)] = sorted(files[r.id])
+        memo[("stored-edges", r.id)] = _edges_from(rows[r.id], patches[r.id])
+        claimed = {s.id: s for m in names[r.id] for s in stated.get(m, []) if s.id != r.id}
+        newer = (_first_by_date(list(claimed.values())) or _first_by_date(nexts.get(r.id, []), "version")
+                 or _first_by_date([f for f in family.get(r.series_id, []) if f.version > r.version], "version"))
+        memo[("newer", r.id)] = newer
 
 
 def _add_newer(c: _Collector) -> list[g.Edge]:
@@ -723,7 +790,9 @@ def recompute_affected(revision_ids) -> list[int]:
     """Recompute (from stored mail only) every graph the given revisions may change."""
     done = []
     with _batch():
-        for rev in Revision.objects.filter(id__in=affected_roots(revision_ids)):
+        roots = list(Revision.objects.filter(id__in=affected_roots(revision_ids)))
+        _preload([r for r in roots if ("newer", r.id) not in (_MEMO.get() or {})])
+        for rev in roots:
             graph_for(rev)
             done.append(rev.id)
     return done
@@ -737,7 +806,9 @@ def compute_missing(revision_ids) -> list[int]:
     """First graphs for revisions that have none yet (pages only show stored graphs)."""
     done = []
     with _batch():
-        for rev in Revision.objects.filter(id__in=list(revision_ids)).exclude(graphs__isnull=False):
+        revs = list(Revision.objects.filter(id__in=list(revision_ids)).exclude(graphs__isnull=False))
+        _preload([r for r in revs if ("newer", r.id) not in (_MEMO.get() or {})])
+        for rev in revs:
             graph_for(rev)
             done.append(rev.id)
     return done
