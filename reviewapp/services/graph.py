@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field, replace
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Max, Q
+from django.db.models.functions import Substr
 
 from untangle import deps, graph as g, lore
 
@@ -217,8 +218,8 @@ def _blob_edges(rev: Revision) -> list[dict]:
 
 
 def _read_blob_edges(rev: Revision) -> list[dict]:
-    own = list(PatchFile.objects.filter(patch__revision=rev).select_related("patch__message"))
-    olds = {f.old_blob.lower()[:7] for f in own if f.old_blob and f.old_blob.strip("0")}
+    own = list(PatchFile.objects.filter(patch__revision=rev).select_related("patch__message").order_by("id"))
+    olds = _old_prefixes(own)
     if not olds:
         return []
     cond = Q()
@@ -226,7 +227,16 @@ def _read_blob_edges(rev: Revision) -> list[dict]:
         cond |= Q(new_blob__startswith=prefix)
     producers = (PatchFile.objects.filter(cond).exclude(patch__revision=rev)
                  .exclude(patch__revision=None).exclude(patch__revision__series=rev.series_id)
-                 .select_related("patch__message", "patch__revision"))
+                 .select_related("patch__message", "patch__revision").order_by("id"))
+    return _blob_edges_from(rev, own, producers)
+
+
+def _old_prefixes(own: list[PatchFile]) -> set[str]:
+    return {f.old_blob.lower()[:7] for f in own if f.old_blob and f.old_blob.strip("0")}
+
+
+def _blob_edges_from(rev: Revision, own: list[PatchFile], producers) -> list[dict]:
+    """Blob edges of rev from its own files and the files of other series producing its pre-images."""
     by_rev: dict[str, dict] = {}
     for f in producers:
         r = f.patch.revision
@@ -239,6 +249,30 @@ def _read_blob_edges(rev: Revision) -> list[dict]:
     return [{"kind": e.kind, "target": e.target, "target_type": "msgid", "how": "blob",
              "evidence": e.evidence, "evidence_msgid": e.source_msgid, "version": None,
              "extra": dict(e.extra)} for e in deps.discover_blob_edges(revisions, rev.msgid)]
+
+
+def _preload_blob_edges(memo: dict, revs: list[Revision]) -> None:
+    """Blob edges of a chunk: its files, then every file producing one of their pre-images, in two queries."""
+    own: dict[int, list[PatchFile]] = {r.id: [] for r in revs}
+    for f in (PatchFile.objects.filter(patch__revision__in=list(own)).select_related("patch__message")
+              .order_by("id")):
+        own[f.patch.revision_id].append(f)
+    olds = {r.id: _old_prefixes(own[r.id]) for r in revs}
+    full = {r.id for r in revs if all(len(p) == 7 for p in olds[r.id])}  # shorter: read alone
+    wanted = set().union(*(olds[i] for i in full))
+    producers: dict[str, list[PatchFile]] = {}
+    if wanted:
+        for f in (PatchFile.objects.annotate(prefix=Substr("new_blob", 1, 7)).filter(prefix__in=wanted)
+                  .exclude(patch__revision=None).select_related("patch__message", "patch__revision")
+                  .order_by("id")):
+            producers.setdefault(f.prefix, []).append(f)
+    for r in revs:
+        if r.id not in full:
+            continue
+        mine = [f for p in olds[r.id] for f in producers.get(p, [])
+                if f.patch.revision_id != r.id and f.patch.revision.series_id != r.series_id]
+        mine.sort(key=lambda f: f.id)
+        memo[("blob-edges", r.id)] = _blob_edges_from(r, own[r.id], mine) if olds[r.id] else []
 
 
 def _patches_dict(files: list[PatchFile]) -> list[dict]:
@@ -413,7 +447,7 @@ def _first_by_date(revs: list[Revision], *keys: str) -> Revision | None:
                + (r.date is None, r.date.timestamp() if r.date else 0))
 
 
-_PRELOAD_CHUNK = 400
+_PRELOAD_CHUNK = 1000
 
 
 def _preload(revs: list[Revision]) -> None:
@@ -456,6 +490,7 @@ def _preload_chunk(memo: dict, revs: list[Revision]) -> None:
     family: dict[int, list[Revision]] = {}
     for f in Revision.objects.filter(series_id__in={r.series_id for r in revs}).live():
         family.setdefault(f.series_id, []).append(f)
+    _preload_blob_edges(memo, revs)
     for r in revs:
         memo[("files", r.id)] = sorted(files[r.id])
         memo[("stored-edges", r.id)] = _edges_from(rows[r.id], patches[r.id])
@@ -776,7 +811,7 @@ def affected_roots(revision_ids) -> list[int]:
     names |= set(Revision.objects.filter(series_id__in={r.series_id for r in revs}).values_list("msgid", flat=True))
     names |= set(Dependency.objects.filter(source__in=revs).values_list("target", flat=True))
     names |= set(Message.objects.filter(revision__in=revs).values_list("msgid", flat=True))
-    roots = {r.id for r in revs if GraphSnapshot.objects.filter(root=r).exists()}
+    roots = set(GraphSnapshot.objects.filter(root__in=revs).values_list("root_id", flat=True).distinct())
     last_ids = GraphSnapshot.objects.values("root_id").annotate(last=Max("id")).values_list("last", flat=True)
     for snap in GraphSnapshot.objects.filter(id__in=list(last_ids)).only("root_id", "data").iterator():
         data = snap.data or {}
