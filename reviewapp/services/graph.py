@@ -425,7 +425,8 @@ def _newer_of(rev: Revision) -> Revision | None:
 
 
 def _read_newer_of(rev: Revision) -> Revision | None:
-    names = [rev.msgid, rev.anchor] + list(rev.messages.values_list("msgid", flat=True))
+    names = [rev.msgid, rev.anchor] + _memo(("msgids", rev.id),
+                                            lambda: list(rev.messages.values_list("msgid", flat=True)))
     stated = (Dependency.objects.filter(kind=Dependency.SUPERSEDES, target__in=names)
               .exclude(source=rev).exclude(source__msgid__startswith=Revision.STALE_PREFIX)
               .select_related("source").order_by("source__date").first())
@@ -473,11 +474,11 @@ def _preload_chunk(memo: dict, revs: list[Revision]) -> None:
         rows[d.source_id].append(d)
     patches: dict[int, list[tuple]] = {i: [] for i in ids}
     msgids: dict[int, list[str]] = {i: [] for i in ids}
-    for rid, msgid, kind, body in (Message.objects.filter(revision__in=ids)
-                                   .values_list("revision_id", "msgid", "kind", "body").order_by("number", "id")):
+    for rid, msgid in Message.objects.filter(revision__in=ids).values_list("revision_id", "msgid"):
         msgids[rid].append(msgid)
-        if kind == Message.PATCH:
-            patches[rid].append((msgid, body))
+    for rid, msgid, body in (Message.objects.filter(revision__in=ids, kind=Message.PATCH)
+                             .values_list("revision_id", "msgid", "body").order_by("number").iterator()):
+        patches[rid].append((msgid, body))
     names = {r.id: {r.msgid, r.anchor, *msgids[r.id]} for r in revs}
     stated: dict[str, list[Revision]] = {}
     for target, source in ((d.target, d.source) for d in Dependency.objects.filter(
@@ -493,7 +494,8 @@ def _preload_chunk(memo: dict, revs: list[Revision]) -> None:
     _preload_blob_edges(memo, revs)
     for r in revs:
         memo[("files", r.id)] = sorted(files[r.id])
-        memo[("stored-edges", r.id)] = _edges_from(rows[r.id], patches[r.id])
+        memo[("stored-edges", r.id)] = _edges_from(rows[r.id], patches.pop(r.id))
+        memo[("msgids", r.id)] = msgids[r.id]
         claimed = {s.id: s for m in names[r.id] for s in stated.get(m, []) if s.id != r.id}
         newer = (_first_by_date(list(claimed.values())) or _first_by_date(nexts.get(r.id, []), "version")
                  or _first_by_date([f for f in family.get(r.series_id, []) if f.version > r.version], "version"))
@@ -563,8 +565,9 @@ def _add_dependents(c: _Collector) -> None:
     if not members:
         return
     names = {m: r for r in members for m in [r.msgid, r.anchor]}
-    for msgid, rid in Message.objects.filter(revision__in=members).values_list("msgid", "revision_id"):
-        names[msgid] = next(r for r in members if r.id == rid)
+    for r in members:
+        for msgid in _memo(("msgids", r.id), lambda r=r: list(r.messages.values_list("msgid", flat=True))):
+            names[msgid] = r
     family = {r.series_id for r in members}
     rows = (Dependency.objects.filter(target__in=list(names), target_type="msgid")
             .exclude(source__in=members).exclude(source__series_id__in=family)
