@@ -251,11 +251,15 @@ def _blob_edges_from(rev: Revision, own: list[PatchFile], producers) -> list[dic
              "extra": dict(e.extra)} for e in deps.discover_blob_edges(revisions, rev.msgid)]
 
 
+# What blob edges read of a file (not the patch's diff nor the mail's body).
+_FILE_FIELDS = ("path", "old_blob", "new_blob", "patch__revision", "patch__message__msgid")
+
+
 def _preload_blob_edges(memo: dict, revs: list[Revision]) -> None:
     """Blob edges of a chunk: its files, then every file producing one of their pre-images, in two queries."""
     own: dict[int, list[PatchFile]] = {r.id: [] for r in revs}
     for f in (PatchFile.objects.filter(patch__revision__in=list(own)).select_related("patch__message")
-              .order_by("id")):
+              .only(*_FILE_FIELDS).order_by("id")):
         own[f.patch.revision_id].append(f)
     olds = {r.id: _old_prefixes(own[r.id]) for r in revs}
     full = {r.id for r in revs if all(len(p) == 7 for p in olds[r.id])}  # shorter: read alone
@@ -264,7 +268,7 @@ def _preload_blob_edges(memo: dict, revs: list[Revision]) -> None:
     if wanted:
         for f in (PatchFile.objects.annotate(prefix=Substr("new_blob", 1, 7)).filter(prefix__in=wanted)
                   .exclude(patch__revision=None).select_related("patch__message", "patch__revision")
-                  .order_by("id")):
+                  .only(*_FILE_FIELDS, "patch__revision__msgid", "patch__revision__series").order_by("id")):
             producers.setdefault(f.prefix, []).append(f)
     for r in revs:
         if r.id not in full:
