@@ -497,6 +497,7 @@ def _preload_chunk(memo: dict, revs: list[Revision]) -> None:
         family.setdefault(f.series_id, []).append(f)
     _preload_blob_edges(memo, revs)
     for r in revs:
+        memo[("deps", r.id)] = rows[r.id]
         memo[("files", r.id)] = sorted(files[r.id])
         memo[("stored-edges", r.id)] = _edges_from(rows[r.id], patches.pop(r.id))
         memo[("msgids", r.id)] = msgids[r.id]
@@ -589,16 +590,43 @@ def _connect_known(c: _Collector) -> None:
     if not others:
         return
     drawn = {(e.source, e.target, e.kind) for e in c.edges}
-    rows = list(Dependency.objects.filter(source__in=others, target_type="msgid").select_related("source"))
-    targets = resolve_msgids([d.target for d in rows])
+    sources = {r.id: r.msgid for r in others}
+    rows = [d for d in _dependency_rows(others) if d.target_type == "msgid"]
+    targets = _resolve_many([d.target for d in rows])
     for d in rows:
         t = targets.get(d.target)
+        source = sources[d.source_id]
         if t is None or t.msgid not in c.nodes or t.id == d.source_id:
             continue
-        if (d.source.msgid, t.msgid, d.kind) in drawn or c.has_edge(d.source.msgid, t.msgid):
+        if (source, t.msgid, d.kind) in drawn or c.has_edge(source, t.msgid):
             continue
-        drawn.add((d.source.msgid, t.msgid, d.kind))
-        c.edges.append(_dependency_edge(d, d.source.msgid, t.msgid))
+        drawn.add((source, t.msgid, d.kind))
+        c.edges.append(_dependency_edge(d, source, t.msgid))
+
+
+def _dependency_rows(revs: list[Revision]) -> list[Dependency]:
+    """The Dependency rows these revisions are the source of, by id (kept for the batch; read-only)."""
+    memo = _MEMO.get()
+    if memo is None:
+        return list(Dependency.objects.filter(source__in=revs).order_by("id"))
+    unknown = [r.id for r in revs if ("deps", r.id) not in memo]
+    if unknown:
+        got: dict[int, list[Dependency]] = {i: [] for i in unknown}
+        for d in Dependency.objects.filter(source__in=unknown).order_by("id"):
+            got[d.source_id].append(d)
+        memo.update({("deps", i): rows for i, rows in got.items()})
+    return sorted((d for r in revs for d in memo[("deps", r.id)]), key=lambda d: d.id)
+
+
+def _resolve_many(msgids: list[str]) -> dict[str, Revision]:
+    """resolve_msgids, with the batch's answers kept (None for a msgid no revision has)."""
+    memo = _MEMO.get()
+    if memo is None:
+        return resolve_msgids(msgids)
+    unknown = [m for m in set(msgids) if ("msgid", m) not in memo]
+    found = resolve_msgids(unknown) if unknown else {}
+    memo.update({("msgid", m): found.get(m) for m in unknown})
+    return {m: memo[("msgid", m)] for m in set(msgids) if memo[("msgid", m)] is not None}
 
 
 # ---------------------------------------------------------------- assembling
