@@ -78,10 +78,9 @@ def run_graphs(revision_ids: set[int]) -> dict:
     """What the worker does after an import (worker.tasks_graph.recompute_graphs):
     recompute the graphs the touched revisions may change, then first graphs for
     touched revisions that have none. Only affected families, never every graph."""
-    from reviewapp.services.graph import compute_missing, recompute_affected
+    from reviewapp.services.graph import recompute_after_import
     start = time.perf_counter()
-    done = recompute_affected(revision_ids)
-    done += compute_missing(revision_ids)
+    done = recompute_after_import(revision_ids)
     elapsed = time.perf_counter() - start
     return {"graphs": len(done), "graph_seconds": elapsed, "touched": len(revision_ids)}
 

@@ -15,9 +15,8 @@ __all__ = ["recompute_graphs", "fetch_graph", "compute_missing_graphs"]
 @shared_task(acks_late=True)
 def recompute_graphs(revision_ids: list[int]) -> list[int]:
     """New mail touched these revisions: recompute every graph they may change."""
-    from reviewapp.services.graph import compute_missing, recompute_affected
-    done = recompute_affected(revision_ids)
-    done += compute_missing(revision_ids)
+    from reviewapp.services.graph import recompute_after_import
+    done = recompute_after_import(revision_ids)
     log.info("graphs recomputed for %s after mail on %s", done, revision_ids)
     return done
 

@@ -19,12 +19,16 @@ Output (the `graph --json` contract, plus extra keys):
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import copy
 import logging
 from dataclasses import asdict, dataclass, field, replace
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Max, Q
+from django.db.models.functions import Substr
 
 from untangle import deps, graph as g, lore
 
@@ -38,6 +42,38 @@ log = logging.getLogger("reviewapp.graph")
 ROLES = ("root", "dependency", "missing", "replaced", "newer", "previous", "related",
          "dependent", "mentioned", "base")
 _CONTRACT_PROBLEMS = {"cycle", "missing", "superseded", "incomplete", "conflicting-base"}
+
+
+# ---------------------------------------------------------------- batch memo
+#
+# A batch of graphs computed from stored mail only (recompute_affected,
+# compute_missing) asks the same questions about the same revisions again and
+# again: a family's members, their files, edges and newer revisions show up in
+# every graph of the family. Inside a batch each answer is read once; nothing
+# a graph reads changes while the batch runs (graphs only write snapshots), and
+# a fetching graph never uses the memo.
+_MEMO: contextvars.ContextVar[dict | None] = contextvars.ContextVar("graph_memo", default=None)
+
+
+@contextlib.contextmanager
+def _batch():
+    token = _MEMO.set({}) if _MEMO.get() is None else None
+    try:
+        yield
+    finally:
+        if token is not None:
+            _MEMO.reset(token)
+
+
+def _memo(key: tuple, compute, fetching: bool = False):
+    """compute() once per batch for key (a deep copy each time: callers may mutate it)."""
+    memo = _MEMO.get()
+    if memo is None or fetching:
+        return compute()
+    if key not in memo:
+        memo[key] = compute()
+    value = memo[key]
+    return value if isinstance(value, (Revision, type(None), bool)) else copy.deepcopy(value)
 
 
 class GraphError(Exception):
@@ -135,7 +171,8 @@ class _Collector:
 
 
 def _revision_node(rev: Revision, role: str) -> CollectedNode:
-    files = sorted(set(PatchFile.objects.filter(patch__revision=rev).values_list("path", flat=True)))
+    files = _memo(("files", rev.id), lambda: sorted(set(
+        PatchFile.objects.filter(patch__revision=rev).values_list("path", flat=True))))
     return CollectedNode(rev.msgid, subject=rev.title, version=rev.version, complete=rev.complete,
                          series=str(rev.series_id), date=rev.date.isoformat() if rev.date else "",
                          files=files or None, base=rev.base_commit, missing_patches=list(rev.missing),
@@ -147,15 +184,26 @@ def _revision_node(rev: Revision, role: str) -> CollectedNode:
 
 def _stored_edges(rev: Revision) -> list[dict]:
     """Dependency rows (cover and replies) plus tags written inside the patches."""
+    return _memo(("stored-edges", rev.id), lambda: _read_stored_edges(rev))
+
+
+def _read_stored_edges(rev: Revision) -> list[dict]:
+    return _edges_from(Dependency.objects.filter(source=rev).order_by("id"),
+                       Message.objects.filter(revision=rev, kind=Message.PATCH).order_by("number")
+                       .values_list("msgid", "body"))
+
+
+def _edges_from(rows, patches) -> list[dict]:
+    """The stored edges of one revision from its Dependency rows (by id) and its patches (by number)."""
     out = [{"kind": d.kind, "target": d.target, "target_type": d.target_type, "how": d.how,
             "evidence": d.evidence, "evidence_msgid": d.evidence_msgid, "version": d.version,
             "extra": dict(d.extra or {})}
-           for d in Dependency.objects.filter(source=rev).order_by("id")]
+           for d in rows]
     # Ingest reads the cover (or first patch); Based-on:/Depends-on: may sit in any patch.
     # Only formal tags are taken from patches: their prose links are mostly "Link:" context.
     seen = {(e["kind"], e["target"]) for e in out}
-    for msg in Message.objects.filter(revision=rev, kind=Message.PATCH).order_by("number"):
-        for e in deps.discover_text_edges(msg.msgid, msg.body):
+    for msgid, body in patches:
+        for e in deps.discover_text_edges(msgid, body):
             if e.how == "tag" and (e.kind, e.target) not in seen:
                 seen.add((e.kind, e.target))
                 out.append({"kind": e.kind, "target": e.target, "target_type": e.target_type,
@@ -169,12 +217,16 @@ _BLOB_FIELDS = ("path", "old_blob", "new_blob", "patch__message__msgid")
 
 def _blob_edges(rev: Revision) -> list[dict]:
     """Depends-on edges proved by pre-image blobs that another revision produces."""
+    return _memo(("blob-edges", rev.id), lambda: _read_blob_edges(rev))
+
+
+def _read_blob_edges(rev: Revision) -> list[dict]:
     # Only the columns the edges need: a patch's diff and its mail are as big as the
     # patch, and select_related would load them once per file (7.4 GB for one mail
     # changing 5,000 files).
     own = list(PatchFile.objects.filter(patch__revision=rev).select_related("patch__message")
-               .only(*_BLOB_FIELDS))
-    olds = {f.old_blob.lower()[:7] for f in own if f.old_blob and f.old_blob.strip("0")}
+               .only(*_BLOB_FIELDS).order_by("id"))
+    olds = _old_prefixes(own)
     if not olds:
         return []
     cond = Q()
@@ -183,7 +235,16 @@ def _blob_edges(rev: Revision) -> list[dict]:
     producers = (PatchFile.objects.filter(cond).exclude(patch__revision=rev)
                  .exclude(patch__revision=None).exclude(patch__revision__series=rev.series_id)
                  .select_related("patch__message", "patch__revision")
-                 .only(*_BLOB_FIELDS, "patch__revision__msgid"))
+                 .only(*_BLOB_FIELDS, "patch__revision__msgid").order_by("id"))
+    return _blob_edges_from(rev, own, producers)
+
+
+def _old_prefixes(own: list[PatchFile]) -> set[str]:
+    return {f.old_blob.lower()[:7] for f in own if f.old_blob and f.old_blob.strip("0")}
+
+
+def _blob_edges_from(rev: Revision, own: list[PatchFile], producers) -> list[dict]:
+    """Blob edges of rev from its own files and the files of other series producing its pre-images."""
     by_rev: dict[str, dict] = {}
     for f in producers:
         r = f.patch.revision
@@ -196,6 +257,34 @@ def _blob_edges(rev: Revision) -> list[dict]:
     return [{"kind": e.kind, "target": e.target, "target_type": "msgid", "how": "blob",
              "evidence": e.evidence, "evidence_msgid": e.source_msgid, "version": None,
              "extra": dict(e.extra)} for e in deps.discover_blob_edges(revisions, rev.msgid)]
+
+
+# What blob edges read of a file (not the patch's diff nor the mail's body).
+_FILE_FIELDS = ("path", "old_blob", "new_blob", "patch__revision", "patch__message__msgid")
+
+
+def _preload_blob_edges(memo: dict, revs: list[Revision]) -> None:
+    """Blob edges of a chunk: its files, then every file producing one of their pre-images, in two queries."""
+    own: dict[int, list[PatchFile]] = {r.id: [] for r in revs}
+    for f in (PatchFile.objects.filter(patch__revision__in=list(own)).select_related("patch__message")
+              .only(*_FILE_FIELDS).order_by("id")):
+        own[f.patch.revision_id].append(f)
+    olds = {r.id: _old_prefixes(own[r.id]) for r in revs}
+    full = {r.id for r in revs if all(len(p) == 7 for p in olds[r.id])}  # shorter: read alone
+    wanted = set().union(*(olds[i] for i in full))
+    producers: dict[str, list[PatchFile]] = {}
+    if wanted:
+        for f in (PatchFile.objects.annotate(prefix=Substr("new_blob", 1, 7)).filter(prefix__in=wanted)
+                  .exclude(patch__revision=None).select_related("patch__message", "patch__revision")
+                  .only(*_FILE_FIELDS, "patch__revision__msgid", "patch__revision__series").order_by("id")):
+            producers.setdefault(f.prefix, []).append(f)
+    for r in revs:
+        if r.id not in full:
+            continue
+        mine = [f for p in olds[r.id] for f in producers.get(p, [])
+                if f.patch.revision_id != r.id and f.patch.revision.series_id != r.series_id]
+        mine.sort(key=lambda f: f.id)
+        memo[("blob-edges", r.id)] = _blob_edges_from(r, own[r.id], mine) if olds[r.id] else []
 
 
 def _patches_dict(files: list[PatchFile]) -> list[dict]:
@@ -261,12 +350,12 @@ def _resolve(c: _Collector, e: dict, may_fetch: bool) -> tuple[Revision | None, 
     """The revision an edge points at, or (None, why it is missing)."""
     ttype, target = e["target_type"], e["target"]
     if ttype == "change-id":
-        rev = _by_change_id(target, e.get("version"))
+        rev = _memo(("change-id", target, e.get("version")), lambda: _by_change_id(target, e.get("version")))
         return rev, "" if rev else (f"no revision with change-id {target}"
                                     + (f" v{e['version']}" if e.get("version") else "") + " is stored"
                                     + ("; lore cannot be searched by change-id" if may_fetch else ""))
     if ttype == "patch-id":
-        rev = _by_patch_id(target)
+        rev = _memo(("patch-id", target), lambda: _by_patch_id(target), may_fetch)
         if rev or not may_fetch:
             return rev, "" if rev else f"no stored patch has patch-id {target[:12]}"
         try:
@@ -277,7 +366,7 @@ def _resolve(c: _Collector, e: dict, may_fetch: bool) -> tuple[Revision | None, 
             _fetch(c, mid)
         rev = _by_patch_id(target)
         return rev, "" if rev else f"no patch with patch-id {target[:12]} in {settings.LORE_URL}"
-    rev = resolve_msgids([target]).get(target)
+    rev = _memo(("msgid", target), lambda: resolve_msgids([target]).get(target), may_fetch)
     if rev or not may_fetch:
         return rev, "" if rev else "not stored (run with --fetch to get it)"
     error = _fetch(c, target)
@@ -344,7 +433,12 @@ def _expand(c: _Collector, rev: Revision, may_fetch: bool, full: bool) -> list[R
 
 def _newer_of(rev: Revision) -> Revision | None:
     """Next revision: stated by Supersedes: (anyone's), else the family's next version."""
-    names = [rev.msgid, rev.anchor] + list(rev.messages.values_list("msgid", flat=True))
+    return _memo(("newer", rev.id), lambda: _read_newer_of(rev))
+
+
+def _read_newer_of(rev: Revision) -> Revision | None:
+    names = [rev.msgid, rev.anchor] + _memo(("msgids", rev.id),
+                                            lambda: list(rev.messages.values_list("msgid", flat=True)))
     stated = (Dependency.objects.filter(kind=Dependency.SUPERSEDES, target__in=names)
               .exclude(source=rev).exclude(source__msgid__startswith=Revision.STALE_PREFIX)
               .select_related("source").order_by("source__date").first())
@@ -356,6 +450,69 @@ def _newer_of(rev: Revision) -> Revision | None:
     later = (Revision.objects.filter(series_id=rev.series_id, version__gt=rev.version)
              .live().order_by("version", "date").first())
     return later
+
+
+def _first_by_date(revs: list[Revision], *keys: str) -> Revision | None:
+    """The first of revs ordered by keys then date (nulls last, as PostgreSQL orders them)."""
+    if not revs:
+        return None
+    return min(revs, key=lambda r: tuple(getattr(r, k) for k in keys)
+               + (r.date is None, r.date.timestamp() if r.date else 0))
+
+
+_PRELOAD_CHUNK = 1000
+
+
+def _preload(revs: list[Revision]) -> None:
+    """Fill the batch memo for these revisions in a few queries per chunk.
+
+    Files, stored edges and the next revision of each: what every graph of the
+    batch would otherwise read one revision at a time.
+    """
+    memo = _MEMO.get()
+    if memo is None:
+        return
+    for start in range(0, len(revs), _PRELOAD_CHUNK):
+        _preload_chunk(memo, revs[start:start + _PRELOAD_CHUNK])
+
+
+def _preload_chunk(memo: dict, revs: list[Revision]) -> None:
+    ids = [r.id for r in revs]
+    files: dict[int, set[str]] = {i: set() for i in ids}
+    for rid, path in PatchFile.objects.filter(patch__revision__in=ids).values_list("patch__revision_id", "path"):
+        files[rid].add(path)
+    rows: dict[int, list[Dependency]] = {i: [] for i in ids}
+    for d in Dependency.objects.filter(source__in=ids).order_by("id"):
+        rows[d.source_id].append(d)
+    patches: dict[int, list[tuple]] = {i: [] for i in ids}
+    msgids: dict[int, list[str]] = {i: [] for i in ids}
+    for rid, msgid in Message.objects.filter(revision__in=ids).values_list("revision_id", "msgid"):
+        msgids[rid].append(msgid)
+    for rid, msgid, body in (Message.objects.filter(revision__in=ids, kind=Message.PATCH)
+                             .values_list("revision_id", "msgid", "body").order_by("number").iterator()):
+        patches[rid].append((msgid, body))
+    names = {r.id: {r.msgid, r.anchor, *msgids[r.id]} for r in revs}
+    stated: dict[str, list[Revision]] = {}
+    for target, source in ((d.target, d.source) for d in Dependency.objects.filter(
+            kind=Dependency.SUPERSEDES, target__in=set().union(*names.values()))
+            .exclude(source__msgid__startswith=Revision.STALE_PREFIX).select_related("source")):
+        stated.setdefault(target, []).append(source)
+    nexts: dict[int, list[Revision]] = {}
+    for n in Revision.objects.filter(previous_id__in=ids).live():
+        nexts.setdefault(n.previous_id, []).append(n)
+    family: dict[int, list[Revision]] = {}
+    for f in Revision.objects.filter(series_id__in={r.series_id for r in revs}).live():
+        family.setdefault(f.series_id, []).append(f)
+    _preload_blob_edges(memo, revs)
+    for r in revs:
+        memo[("deps", r.id)] = rows[r.id]
+        memo[("files", r.id)] = sorted(files[r.id])
+        memo[("stored-edges", r.id)] = _edges_from(rows[r.id], patches.pop(r.id))
+        memo[("msgids", r.id)] = msgids[r.id]
+        claimed = {s.id: s for m in names[r.id] for s in stated.get(m, []) if s.id != r.id}
+        newer = (_first_by_date(list(claimed.values())) or _first_by_date(nexts.get(r.id, []), "version")
+                 or _first_by_date([f for f in family.get(r.series_id, []) if f.version > r.version], "version"))
+        memo[("newer", r.id)] = newer
 
 
 def _add_newer(c: _Collector) -> list[g.Edge]:
@@ -398,6 +555,10 @@ def _dependency_edge(d: Dependency, source: str, target: str) -> g.Edge:
 
 
 def _replies_to(newer: Revision, old: Revision) -> bool:
+    return _memo(("replies-to", newer.id, old.id), lambda: _read_replies_to(newer, old))
+
+
+def _read_replies_to(newer: Revision, old: Revision) -> bool:
     first = Message.objects.filter(msgid=newer.anchor).values_list("in_reply_to", flat=True).first()
     return bool(first) and Message.objects.filter(msgid=first, revision=old).exists()
 
@@ -417,8 +578,9 @@ def _add_dependents(c: _Collector) -> None:
     if not members:
         return
     names = {m: r for r in members for m in [r.msgid, r.anchor]}
-    for msgid, rid in Message.objects.filter(revision__in=members).values_list("msgid", "revision_id"):
-        names[msgid] = next(r for r in members if r.id == rid)
+    for r in members:
+        for msgid in _memo(("msgids", r.id), lambda r=r: list(r.messages.values_list("msgid", flat=True))):
+            names[msgid] = r
     family = {r.series_id for r in members}
     rows = (Dependency.objects.filter(target__in=list(names), target_type="msgid")
             .exclude(source__in=members).exclude(source__series_id__in=family)
@@ -436,16 +598,43 @@ def _connect_known(c: _Collector) -> None:
     if not others:
         return
     drawn = {(e.source, e.target, e.kind) for e in c.edges}
-    rows = list(Dependency.objects.filter(source__in=others, target_type="msgid").select_related("source"))
-    targets = resolve_msgids([d.target for d in rows])
+    sources = {r.id: r.msgid for r in others}
+    rows = [d for d in _dependency_rows(others) if d.target_type == "msgid"]
+    targets = _resolve_many([d.target for d in rows])
     for d in rows:
         t = targets.get(d.target)
+        source = sources[d.source_id]
         if t is None or t.msgid not in c.nodes or t.id == d.source_id:
             continue
-        if (d.source.msgid, t.msgid, d.kind) in drawn or c.has_edge(d.source.msgid, t.msgid):
+        if (source, t.msgid, d.kind) in drawn or c.has_edge(source, t.msgid):
             continue
-        drawn.add((d.source.msgid, t.msgid, d.kind))
-        c.edges.append(_dependency_edge(d, d.source.msgid, t.msgid))
+        drawn.add((source, t.msgid, d.kind))
+        c.edges.append(_dependency_edge(d, source, t.msgid))
+
+
+def _dependency_rows(revs: list[Revision]) -> list[Dependency]:
+    """The Dependency rows these revisions are the source of, by id (kept for the batch; read-only)."""
+    memo = _MEMO.get()
+    if memo is None:
+        return list(Dependency.objects.filter(source__in=revs).order_by("id"))
+    unknown = [r.id for r in revs if ("deps", r.id) not in memo]
+    if unknown:
+        got: dict[int, list[Dependency]] = {i: [] for i in unknown}
+        for d in Dependency.objects.filter(source__in=unknown).order_by("id"):
+            got[d.source_id].append(d)
+        memo.update({("deps", i): rows for i, rows in got.items()})
+    return sorted((d for r in revs for d in memo[("deps", r.id)]), key=lambda d: d.id)
+
+
+def _resolve_many(msgids: list[str]) -> dict[str, Revision]:
+    """resolve_msgids, with the batch's answers kept (None for a msgid no revision has)."""
+    memo = _MEMO.get()
+    if memo is None:
+        return resolve_msgids(msgids)
+    unknown = [m for m in set(msgids) if ("msgid", m) not in memo]
+    found = resolve_msgids(unknown) if unknown else {}
+    memo.update({("msgid", m): found.get(m) for m in unknown})
+    return {m: memo[("msgid", m)] for m in set(msgids) if memo[("msgid", m)] is not None}
 
 
 # ---------------------------------------------------------------- assembling
@@ -619,7 +808,14 @@ def _store(rev: Revision, data: dict) -> GraphSnapshot:
 def graph_for(rev: Revision, fetch: bool = False, depth: int | None = None) -> dict:
     """The graph of ``rev`` (see the module docstring), stored as a snapshot."""
     depth = settings.GRAPH_DEPTH if depth is None else depth
-    c = _collect(rev, fetch, depth)
+    if fetch:  # fetched mail changes what the memo knows: read everything afresh
+        token = _MEMO.set(None)
+        try:
+            c = _collect(rev, fetch, depth)
+        finally:
+            _MEMO.reset(token)
+    else:
+        c = _collect(rev, fetch, depth)
     data = _assemble(c)
     snap = _store(rev, data)
     data["snapshot"] = {"id": snap.id, "computed": snap.computed.isoformat(), "changes": snap.changes}
@@ -658,7 +854,7 @@ def affected_roots(revision_ids) -> list[int]:
     names |= set(Revision.objects.filter(series_id__in={r.series_id for r in revs}).values_list("msgid", flat=True))
     names |= set(Dependency.objects.filter(source__in=revs).values_list("target", flat=True))
     names |= set(Message.objects.filter(revision__in=revs).values_list("msgid", flat=True))
-    roots = {r.id for r in revs if GraphSnapshot.objects.filter(root=r).exists()}
+    roots = set(GraphSnapshot.objects.filter(root__in=revs).values_list("root_id", flat=True).distinct())
     last_ids = GraphSnapshot.objects.values("root_id").annotate(last=Max("id")).values_list("last", flat=True)
     for snap in GraphSnapshot.objects.filter(id__in=list(last_ids)).only("root_id", "data").iterator():
         data = snap.data or {}
@@ -671,9 +867,12 @@ def affected_roots(revision_ids) -> list[int]:
 def recompute_affected(revision_ids) -> list[int]:
     """Recompute (from stored mail only) every graph the given revisions may change."""
     done = []
-    for rev in Revision.objects.filter(id__in=affected_roots(revision_ids)):
-        graph_for(rev)
-        done.append(rev.id)
+    with _batch():
+        roots = list(Revision.objects.filter(id__in=affected_roots(revision_ids)))
+        _preload([r for r in roots if ("newer", r.id) not in (_MEMO.get() or {})])
+        for rev in roots:
+            graph_for(rev)
+            done.append(rev.id)
     return done
 
 
@@ -684,7 +883,21 @@ def revisions_without_graph(limit: int) -> list[int]:
 def compute_missing(revision_ids) -> list[int]:
     """First graphs for revisions that have none yet (pages only show stored graphs)."""
     done = []
-    for rev in Revision.objects.filter(id__in=list(revision_ids)).exclude(graphs__isnull=False):
-        graph_for(rev)
-        done.append(rev.id)
+    with _batch():
+        revs = list(Revision.objects.filter(id__in=list(revision_ids)).exclude(graphs__isnull=False))
+        _preload([r for r in revs if ("newer", r.id) not in (_MEMO.get() or {})])
+        for rev in revs:
+            graph_for(rev)
+            done.append(rev.id)
+    return done
+
+
+def recompute_after_import(revision_ids) -> list[int]:
+    """What follows an import: the graphs it may change, then first graphs of the new revisions.
+
+    One batch, so the second half reuses what the first one read.
+    """
+    with _batch():
+        done = recompute_affected(revision_ids)
+        done += compute_missing(revision_ids)
     return done
