@@ -20,7 +20,7 @@ from reviewapp.models import ApplyRun, QuarantinedMail, Revision
 from reviewapp.services import apply as service, trees
 from reviewapp.services.ingest import ingest, limits_from_settings
 from tests.support import many_files as mf
-from untangle import gitrepo
+from untangle import gitrepo, gitrepo_base, gitrepo_repo
 
 N = 5000
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,9 +75,9 @@ def test_guessing_a_base_over_1000_commits_and_applying_5000_files_stays_under_1
 
 def test_the_base_guess_looks_again_only_into_subtrees_a_commit_changed(tmp_path):
     repo = mf.build_repo(tmp_path / "r", 1000, later_commits=300)
-    r = gitrepo._open(repo)
+    r = gitrepo_repo._open(repo)
     want = [(p, "1234567") for p in mf.paths(1000)]
-    matcher = gitrepo._BlobMatcher(r, want)
+    matcher = gitrepo_base._BlobMatcher(r, want)
     commit = r.revparse_single("master")
     for _ in range(301):
         matched, reason = matcher.match(commit.tree)

@@ -67,8 +67,8 @@ def measure(root: Path, n_files: int, later_commits: int) -> dict:
     patch = {"msgid": "many-files-1@example.org", "subject": "s", "author_name": "Ann",
              "author_email": "ann@example.org", "date": None, "message": "m", "diff": diff(n_files, blob)}
     result = gitrepo.apply_chain(repo, "master", [patch])
-    return {"files": n_files, "commits_walked": len(miss["attempts"]), "guess_found": miss["sha"],
-            "status": result["status"], "guess_s": round(guessed - started, 2),
+    return {"files": n_files, "commits_walked": len(miss.attempts), "guess_found": miss.sha,
+            "status": result.status, "guess_s": round(guessed - started, 2),
             "apply_s": round(time.monotonic() - guessed, 2),
             "peak_rss_mb": peak_rss_mb()}
 
