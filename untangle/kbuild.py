@@ -63,6 +63,10 @@ def wanted_options(fragment: str) -> dict[str, str]:
     return dict(line.split("=", 1) for line in fragment.splitlines() if _OPTION.match(line))
 
 
+def _has_kvm(config: dict[str, str]) -> bool:
+    return config.get("CONFIG_KVM") in ("y", "m")
+
+
 def evict(images: Path, bound_bytes: int) -> list[str]:
     """Remove least recently used cached kernels until the images fit; their names."""
     entries = [p for p in images.iterdir() if p.is_dir()] if images.is_dir() else []
@@ -137,6 +141,7 @@ class KernelBuild:
         self.dir.mkdir(parents=True, exist_ok=True)
         if self._from_cache():
             self.run._add_build_log(f"kernel: cached build {self.key} reused\n")
+            self.run.artifacts["kvm"] = _has_kvm(self._config())  # the boot and build need it
             self._keep_artifacts()
             return "pass"
         deadline = time.monotonic() + self.spec.get("timeout_s", 3600)
@@ -200,15 +205,18 @@ class KernelBuild:
             return False
         return True
 
-    def _check_config(self) -> None:
+    def _config(self) -> dict[str, str]:
         config = (self.dir / ".config").read_text(errors="replace")
-        have = dict(line.split("=", 1) for line in config.splitlines() if line.startswith("CONFIG_"))
+        return dict(line.split("=", 1) for line in config.splitlines() if line.startswith("CONFIG_"))
+
+    def _check_config(self) -> None:
+        have = self._config()
         missing = [k for k, v in wanted_options(self.fragment).items()
                    if v != "n" and have.get(k) != v]
         if missing:
             self.run.problems.append("kernel config: not set as asked (dependencies?): "
                                      + ", ".join(missing[:20]))
-        self.run.artifacts["kvm"] = have.get("CONFIG_KVM") in ("y", "m")
+        self.run.artifacts["kvm"] = _has_kvm(have)
 
     # ------------------------------------------------------------ cache
     def _entry(self) -> Path | None:
