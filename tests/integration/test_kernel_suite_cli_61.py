@@ -9,18 +9,16 @@ the second series' patch. Kernels share var/kernel-cache with test_kernel_suite_
 """
 from __future__ import annotations
 
-import json
 import subprocess
 from pathlib import Path
 
 import pytest
-from django.core.management import call_command
-from django.core.management.base import CommandError
 
 from reviewapp.models import ApplyRun
 from reviewapp.services import ingest, trees
 
 from .test_kernel_suite_61 import CONTINUE_HEAD, ROOT, commit_edit, git
+from .test_suite_cli import suite_run
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow, pytest.mark.kernel_build]
 
@@ -61,15 +59,6 @@ def posted_chain(tmp_path):
     assert result.stored == 2, result
     trees.add_tree("linux61", bare)
     return {"base": git(work, "rev-parse", "HEAD~2")}
-
-
-def suite_run(capsys, *args) -> tuple[dict, int]:
-    code = 0
-    try:
-        call_command("suite", "run", *args, "--json")
-    except CommandError as exc:
-        code = exc.returncode
-    return json.loads(capsys.readouterr().out), code
 
 
 def test_cli_builds_the_chains_kernel_and_names_the_minor_tests_as_its_regressions(

@@ -3,12 +3,8 @@ object), never a 5xx. Walks the URL patterns like test_reads_only.py."""
 import pytest
 from django.urls import get_resolver, reverse
 
-from reviewapp.models import FetchRequest, Revision, Subscription
-from reviewapp.services import digests
-from reviewapp.services.apply import apply
-from reviewapp.services.graph import graph_for
-from tests.integration.test_reads_only import _kwargs, _patterns
-from tests.support.demo import UFFD_V3
+# The same ids as the read-only walk: the demo's graph, applied chain, fetch and subscription.
+from tests.integration.test_reads_only import _kwargs, _patterns, ids  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.django_db
 
@@ -22,20 +18,6 @@ BAD_QUERY = {name: WRONG for name in ("page", "version", "state", "list", "tree"
 BAD_QUERY["page"] = WRONG + ["0", "1.5", "9" * 40]
 BAD_QUERY["since"] = ["2021-13-45", "2021-02-30", "99999-01-01", "2021-01-01T25:00"]
 BAD_QUERY["until"] = ["yesterday", "0"]
-
-
-@pytest.fixture
-def ids(demo):
-    uffd = Revision.objects.get(msgid=UFFD_V3)
-    graph_for(uffd)
-    run = apply(uffd, demo)
-    sub = Subscription.objects.create(address="rev@example.org", name="r")
-    req = FetchRequest.objects.create(ref="x@example.org", msgid="x@example.org")
-    return {"msgid": UFFD_V3, "rev_id": uffd.id, "run_id": run.id, "apply_run_id": run.id,
-            "sha": run.head, "path": "mm/userfaultfd.c", "spec": f"{UFFD_V3}..{UFFD_V3}",
-            "request_id": req.id, "sub_id": sub.id, "token": digests.unsubscribe_token(sub),
-            "name": "demo", "rest": "info/refs", "app_label": "reviewapp", "model_name": "revision",
-            "object_id": str(uffd.id), "id": str(uffd.id), "content_type_id": "1", "url": "reviewapp/revision/"}
 
 
 def _urls(ids):
