@@ -386,7 +386,7 @@ class _Run:
             (root / sub).mkdir(parents=True)
         shutil.copy2(_busybox(), root / "bin" / "busybox")
         # Everything the build wrote goes in, not only the listed programs: a program may
-        # be a wrapper that execs a helper binary (uffd-shmem -> /tests/userfaultfd shmem).
+        # be a wrapper that execs a helper binary (uffd-shmem -> /tests/bin/userfaultfd shmem).
         problem = _copy_outputs(self.out, root / "tests")
         if problem:
             self.problems.append(problem)

@@ -44,6 +44,21 @@ def commit_edit(repo: Path, message: str, old: str, new: str) -> str:
     return git(repo, "rev-parse", "HEAD")
 
 
+def commit_comment(repo: Path) -> str:
+    """Series 1: a comment on the CONTINUE path (changes nothing the tests see)."""
+    return commit_edit(repo, "mm/userfaultfd: explain mcontinue_atomic_pte", CONTINUE_HEAD,
+                       CONTINUE_HEAD + "/* The page must already be in the page cache. */\n")
+
+
+def commit_refusing_continue(repo: Path) -> str:
+    """On top of commit_comment: UFFDIO_CONTINUE fails on every shmem VMA."""
+    return commit_edit(
+        repo, "mm/userfaultfd: refuse CONTINUE early",
+        "\tint ret;\n\n\tret = shmem_get_folio(inode, pgoff, &folio, SGP_NOALLOC);",
+        "\tint ret;\n\n\tif (dst_vma->vm_file)  /* every shmem VMA: CONTINUE now always fails */\n"
+        "\t\treturn -EINVAL;\n\tret = shmem_get_folio(inode, pgoff, &folio, SGP_NOALLOC);")
+
+
 @pytest.fixture(scope="module")
 def linux61(tmp_path_factory):
     """A clone of the 6.1 tree with the base, a benign chain and a breaking chain."""
@@ -55,16 +70,11 @@ def linux61(tmp_path_factory):
         git(repo, "config", key, value)
     base = git(repo, "rev-parse", "HEAD")
     # Series 1 (shared by both chains): a comment on the CONTINUE path.
-    first = commit_edit(repo, "mm/userfaultfd: explain mcontinue_atomic_pte", CONTINUE_HEAD,
-                        CONTINUE_HEAD + "/* The page must already be in the page cache. */\n")
+    first = commit_comment(repo)
     benign = commit_edit(repo, "mm/userfaultfd: note the callers", "/* The page must already",
                          "/* Called for UFFDIO_CONTINUE only. The page must already")
     git(repo, "checkout", "-q", "-b", "broken", first)
-    broken = commit_edit(
-        repo, "mm/userfaultfd: refuse CONTINUE early",
-        "\tint ret;\n\n\tret = shmem_get_folio(inode, pgoff, &folio, SGP_NOALLOC);",
-        "\tint ret;\n\n\tif (dst_vma->vm_file)  /* every shmem VMA: CONTINUE now always fails */\n"
-        "\t\treturn -EINVAL;\n\tret = shmem_get_folio(inode, pgoff, &folio, SGP_NOALLOC);")
+    broken = commit_refusing_continue(repo)
     return {"repo": repo, "base": base, "benign": benign, "broken": broken}
 
 

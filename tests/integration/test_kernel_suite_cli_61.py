@@ -17,7 +17,7 @@ import pytest
 from reviewapp.models import ApplyRun
 from reviewapp.services import ingest, trees
 
-from .test_kernel_suite_61 import CONTINUE_HEAD, ROOT, commit_edit, git
+from .test_kernel_suite_61 import ROOT, commit_comment, commit_refusing_continue, git
 from .test_suite_cli import suite_run
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow, pytest.mark.kernel_build]
@@ -46,13 +46,8 @@ def posted_chain(tmp_path):
     subprocess.run(["git", "clone", "-q", "--shared", bare, str(work)], check=True)
     for key, value in (("user.name", "Test Author"), ("user.email", "author@example.org")):
         git(work, "config", key, value)
-    first = commit_edit(work, "mm/userfaultfd: explain mcontinue_atomic_pte", CONTINUE_HEAD,
-                        CONTINUE_HEAD + "/* The page must already be in the page cache. */\n")
-    broken = commit_edit(
-        work, "mm/userfaultfd: refuse CONTINUE early",
-        "\tint ret;\n\n\tret = shmem_get_folio(inode, pgoff, &folio, SGP_NOALLOC);",
-        "\tint ret;\n\n\tif (dst_vma->vm_file)  /* every shmem VMA: CONTINUE now always fails */\n"
-        "\t\treturn -EINVAL;\n\tret = shmem_get_folio(inode, pgoff, &folio, SGP_NOALLOC);")
+    first = commit_comment(work)
+    broken = commit_refusing_continue(work)
     result = ingest.ingest([as_mail(work, first, FIRST),
                             as_mail(work, broken, BROKEN, notes=f"Based-on: <{FIRST}>\n")],
                            list_name="linux-mm")
