@@ -6,10 +6,12 @@ mid-stream. So the parser never raises: whatever it cannot make sense of is eith
 ignored (garbage lines) or reported in ``problems`` (missing plan, count mismatch,
 duplicate numbers, unterminated YAML, bail out).
 
-``parse(text)`` returns::
-
-    {"tests": [{"name", "result": "ok"|"not ok"|"skip", "detail": str}],
-     "plan": int | None, "bailed_out": bool, "problems": [str], "version": str | None}
+``parse(text)`` returns a ``TapReport``: its ``tests`` (``TapTest`` name, result
+"ok" / "not ok" / "skip", detail), ``plan``, ``bailed_out``, ``problems`` (sentences
+about the stream's shape), ``version``, and ``found``: False when the text held no
+TAP at all (no plan, no result line). That is a fact, not a problem sentence, so a
+caller that can read the output another way decides whether it matters;
+``problem_lines()`` gives the sentences including "no TAP output found".
 
 Diagnostic lines ("# ...") go into the detail of a test: of the next result line in
 KTAP and kselftest TAP13 (the kernel prints the reason, then "not ok"), of the
@@ -24,8 +26,43 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Literal
 
-__all__ = ["parse"]
+__all__ = ["NO_TAP", "Result", "TapReport", "TapTest", "parse"]
+
+Result = Literal["ok", "not ok", "skip"]
+NO_TAP = "no TAP output found"
+
+
+@dataclass(frozen=True)
+class TapTest:
+    """One result line (subtests flattened as "parent/child")."""
+
+    name: str
+    result: Result
+    detail: str = ""
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "result": self.result, "detail": self.detail}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "TapTest":
+        return cls(name=str(data.get("name", "")), result=data.get("result", ""),
+                   detail=str(data.get("detail") or ""))
+
+
+@dataclass(frozen=True)
+class TapReport:
+    tests: tuple[TapTest, ...] = ()
+    plan: int | None = None
+    bailed_out: bool = False
+    problems: tuple[str, ...] = ()
+    version: str | None = None
+    found: bool = False  # any plan or result line (or a bail-out) at all
+
+    def problem_lines(self) -> list[str]:
+        """The problems as sentences, "no TAP output found" first when nothing was."""
+        return ([] if self.found else [NO_TAP]) + list(self.problems)
 
 # "[    1.234567] ..." and the "<6>[ 1.2]" form of /dev/kmsg dumps.
 _KERNEL_LOG = re.compile(r"^\s*(<\d+>)?\[\s*\d+\.\d+\]")
@@ -65,7 +102,7 @@ class _Block:
     problems: list[str] = field(default_factory=list)
 
 
-def parse(text: str) -> dict:
+def parse(text: str) -> TapReport:
     parser = _Parser()
     for raw in re.split(r"\r\n|\r|\n", text or ""):
         if parser.feed(raw):
@@ -241,24 +278,26 @@ class _Parser:
         parent.tests.append(holder)
 
     def _flatten_child(self, child: _Block, name: str) -> list[_Test]:
-        self.problems.extend(f"subtest '{name}': {p}" for p in _block_problems(child, nested=True))
+        self.problems.extend(f"subtest '{name}': {p}" for p in _block_problems(child))
         return child.tests
 
-    def finish(self) -> dict:
+    def finish(self) -> TapReport:
         if self.yaml_test is not None and self.yaml_indent:
             self.problems.append(f"YAML block of test '{self.yaml_test.name}' not terminated with '...'")
         if not self.stack:
-            return {"tests": [], "plan": None, "bailed_out": self.bailed_out,
-                    "problems": self.problems or ["no TAP output found"], "version": None}
+            # Only a bail-out can come before any TAP line; it is output enough.
+            return TapReport(bailed_out=self.bailed_out, problems=tuple(self.problems),
+                             found=self.bailed_out)
         while len(self.stack) > 1:
             self._close_top()
         top = self.stack[0]
         if top.finished_child is not None:
             self._orphan(top)
         _flush_diag(top)
-        problems = _block_problems(top, nested=False, bailed=self.bailed_out) + self.problems
-        return {"tests": _flatten(top.tests, ""), "plan": top.plan, "bailed_out": self.bailed_out,
-                "problems": problems, "version": self.version}
+        problems = _block_problems(top, bailed=self.bailed_out) + self.problems
+        return TapReport(tests=tuple(_flatten(top.tests, "")), plan=top.plan,
+                         bailed_out=self.bailed_out, problems=tuple(problems),
+                         version=self.version, found=bool(top.tests) or top.plan is not None)
 
 
 def _split_directive(status: str, rest: str) -> tuple[str, str, str]:
@@ -288,22 +327,23 @@ def _flush_diag(block: _Block) -> None:
         block.pending_diag = []
 
 
-def _block_problems(block: _Block, nested: bool, bailed: bool = False) -> list[str]:
+def _block_problems(block: _Block, bailed: bool = False) -> list[str]:
     problems = list(block.problems)
     ran = sum(1 for t in block.tests if t.result)
     if block.plan is None:
-        if block.tests or not nested:
-            problems.append("no plan (1..N) line" if block.tests else "no TAP output found")
+        if block.tests:
+            problems.append("no plan (1..N) line")
+        # An empty top level is TapReport.found = False, not a sentence here.
     elif block.plan != ran and not bailed:
         problems.append(f"planned {block.plan} tests but {ran} ran")
     return problems
 
 
-def _flatten(tests: list[_Test], prefix: str) -> list[dict]:
-    out: list[dict] = []
+def _flatten(tests: list[_Test], prefix: str) -> list[TapTest]:
+    out: list[TapTest] = []
     for test in tests:
         name = prefix + test.name
         if test.result:  # orphan holders have no result of their own
-            out.append({"name": name, "result": test.result, "detail": "\n".join(test.detail)})
+            out.append(TapTest(name=name, result=test.result, detail="\n".join(test.detail)))
         out.extend(_flatten(test.children, name + "/"))
     return out
