@@ -34,13 +34,13 @@ def one(tree: Path, label: str, cache: Path) -> dict:
                        progress=lambda step, status: print(f"[{label}] {step}: {status}",
                                                            file=sys.stderr, flush=True),
                        kernel_cache=cache, kernel_key=None)
-    (WORK / f"{label}.log").write_text(result["log"])
-    return {"label": label, "status": result["status"], "wall_s": round(time.monotonic() - started, 1),
-            "steps": {s["name"]: s["duration_s"] for s in result["steps"]},
-            "compile_s": result["artifacts"].get("compile_s"),
-            "compiled_lines": result["artifacts"].get("compiled_lines"),
-            "problems": result["problems"][:5], "load_avg": os.getloadavg(),
-            "tests": [(t["name"], t["result"]) for t in result["tests"]]}
+    (WORK / f"{label}.log").write_text(result.log)
+    return {"label": label, "status": result.status, "wall_s": round(time.monotonic() - started, 1),
+            "steps": {s.name: s.duration_s for s in result.steps},
+            "compile_s": result.artifacts.compile_s,
+            "compiled_lines": result.artifacts.compiled_lines,
+            "problems": list(result.problems[:5]), "load_avg": os.getloadavg(),
+            "tests": [(t.name, t.result) for t in result.tests]}
 
 
 def main() -> None:

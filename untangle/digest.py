@@ -1,7 +1,9 @@
 """Email digests: compose the plain-text body, build the MIME message, send it.
 
 Pure Python (no Django): the caller gathers subscriptions and revisions from
-its store and passes plain dicts in.  The "send exactly once" bookkeeping is
+its store and passes them in as a DigestSubscription and DigestItems (with
+their ApplyState, SuiteState, ReviewCounts, stale and missing dependencies);
+compose() returns a ComposedDigest.  The "send exactly once" bookkeeping is
 the caller's; this module supplies the pieces it needs: a Message-ID that is
 the same for the same subscription and period (so a resend after a crash can
 be recognised as a duplicate), and a SendError that says whether retrying can
@@ -20,7 +22,9 @@ import smtplib
 import socket
 import ssl
 import unicodedata
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
+from typing import Literal, Mapping, Sequence
 from email.headerregistry import HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -34,6 +38,121 @@ _URL = re.compile(r"^[a-z][a-z0-9+.-]*://\S+$", re.I)
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]+$")
 _SAFE_DOMAIN = re.compile(r"^[A-Za-z0-9.-]+$")
 _REVIEW_TAGS = ("Reviewed-by", "Acked-by", "Tested-by", "Nacked-by")
+
+
+# ---------------------------------------------------------------- inputs, output
+
+Day = date | datetime | str | None  # str: an ISO date, shown as is when it does not parse
+
+
+@dataclass(frozen=True)
+class RevisionRef:
+    """A revision named in a digest (a dependency in a chain)."""
+
+    subject: str
+    version: int | str | None
+    msgid: str
+
+
+@dataclass(frozen=True)
+class ApplyState:
+    """The latest finished apply of a revision's chain, and how it moved in the period."""
+
+    status: str | None  # applied, conflict, failed
+    changed: Literal["started applying", "stopped applying"] | None = None
+    failed_patch: str | None = None  # subject (or msgid) of the patch that did not apply
+    finished: datetime | None = None  # for the caller's activity test; not shown
+
+
+@dataclass(frozen=True)
+class SuiteState:
+    status: str | None  # a SuiteRun verdict: pass, fail, timeout, crashed, error
+    failed_tests: tuple[str, ...] = ()
+    finished: datetime | None = None  # for the caller's activity test; not shown
+
+
+_TAG_FIELDS = {"Reviewed-by": "reviewed_by", "Acked-by": "acked_by", "Tested-by": "tested_by",
+               "Nacked-by": "nacked_by"}
+
+
+@dataclass(frozen=True)
+class ReviewCounts:
+    """Distinct people per review tag."""
+
+    reviewed_by: int = 0
+    acked_by: int = 0
+    tested_by: int = 0
+    nacked_by: int = 0
+
+    @classmethod
+    def from_tags(cls, counts: Mapping[str, int]) -> "ReviewCounts":
+        """{"Reviewed-by": 2, ...} -> ReviewCounts; other tags are not reviews here."""
+        return cls(**{_TAG_FIELDS[tag]: n for tag, n in counts.items() if tag in _TAG_FIELDS})
+
+    def of(self, tag: str) -> int:
+        return getattr(self, _TAG_FIELDS[tag])
+
+
+@dataclass(frozen=True)
+class StaleDependency:
+    """A dependency of the chain with a newer revision of its series."""
+
+    revision: RevisionRef
+    newer_version: int | str | None
+    newer_date: Day = None
+    newer_msgid: str = ""
+    newer_seen: datetime | None = None  # when the newer one arrived here; not shown
+
+
+@dataclass(frozen=True)
+class MissingDependency:
+    """A dependency named by message-id that could not be fetched."""
+
+    msgid: str
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class DigestItem:
+    """One revision reported in a digest."""
+
+    subject: str
+    version: int | str | None
+    msgid: str
+    author: str = ""
+    date: Day = None
+    list: str = ""
+    url: str = ""  # the series page
+    tree_url: str | None = None  # the applied tree, when one exists
+    new_in_period: bool = False
+    chain: tuple[RevisionRef, ...] = ()  # dependencies in apply order
+    apply: ApplyState | None = None
+    suite: SuiteState | None = None
+    stale: tuple[StaleDependency, ...] = ()
+    missing: tuple[MissingDependency, ...] = ()
+    reviews: ReviewCounts = ReviewCounts()
+
+
+@dataclass(frozen=True)
+class DigestSubscription:
+    name: str
+    address: str = ""
+    period: str = ""  # daily, weekly
+    lists: tuple[str, ...] = ()
+    paths: tuple[str, ...] = ()
+    unsubscribe_url: str | None = None
+
+
+@dataclass(frozen=True)
+class ComposedDigest:
+    subject: str
+    body: str
+    empty: bool = False  # nothing to report: the caller may skip sending
+    unsubscribe_url: str | None = None
+
+    def to_json(self) -> dict:
+        return {"subject": self.subject, "body": self.body, "empty": self.empty,
+                "unsubscribe_url": self.unsubscribe_url}
 
 
 class SendError(Exception):
@@ -175,20 +294,20 @@ def _version(value) -> str:
     return f"v{text}" if text[:1].isdigit() else text
 
 
-def _name(rev: dict) -> str:
+def _name(rev: DigestItem | RevisionRef) -> str:
     """'"KVM: guest_memfd: support for uffd minor" v3' (quoted so the
     version is not read as part of the title)."""
-    subject = " ".join(str(rev.get("subject") or rev.get("msgid") or "?").split())
-    version = _version(rev.get("version"))
+    subject = " ".join(str(rev.subject or rev.msgid or "?").split())
+    version = _version(rev.version)
     return f'"{subject}" {version}'.rstrip()
 
 
-def _apply_words(apply: dict | None, show_state: bool) -> str | None:
+def _apply_words(apply: ApplyState | None, show_state: bool) -> str | None:
     """Changes always; the standing state only when `show_state` (first
     digest, or a revision new in the period)."""
-    apply = apply or {}
-    status, changed = apply.get("status"), apply.get("changed")
-    patch = apply.get("failed_patch")
+    if apply is None:
+        return None  # never applied: nothing to say
+    status, changed, patch = apply.status, apply.changed, apply.failed_patch
     reason = {"conflict": f"conflict in {patch}" if patch else "conflict",
               "failed": f"{patch} failed to apply" if patch else "git am failed"
               }.get(status)
@@ -213,56 +332,57 @@ _SUITE = {
 }
 
 
-def _suite_words(suite: dict | None) -> str | None:
-    suite = suite or {}
-    status = suite.get("status")
+def _suite_words(suite: SuiteState | None) -> str | None:
+    status = suite.status if suite is not None else None
     if not status:
         return None
     text = _SUITE.get(status, f"selftests: {status}.")
-    failed = [str(t) for t in suite.get("failed_tests") or []]
+    failed = [str(t) for t in suite.failed_tests]
     if status in ("fail", "timeout", "crashed"):
         text += f": {', '.join(failed)}." if failed else "."
     return text
 
 
-def _review_words(reviews: dict | None) -> str:
-    reviews = reviews or {}
-    parts = [f"{tag}: {reviews[tag]}" for tag in _REVIEW_TAGS if reviews.get(tag)]
+def _review_words(reviews: ReviewCounts) -> str:
+    parts = [f"{tag}: {reviews.of(tag)}" for tag in _REVIEW_TAGS if reviews.of(tag)]
     return ", ".join(parts) + "." if parts else "no review tags yet."
 
 
-def _stale_words(item: dict, dep: dict) -> str:
-    newer = _version(dep.get("newer_version")) or "a newer revision"
-    when = _day(dep.get("newer_date"))
+def _stale_words(item: DigestItem, dep: StaleDependency) -> str:
+    newer = _version(dep.newer_version) or "a newer revision"
+    when = _day(dep.newer_date)
     posted = f"{newer} was posted on {when}" if when else f"{newer} was posted"
-    return f"{_name(item)} is built on {_name(dep)}; {posted}."
+    return f"{_name(item)} is built on {_name(dep.revision)}; {posted}."
 
 
-def _missing_words(item: dict, dep: dict) -> str:
-    error = " ".join(str(dep.get("error") or "unknown error").split())
+def _missing_words(item: DigestItem, dep: MissingDependency) -> str:
+    error = " ".join(str(dep.error or "unknown error").split())
     return (f"{_name(item)} depends on a mail that could not be fetched:"
             f" {error.rstrip('.')}.")
 
 
 # ---------------------------------------------------------------- sections
 
-def _entry_head(number: int, item: dict) -> list[str]:
+Numbered = Sequence[tuple[int, DigestItem]]
+
+
+def _entry_head(number: int, item: DigestItem) -> list[str]:
     return wrap(f"[{number}] {_name(item)}", "", "    ")
 
 
-def _new_section(numbered, first) -> list[str]:
+def _new_section(numbered: Numbered, first: bool) -> list[str]:
     lines = []
     for n, item in numbered:
-        if not (first or item.get("new_in_period")):
+        if not (first or item.new_in_period):
             continue
         lines += _entry_head(n, item)
         byline = ", ".join(x for x in (
-            " ".join(str(item.get("author") or "").split()),
-            _day(item.get("date")),
-            str(item.get("list") or "")) if x)
+            " ".join(str(item.author or "").split()),
+            _day(item.date),
+            str(item.list or "")) if x)
         if byline:
             lines += wrap(byline, "    ")
-        chain = item.get("chain") or []
+        chain = item.chain
         if chain:
             lines += wrap("built on, in apply order:", "    ")
             for i, dep in enumerate(chain, 1):
@@ -272,7 +392,7 @@ def _new_section(numbered, first) -> list[str]:
     return lines
 
 
-def _simple_section(numbered, words) -> list[str]:
+def _simple_section(numbered: Numbered, words) -> list[str]:
     lines = []
     for n, item in numbered:
         text = words(item)
@@ -281,30 +401,30 @@ def _simple_section(numbered, words) -> list[str]:
     return lines
 
 
-def _deps_section(numbered, lore: str) -> list[str]:
+def _deps_section(numbered: Numbered, lore: str) -> list[str]:
     lines = []
     for n, item in numbered:
-        for dep in item.get("stale") or []:
+        for dep in item.stale:
             lines += wrap(f"[{n}] {_stale_words(item, dep)}", "", "    ")
-            if dep.get("newer_msgid"):
-                lines += link("newer:", lore_url(dep["newer_msgid"], lore), "    ")
-        for dep in item.get("missing") or []:
-            lines += wrap(f"[{n}] {_missing_words(item, dep)}", "", "    ")
-            if dep.get("msgid"):
-                lines += link("wanted:", lore_url(dep["msgid"], lore), "    ")
+            if dep.newer_msgid:
+                lines += link("newer:", lore_url(dep.newer_msgid, lore), "    ")
+        for gone in item.missing:
+            lines += wrap(f"[{n}] {_missing_words(item, gone)}", "", "    ")
+            if gone.msgid:
+                lines += link("wanted:", lore_url(gone.msgid, lore), "    ")
     return lines
 
 
-def _links_section(numbered, lore: str) -> list[str]:
+def _links_section(numbered: Numbered, lore: str) -> list[str]:
     lines = []
     for n, item in numbered:
         lines += _entry_head(n, item)
-        if item.get("url"):
-            lines += link("series:", item["url"], "  ")
-        if item.get("tree_url"):
-            lines += link("tree:  ", item["tree_url"], "  ")
-        if item.get("msgid"):
-            lines += link("lore:  ", lore_url(item["msgid"], lore), "  ")
+        if item.url:
+            lines += link("series:", item.url, "  ")
+        if item.tree_url:
+            lines += link("tree:  ", item.tree_url, "  ")
+        if item.msgid:
+            lines += link("lore:  ", lore_url(item.msgid, lore), "  ")
     return lines
 
 
@@ -314,40 +434,41 @@ def _section(title: str, lines: list[str]) -> list[str]:
     return ["", title, "-" * width(title), ""] + lines
 
 
-def _intro(sub: dict, items: list, period, first: bool, now: datetime) -> list[str]:
-    name = sub.get("name") or "this subscription"
+def _intro(sub: DigestSubscription, items: Sequence[DigestItem], period, first: bool,
+           now: datetime) -> list[str]:
+    name = sub.name or "this subscription"
     if first:
         when = _as_utc(now).strftime("%Y-%m-%d %H:%M UTC")
         text = (f"This is your first {name} digest: the state of everything"
                 f" still open that matches, as of {when}.")
     else:
         text = (f"What changed on {name} {_span_words(*period)}"
-                f" ({sub.get('period') or 'periodic'} digest).")
+                f" ({sub.period or 'periodic'} digest).")
     lines = wrap(text)
     scope = []
-    if sub.get("lists"):
-        scope.append("lists " + ", ".join(sub["lists"]))
-    if sub.get("paths"):
-        scope.append("paths " + ", ".join(sub["paths"]))
+    if sub.lists:
+        scope.append("lists " + ", ".join(sub.lists))
+    if sub.paths:
+        scope.append("paths " + ", ".join(sub.paths))
     if scope:
         lines += wrap("Matching " + "; ".join(scope) + ".")
-    new = sum(1 for i in items if i.get("new_in_period"))
+    new = sum(1 for i in items if i.new_in_period)
     count = f"{len(items)} series revision{'s' if len(items) != 1 else ''}"
     lines += [""] + wrap(f"{count}, {new} new in this period." if not first
                          else f"{count} open.")
     return lines
 
 
-def _footer(sub: dict, base_url: str) -> list[str]:
+def _footer(sub: DigestSubscription, base_url: str) -> list[str]:
     # "-- " (with the space) is the signature separator mail readers know.
-    period = (sub.get("period") or "").capitalize()
+    period = (sub.period or "").capitalize()
     lines = ["", "-- "]
-    lines += wrap(f"{period} {sub.get('name') or ''} digest from {TAG} for"
-                  f" {sub.get('address') or 'you'}.")
+    lines += wrap(f"{period} {sub.name or ''} digest from {TAG} for"
+                  f" {sub.address or 'you'}.")
     lines += _link_alone(base_url.rstrip("/") + "/", "")
-    if sub.get("unsubscribe_url"):
+    if sub.unsubscribe_url:
         lines += wrap("Unsubscribe with one click, no login needed:")
-        lines += _link_alone(sub["unsubscribe_url"], "")
+        lines += _link_alone(sub.unsubscribe_url, "")
     return lines
 
 
@@ -357,42 +478,39 @@ def _as_utc(moment: datetime) -> datetime:
     return moment.astimezone(timezone.utc)
 
 
-def compose(subscription: dict, items: list[dict], period, first: bool,
-            base_url: str, now: datetime, lore: str = msgids.DEFAULT_LORE) -> dict:
+def compose(subscription: DigestSubscription, items: Sequence[DigestItem], period, first: bool,
+            base_url: str, now: datetime, lore: str = msgids.DEFAULT_LORE) -> ComposedDigest:
     """Compose one digest.
 
     `period` is (start, end), both days included.  On the first digest
     `items` is everything open that matches; later, the revisions with
     activity in the period (all given items are reported, in the given
-    order).  Returns {"subject", "body", "empty", "unsubscribe_url"}; when
-    there is nothing to report the body is one line and "empty" is True so
-    the caller can skip sending.
+    order).  When there is nothing to report the body is one line and
+    `empty` is True so the caller can skip sending.
     """
-    name = subscription.get("name") or "subscription"
+    name = subscription.name or "subscription"
     subject = f"[{TAG}] {name} digest, {period_label(*period)}"
-    result = {"subject": subject, "empty": False,
-              "unsubscribe_url": subscription.get("unsubscribe_url")}
+    unsubscribe = subscription.unsubscribe_url
     if not items:
         if first:
             body = f"Nothing open on {name} matches as of {_day(now)}."
         else:
             body = f"Nothing new on {name} {_span_words(*period)}."
-        return {**result, "body": body + "\n", "empty": True}
+        return ComposedDigest(subject, body + "\n", empty=True, unsubscribe_url=unsubscribe)
     numbered = list(enumerate(items, 1))
     lines = ["Hello,", ""] + _intro(subscription, items, period, first, now)
     lines += _section("Open series and revisions" if first else "New series and revisions",
                       _new_section(numbered, first))
     lines += _section("Apply state" if first else "Apply changes", _simple_section(
-        numbered, lambda i: _apply_words(i.get("apply"),
-                                         first or bool(i.get("new_in_period")))))
+        numbered, lambda i: _apply_words(i.apply, first or i.new_in_period)))
     lines += _section("Selftest results", _simple_section(
-        numbered, lambda i: _suite_words(i.get("suite"))))
+        numbered, lambda i: _suite_words(i.suite)))
     lines += _section("Stale or missing dependencies", _deps_section(numbered, lore))
     lines += _section("Review state", _simple_section(
-        numbered, lambda i: _review_words(i.get("reviews"))))
+        numbered, lambda i: _review_words(i.reviews)))
     lines += _section("Links", _links_section(numbered, lore))
     lines += _footer(subscription, base_url)
-    return {**result, "body": "\n".join(lines) + "\n"}
+    return ComposedDigest(subject, "\n".join(lines) + "\n", unsubscribe_url=unsubscribe)
 
 
 # ---------------------------------------------------------------- message
@@ -435,7 +553,7 @@ def _policy():
     return email.policy.SMTP.clone(header_factory=registry)
 
 
-def build_message(digest: dict, from_addr: str, to_addr: str, message_id: str,
+def build_message(digest: ComposedDigest, from_addr: str, to_addr: str, message_id: str,
                   in_reply_to: str | None, date: datetime, *,
                   one_click_unsubscribe: bool = False) -> EmailMessage:
     """A text/plain UTF-8 message ready for smtplib.  ASCII bodies go as
@@ -448,7 +566,7 @@ def build_message(digest: dict, from_addr: str, to_addr: str, message_id: str,
     msg["Date"] = format_datetime(date if date.tzinfo else date.replace(tzinfo=timezone.utc))
     msg["From"] = from_addr
     msg["To"] = to_addr
-    msg["Subject"] = digest["subject"]
+    msg["Subject"] = digest.subject
     if in_reply_to:
         # Each digest answers the previous one of its subscription: readers
         # show a subscription's digests as one thread.
@@ -456,12 +574,12 @@ def build_message(digest: dict, from_addr: str, to_addr: str, message_id: str,
         msg["References"] = msgids.bracketed(in_reply_to)
     msg["Auto-Submitted"] = "auto-generated"
     msg["X-Auto-Response-Suppress"] = "All"  # no out-of-office replies
-    unsubscribe = digest.get("unsubscribe_url")
+    unsubscribe = digest.unsubscribe_url
     if unsubscribe:
         msg["List-Unsubscribe"] = f"<{unsubscribe}>"
         if one_click_unsubscribe:
             msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    body = digest["body"]
+    body = digest.body
     cte = "7bit" if body.isascii() else "quoted-printable"
     msg.set_content(body, subtype="plain", charset="utf-8", cte=cte)
     return msg

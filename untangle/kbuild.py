@@ -141,7 +141,7 @@ class KernelBuild:
         self.dir.mkdir(parents=True, exist_ok=True)
         if self._from_cache():
             self.run._add_build_log(f"kernel: cached build {self.key} reused\n")
-            self.run.artifacts["kvm"] = _has_kvm(self._config())  # the boot and build need it
+            self.run.artifacts.kvm = _has_kvm(self._config())  # the boot and build need it
             self._keep_artifacts()
             return "pass"
         deadline = time.monotonic() + self.spec.get("timeout_s", 3600)
@@ -170,8 +170,8 @@ class KernelBuild:
         result = self._sh(self._make("bzImage"), deadline - time.monotonic(), on_output)
         if not self._checked("compile", result):
             return "error"
-        self.run.artifacts["compile_s"] = round(time.monotonic() - started, 3)
-        self.run.artifacts["compiled_lines"] = counter["n"]
+        self.run.artifacts.compile_s = round(time.monotonic() - started, 3)
+        self.run.artifacts.compiled_lines = counter["n"]
         if not self.image.is_file():
             self.run.problems.append("kernel: make bzImage produced no arch/x86/boot/bzImage")
             return "error"
@@ -216,7 +216,7 @@ class KernelBuild:
         if missing:
             self.run.problems.append("kernel config: not set as asked (dependencies?): "
                                      + ", ".join(missing[:20]))
-        self.run.artifacts["kvm"] = _has_kvm(have)
+        self.run.artifacts.kvm = _has_kvm(have)
 
     # ------------------------------------------------------------ cache
     def _entry(self) -> Path | None:
@@ -230,7 +230,7 @@ class KernelBuild:
         shutil.copy2(entry / "bzImage", self.image)
         shutil.copy2(entry / "config", self.dir / ".config")
         entry.touch()  # most recently used
-        self.run.artifacts["cached"] = True
+        self.run.artifacts.cached = True
         return True
 
     def _expected(self) -> int:
@@ -241,7 +241,7 @@ class KernelBuild:
             return DEFAULT_EXPECTED
 
     def _remember(self, lines: int) -> None:
-        self.run.artifacts["cached"] = False
+        self.run.artifacts.cached = False
         if not self.cache:
             return
         if lines > 50:  # a full build, not a mostly up-to-date one
@@ -259,4 +259,4 @@ class KernelBuild:
         bound = int(self.run.kernel_cache_mb * IMAGES_SHARE * 1024 * 1024)
         evicted = evict(entry.parent, bound)
         if evicted:
-            self.run.artifacts["evicted"] = evicted
+            self.run.artifacts.evicted = evicted

@@ -12,12 +12,11 @@ Pipeline (each a step in the result): build -> pack -> boot.
   marker with the number of failed programs, and powers off. QEMU exits 0 even when
   the guest panics, so only the end marker proves the run finished.
 
-``run_suite`` returns plain data::
-
-    {"status": "pass"|"fail"|"timeout"|"crashed"|"error",
-     "tests": [{"name", "result", "detail"}], "problems": [str],
-     "log": str, "duration_s": float, "sandbox": "bwrap"|"unshare"|None,
-     "steps": [{"name", "status", "duration_s"}]}
+``run_suite`` returns a ``SuiteResult``: status ("pass", "fail", "timeout",
+"crashed", "error"), ``tests`` (``SuiteTest``), ``problems`` (sentences), ``log``,
+``duration_s``, ``sandbox`` ("bwrap", "unshare" or None), ``steps`` (``SuiteStep``)
+and ``artifacts`` (``SuiteArtifacts``: facts about the kernel a tree-kernel suite
+built). ``to_json()`` gives the plain shape the app stores.
 
 The suite definition is plain JSON-able data (stored in a JSONField, admin-editable);
 ``validate_suite`` lists what is wrong with one, ``DEFAULT_SUITE`` is "uffd-faults".
@@ -37,13 +36,108 @@ import signal
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 from untangle import kbuild, tap
+from untangle.tap import Result, TapTest
 
-__all__ = ["DEFAULT_SUITE", "UFFD_KERNEL_SUITE", "legacy_tests", "LOG_LIMIT", "run_suite", "validate_suite", "sandbox_kind"]
+__all__ = ["DEFAULT_SUITE", "UFFD_KERNEL_SUITE", "BaseComparison", "LOG_LIMIT", "SuiteArtifacts",
+           "SuiteResult", "SuiteStep", "SuiteTest", "compare_with_base", "legacy_tests", "run_suite",
+           "sandbox_kind", "validate_suite"]
+
+
+# --------------------------------------------------------------------------- results
+
+@dataclass(frozen=True)
+class SuiteTest:
+    """One test of a run: a program (its exit status) or one of its subtests
+    ("program/subtest"). ``regression``/``blame``: the app's comparison with the base."""
+
+    name: str
+    result: Result
+    detail: str = ""
+    regression: bool = False
+    blame: str = ""  # msgid of the last patch touching the suite's paths
+
+    @classmethod
+    def from_tap(cls, test: TapTest, prefix: str = "") -> "SuiteTest":
+        return cls(name=prefix + test.name, result=test.result, detail=test.detail)
+
+    def to_json(self) -> dict:
+        data = {"name": self.name, "result": self.result, "detail": self.detail}
+        if self.regression:  # stored rows carry these two keys only for regressions
+            data.update(regression=True, blame=self.blame)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict) -> "SuiteTest":
+        return cls(name=str(data.get("name", "")), result=data.get("result", ""),
+                   detail=str(data.get("detail") or ""), regression=bool(data.get("regression")),
+                   blame=str(data.get("blame") or ""))
+
+
+@dataclass(frozen=True)
+class SuiteStep:
+    name: str  # kernel, headers, build, pack, boot
+    status: str  # pass, error, skipped, or the boot's verdict
+    duration_s: float = 0.0
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "status": self.status, "duration_s": self.duration_s}
+
+
+@dataclass
+class SuiteArtifacts:
+    """What a tree-kernel suite learnt about its kernel (filled in while it runs)."""
+
+    kvm: bool | None = None  # the built kernel has KVM
+    cached: bool | None = None  # reused from the kernel cache
+    compile_s: float | None = None
+    compiled_lines: int | None = None
+    evicted: list[str] = field(default_factory=list)  # cache entries removed for room
+
+    def to_json(self) -> dict:
+        """Only the facts that were learnt, as the old dict held them."""
+        data = {"kvm": self.kvm, "cached": self.cached, "compile_s": self.compile_s,
+                "compiled_lines": self.compiled_lines, "evicted": self.evicted or None}
+        return {k: v for k, v in data.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class SuiteResult:
+    status: str  # pass, fail, timeout, crashed, error
+    tests: tuple[SuiteTest, ...] = ()
+    problems: tuple[str, ...] = ()
+    log: str = ""
+    duration_s: float = 0.0
+    sandbox: str | None = None
+    steps: tuple[SuiteStep, ...] = ()
+    artifacts: SuiteArtifacts = field(default_factory=SuiteArtifacts)
+
+    @classmethod
+    def error(cls, problem: str) -> "SuiteResult":
+        """A run that never started (no scratch dir, a crash of the caller's own code)."""
+        return cls(status="error", problems=(problem,))
+
+    def with_problems(self, before: Iterable[str] = (), after: Iterable[str] = ()) -> "SuiteResult":
+        return replace(self, problems=(*before, *self.problems, *after))
+
+    def to_json(self) -> dict:
+        return {"status": self.status, "tests": [t.to_json() for t in self.tests],
+                "problems": list(self.problems), "log": self.log, "duration_s": self.duration_s,
+                "sandbox": self.sandbox, "steps": [s.to_json() for s in self.steps],
+                "artifacts": self.artifacts.to_json()}
+
+
+@dataclass(frozen=True)
+class BaseComparison:
+    """Tests failing on the chain, split by how they did on the chain's base."""
+
+    regressions: tuple[str, ...] = ()  # ok or skipped on the base
+    pre_existing: tuple[str, ...] = ()  # failing there too
 
 DEFAULT_SUITE: dict = {
     "name": "uffd-faults",
@@ -246,7 +340,7 @@ def run_suite(tree_dir: Path, suite: dict, kernel: Path, work_dir: Path,
               progress: Progress | None = None, *, bwrap: str = "bwrap",
               allow_weak_sandbox: bool = False, kernel_cache: Path | None = None,
               kernel_key: str | None = None, kernel_cache_mb: int = 2048,
-              artifacts_dir: Path | None = None) -> dict:
+              artifacts_dir: Path | None = None) -> SuiteResult:
     """Build, pack and boot ``suite`` for the tree at ``tree_dir``; see module doc.
 
     The sandbox fails closed: without a working bubblewrap (``bwrap`` names it) nothing
@@ -274,8 +368,8 @@ class _Run:
         work_dir.mkdir(parents=True, exist_ok=True)
         self.scratch = Path(tempfile.mkdtemp(prefix="suite-", dir=work_dir))
         self.status = "error"
-        self.steps: list[dict] = []
-        self.tests: list[dict] = []
+        self.steps: list[SuiteStep] = []
+        self.tests: list[SuiteTest] = []
         self.problems: list[str] = []
         self.build_log = ""
         self.serial = ""
@@ -286,7 +380,7 @@ class _Run:
         self.kernel_key: str | None = None
         self.kernel_cache_mb = 2048
         self.artifacts_dir: Path | None = None
-        self.artifacts: dict = {}
+        self.artifacts = SuiteArtifacts()
         self.step_names = ["build", "pack", "boot"]
         self.from_tree = False
         self.kbuild = None
@@ -331,15 +425,14 @@ class _Run:
             # reported like a build failure rather than a crash of the caller.
             self.problems.append(f"{name}: {exc}")
             status = "error"
-        self.steps.append({"name": name, "status": status,
-                           "duration_s": round(time.monotonic() - started, 3)})
+        self.steps.append(SuiteStep(name, status, round(time.monotonic() - started, 3)))
         self.progress(name, status)
         return status == "pass"
 
     def _skip_rest(self, first: str) -> None:
         names = self.step_names
         for name in names[names.index(first):]:
-            self.steps.append({"name": name, "status": "skipped", "duration_s": 0.0})
+            self.steps.append(SuiteStep(name, "skipped", 0.0))
 
     # ----------------------------------------------------------------- build
     def _build(self) -> str:
@@ -348,7 +441,7 @@ class _Run:
         self.out.mkdir()
         commands = _build_commands(build, self.tree, self.out,
                                    hdr=self.kbuild.hdr if self.kbuild else None,
-                                   kvm=bool(self.artifacts.get("kvm")))
+                                   kvm=bool(self.artifacts.kvm))
         limits = _Limits(cpu_s=build.get("timeout_s", 120), memory_mb=build.get("memory_mb", 2048))
         deadline = time.monotonic() + build.get("timeout_s", 120)
         for argv, env in commands:
@@ -409,7 +502,7 @@ class _Run:
     def _boot(self, nonce: str) -> str:
         boot = self.suite["steps"]["boot"]
         # TCG's "max" CPU model emulates AMD SVM, which a KVM-enabled guest kernel needs.
-        argv = _qemu_argv(self.kernel, self.initrd, boot, cpu="max" if self.artifacts.get("kvm") else None)
+        argv = _qemu_argv(self.kernel, self.initrd, boot, cpu="max" if self.artifacts.kvm else None)
         console = _Console(nonce)
         outcome = _run_qemu(argv, console, timeout=boot.get("timeout_s", 60), sandbox=self.sandbox,
                             ro=[self.kernel, self.initrd], bwrap=self.bwrap)
@@ -426,18 +519,18 @@ class _Run:
             self.problems.append(f"QEMU failed: {outcome}")
         return self.status
 
-    def result(self, duration: float) -> dict:
+    def result(self, duration: float) -> SuiteResult:
         log = self.build_log
         if self.serial:
             log += "--- serial console ---\n" + self.serial
         if len(log) > LOG_LIMIT:
             log = "[log truncated]\n" + log[-LOG_LIMIT:]
-        return {"status": self.status, "tests": self.tests, "problems": self.problems,
-                "log": log, "duration_s": round(duration, 3), "sandbox": self.sandbox,
-                "steps": self.steps, "artifacts": self.artifacts}
+        return SuiteResult(status=self.status, tests=tuple(self.tests), problems=tuple(self.problems),
+                           log=log, duration_s=round(duration, 3), sandbox=self.sandbox,
+                           steps=tuple(self.steps), artifacts=self.artifacts)
 
 
-def _verdict(outcome: str, console: "_Console", tests: list[dict]) -> str:
+def _verdict(outcome: str, console: "_Console", tests: list[SuiteTest]) -> str:
     if outcome.startswith("qemu-error"):
         return "error"
     if console.crash_lines:
@@ -446,7 +539,7 @@ def _verdict(outcome: str, console: "_Console", tests: list[dict]) -> str:
         return "timeout"
     if console.end_rc is None:
         return "crashed"  # QEMU exited but /init never reached its end marker
-    if console.end_rc != 0 or any(t["result"] == "not ok" for t in tests):
+    if console.end_rc != 0 or any(t.result == "not ok" for t in tests):
         return "fail"
     return "pass"
 
@@ -769,55 +862,53 @@ class _Console:
         text = re.sub(r"\r+\n?", "\n", self.tail.decode(errors="replace"))
         return _ESCAPES.sub("", text)[-LOG_LIMIT:]
 
-    def results(self, programs: list[dict]) -> list[dict]:
+    def results(self, programs: list[dict]) -> list[SuiteTest]:
         """One parent result per program (from its exit status) + its TAP subtests."""
-        tests: list[dict] = []
+        tests: list[SuiteTest] = []
         for prog in programs:
             name = prog["name"]
             if name not in self.sections:
-                tests.append({"name": name, "result": "skip",
-                              "detail": "not run: the guest stopped before this program"})
+                tests.append(SuiteTest(name, "skip", "not run: the guest stopped before this program"))
                 continue
-            parsed = tap.parse("\n".join(self.sections[name]))
-            if not parsed["tests"]:
-                parsed["tests"] = legacy_tests(self.sections[name], self.rcs.get(name))
-                if parsed["tests"] or self.rcs.get(name) in (0, KSFT_SKIP):
+            report = tap.parse("\n".join(self.sections[name]))
+            subtests, problems = list(report.tests), report.problem_lines()
+            if not subtests:
+                subtests = legacy_tests(self.sections[name], self.rcs.get(name))
+                if subtests or self.rcs.get(name) in (0, KSFT_SKIP):
                     # Pre-KTAP output understood, or the exit status says it all: not a problem.
-                    parsed["problems"] = [p for p in parsed["problems"] if p != "no TAP output found"]
-            tests.append(self._parent(name, parsed))
-            tests += [dict(t, name=f"{name}/{t['name']}") for t in parsed["tests"]]
-            self.problems += [f"{name}: {p}" for p in parsed["problems"]]
+                    problems = list(report.problems)
+            tests.append(self._parent(name, subtests, report.bailed_out))
+            tests += [SuiteTest.from_tap(t, prefix=f"{name}/") for t in subtests]
+            self.problems += [f"{name}: {p}" for p in problems]
         self.problems += [f"kernel: {line}" for line in self.crash_lines[:5]]
         self.problems += [f"kernel warning: {line}" for line in self.warnings[:5]]
         return tests
 
-    def _parent(self, name: str, parsed: dict) -> dict:
+    def _parent(self, name: str, subtests: list[TapTest], bailed_out: bool) -> SuiteTest:
         rc = self.rcs.get(name)
         if rc is None:
             detail = "did not finish: " + (self.crash_lines[0] if self.crash_lines
                                            else "the guest stopped or timed out while it ran")
-            return {"name": name, "result": "not ok", "detail": detail}
+            return SuiteTest(name, "not ok", detail)
         if rc == KSFT_SKIP:
             why = next((ln.strip()[7:] for ln in self.sections.get(name, [])
                         if ln.strip().upper().startswith("# SKIP ")), "")
-            return {"name": name, "result": "skip",
-                    "detail": "exit status 4 (kselftest skip)" + (f": {why[:300]}" if why else "")}
-        failed = [t["name"] for t in parsed["tests"] if t["result"] == "not ok"]
-        if rc == 0 and not failed and not parsed["bailed_out"]:
-            return {"name": name, "result": "ok", "detail": "exit status 0"}
+            return SuiteTest(name, "skip", "exit status 4 (kselftest skip)" + (f": {why[:300]}" if why else ""))
+        failed = [t.name for t in subtests if t.result == "not ok"]
+        if rc == 0 and not failed and not bailed_out:
+            return SuiteTest(name, "ok", "exit status 0")
         detail = f"exit status {rc}" + (" (killed: timeout?)" if rc == 137 else "")
         if failed:
             detail += "; failed: " + ", ".join(failed)
-        return {"name": name, "result": "not ok", "detail": detail}
+        return SuiteTest(name, "not ok", detail)
 
 
-def compare_with_base(chain: list[dict], base: list[dict]) -> dict:
-    """Tests failing on the chain: "regressions" (ok or skipped on the base) and
-    "pre_existing" (failing there too); names in chain order."""
-    base_result = {t["name"]: t["result"] for t in base}
-    failing = [t["name"] for t in chain if t["result"] == "not ok"]
-    return {"regressions": [n for n in failing if base_result.get(n) != "not ok"],
-            "pre_existing": [n for n in failing if base_result.get(n) == "not ok"]}
+def compare_with_base(chain: Iterable[SuiteTest], base: Iterable[SuiteTest]) -> BaseComparison:
+    """Tests failing on the chain, named in chain order."""
+    base_result = {t.name: t.result for t in base}
+    failing = [t.name for t in chain if t.result == "not ok"]
+    return BaseComparison(regressions=tuple(n for n in failing if base_result.get(n) != "not ok"),
+                          pre_existing=tuple(n for n in failing if base_result.get(n) == "not ok"))
 
 
 _LEGACY = re.compile(r"^testing (?P<name>[^:]{1,80}):")
@@ -827,7 +918,7 @@ _UNIT_START = re.compile(r"^Testing (?P<name>.{1,120}?)\.\.\. ?")
 _UNIT_END = re.compile(r"(?P<verdict>done|failed|skipped)(?: \[reason: (?P<why>.*?)\]?)?\s*$")
 
 
-def legacy_tests(lines: list[str], rc: int | None) -> list[dict]:
+def legacy_tests(lines: list[str], rc: int | None) -> list[TapTest]:
     """Subtests of selftests that print no KTAP: 6.1's vm/userfaultfd ("testing NAME:"
     lines, each passed when the next one starts; the last fails unless the program exited
     0 or 4, with an "ERROR: ..." line as the detail) and 6.4+'s uffd-unit-tests ("Testing
@@ -835,43 +926,46 @@ def legacy_tests(lines: list[str], rc: int | None) -> list[dict]:
     unit = _unit_tests(lines, rc)
     if unit:
         return unit
-    tests: list[dict] = []
+    tests: list[TapTest] = []
     for line in lines:
         line = line.strip()
         match = _LEGACY.match(line)
         if match:
-            tests.append({"name": match["name"].strip(), "result": "ok", "detail": ""})
+            tests.append(TapTest(match["name"].strip(), "ok"))
         # stderr's "ERROR: ..." often lands on the "testing NAME: " line itself.
-        if tests and "ERROR:" in line and not tests[-1]["detail"]:
-            tests[-1]["detail"] = line[line.index("ERROR:"):][:300]
+        if tests and "ERROR:" in line and not tests[-1].detail:
+            tests[-1] = replace(tests[-1], detail=line[line.index("ERROR:"):][:300])
     if tests and rc not in (0, KSFT_SKIP):
-        tests[-1]["result"] = "not ok"
-        tests[-1]["detail"] = tests[-1]["detail"] or f"program exited with status {rc} during it"
+        last = tests[-1]
+        tests[-1] = replace(last, result="not ok",
+                            detail=last.detail or f"program exited with status {rc} during it")
     return tests
 
 
-def _unit_tests(lines: list[str], rc: int | None) -> list[dict]:
-    tests: list[dict] = []
-    pending: dict | None = None
+_VERDICTS: dict[str, Result] = {"done": "ok", "failed": "not ok", "skipped": "skip"}
+
+
+def _unit_tests(lines: list[str], rc: int | None) -> list[TapTest]:
+    tests: list[TapTest] = []
+    pending: TapTest | None = None  # started, no verdict yet (its result is not final)
     for line in lines:
         line = line.strip()
         start = _UNIT_START.match(line)
         if start:
             if pending is not None:  # a test that never said how it ended
-                tests.append(dict(pending, result="not ok", detail="no verdict printed"))
-            pending = {"name": start["name"].strip(), "result": "", "detail": ""}
+                tests.append(replace(pending, result="not ok", detail="no verdict printed"))
+            pending = TapTest(start["name"].strip(), "not ok")
             line = line[start.end():]
         end = _UNIT_END.search(line) if pending is not None else None
         if end:
-            verdict, why = end["verdict"], (end["why"] or "")[:300]
-            result = {"done": "ok", "failed": "not ok", "skipped": "skip"}[verdict]
-            tests.append(dict(pending, result=result, detail=why))
+            why = (end["why"] or "")[:300]
+            tests.append(replace(pending, result=_VERDICTS[end["verdict"]], detail=why))
             pending = None
-        elif pending is not None and "ERROR:" in line and not pending["detail"]:
-            pending["detail"] = line[line.index("ERROR:"):][:300]
+        elif pending is not None and "ERROR:" in line and not pending.detail:
+            pending = replace(pending, detail=line[line.index("ERROR:"):][:300])
     if pending is not None:
-        detail = pending["detail"] or f"program exited with status {rc} during it"
-        tests.append(dict(pending, result="not ok", detail=detail))
+        detail = pending.detail or f"program exited with status {rc} during it"
+        tests.append(replace(pending, result="not ok", detail=detail))
     return tests
 
 

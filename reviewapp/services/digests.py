@@ -1,7 +1,7 @@
 """Email digests: which periods are due, what goes in them, sending each once.
 
 The text itself is untangle.digest's (pure); this module reads the database
-into the plain items it wants and keeps the "exactly once" bookkeeping in
+into the typed items it wants (DigestItem and its parts) and keeps the "exactly once" bookkeeping in
 Digest rows:
 
 1. compose: a Digest row per (subscription, period_start) is created in state
@@ -197,8 +197,8 @@ def _seen(rev: Revision) -> datetime | None:
             or rev.updated)
 
 
-def _dep_dict(rev: Revision) -> dict:
-    return {"subject": rev.title, "version": rev.version, "msgid": rev.msgid}
+def _ref(rev: Revision) -> pure.RevisionRef:
+    return pure.RevisionRef(subject=rev.title, version=rev.version, msgid=rev.msgid)
 
 
 def _resolve(dep: Dependency) -> Revision | None:
@@ -210,11 +210,11 @@ def _resolve(dep: Dependency) -> Revision | None:
     return resolve_msgids([dep.target]).get(dep.target)
 
 
-def _chain_from_rows(rev: Revision) -> tuple[list[Revision], list[dict]]:
+def _chain_from_rows(rev: Revision) -> tuple[list[Revision], list[pure.MissingDependency]]:
     """Fallback while the graph service is absent: depends-on rows, deepest
     dependency first; unresolved targets are reported missing."""
     order: list[Revision] = []
-    missing: list[dict] = []
+    missing: list[pure.MissingDependency] = []
     seen = {rev.pk}
     seen_series = {rev.series_id}
 
@@ -224,9 +224,9 @@ def _chain_from_rows(rev: Revision) -> tuple[list[Revision], list[dict]]:
         for dep in node.dependencies.filter(kind=Dependency.DEPENDS_ON).order_by("id"):
             target = _resolve(dep)
             if target is None:
-                if dep.target not in {m["msgid"] for m in missing}:
-                    missing.append({"msgid": dep.target,
-                                    "error": dep.error or "not in the archive that was searched"})
+                if dep.target not in {m.msgid for m in missing}:
+                    missing.append(pure.MissingDependency(
+                        dep.target, dep.error or "not in the archive that was searched"))
                 continue
             if target.pk in seen or target.series_id in seen_series:
                 continue
@@ -246,8 +246,8 @@ def _graph_for():
     return graph_for
 
 
-def chain_of(rev: Revision) -> tuple[list[Revision], list[dict]]:
-    """(dependencies in apply order without rev itself, missing [{msgid, error}])."""
+def chain_of(rev: Revision) -> tuple[list[Revision], list[pure.MissingDependency]]:
+    """(dependencies in apply order without rev itself, the missing ones)."""
     graph_for = _graph_for()
     if graph_for is None:
         return _chain_from_rows(rev)
@@ -256,19 +256,19 @@ def chain_of(rev: Revision) -> tuple[list[Revision], list[dict]]:
     order = [m for m in graph.get("order", []) if m != rev.msgid]
     found = resolve_msgids(order)
     chain = [found[m] for m in order if m in found and found[m].pk != rev.pk]
-    missing = [{"msgid": n["msgid"], "error": n.get("error") or "could not be fetched"}
+    missing = [pure.MissingDependency(n["msgid"], n.get("error") or "could not be fetched")
                for n in graph.get("nodes", []) if n.get("role") == "missing"]
     return chain, missing
 
 
-def _stale(chain: list[Revision]) -> list[dict]:
+def _stale(chain: list[Revision]) -> list[pure.StaleDependency]:
     out = []
     for dep in chain:
         newer = _newer(dep)
         if newer is not None:
-            out.append({**_dep_dict(dep), "newer_version": newer.version,
-                        "newer_date": newer.date, "newer_msgid": newer.msgid,
-                        "newer_seen": _seen(newer)})
+            out.append(pure.StaleDependency(_ref(dep), newer_version=newer.version,
+                                            newer_date=newer.date, newer_msgid=newer.msgid,
+                                            newer_seen=_seen(newer)))
     return out
 
 
@@ -290,7 +290,8 @@ def _failed_patch(run: ApplyRun) -> str | None:
     return None
 
 
-def _apply(rev: Revision, sub: Subscription, period: Period) -> tuple[dict | None, ApplyRun | None]:
+def _apply(rev: Revision, sub: Subscription,
+           period: Period) -> tuple[pure.ApplyState | None, ApplyRun | None]:
     runs = _runs(rev, sub)
     latest = _finished(runs, period.end)
     if latest is None:
@@ -304,12 +305,12 @@ def _apply(rev: Revision, sub: Subscription, period: Period) -> tuple[dict | Non
         elif now != ApplyRun.APPLIED and was == ApplyRun.APPLIED:
             changed = "stopped applying"
     applied = _finished(runs.filter(status=ApplyRun.APPLIED), period.end)
-    info = {"status": now, "changed": changed, "failed_patch": _failed_patch(latest),
-            "finished": latest.finished or latest.created}
+    info = pure.ApplyState(status=now, changed=changed, failed_patch=_failed_patch(latest),
+                           finished=latest.finished or latest.created)
     return info, applied
 
 
-def _suite(rev: Revision, sub: Subscription, period: Period) -> dict | None:
+def _suite(rev: Revision, sub: Subscription, period: Period) -> pure.SuiteState | None:
     runs = SuiteRun.objects.filter(apply_run__root=rev, status__in=SUITE_DONE)
     if sub.trees:
         runs = runs.filter(apply_run__tree__name__in=sub.trees)
@@ -318,8 +319,8 @@ def _suite(rev: Revision, sub: Subscription, period: Period) -> dict | None:
         return None
     failed = [t.get("name") for t in run.tests or []
               if isinstance(t, dict) and t.get("result") not in ("ok", "pass", "skip", None)]
-    return {"status": run.status, "failed_tests": [f for f in failed if f],
-            "finished": run.finished or run.created}
+    return pure.SuiteState(status=run.status, failed_tests=tuple(f for f in failed if f),
+                           finished=run.finished or run.created)
 
 
 def _review_trailers(rev: Revision):
@@ -329,51 +330,51 @@ def _review_trailers(rev: Revision):
     return trailers.exclude(email__iexact=rev.author_email) if rev.author_email else trailers
 
 
-def _reviews(rev: Revision, until: datetime) -> dict:
+def _reviews(rev: Revision, until: datetime) -> pure.ReviewCounts:
     """Distinct people per tag: four Reviewed-by from one person on four
     patches is one reviewer."""
     people: dict[str, set] = {}
     for kind, email, name in (_review_trailers(rev).filter(message__received__lt=until)
                               .values_list("kind", "email", "name")):
         people.setdefault(kind, set()).add((email or name).lower())
-    return {kind: len(who) for kind, who in people.items()}
+    return pure.ReviewCounts.from_tags({kind: len(who) for kind, who in people.items()})
 
 
 def _in(moment: datetime | None, period: Period) -> bool:
     return moment is not None and period.start <= moment < period.end
 
 
-def build_item(rev: Revision, sub: Subscription, period: Period) -> dict:
-    """One revision as untangle.digest.compose wants it, plus "active":
-    whether anything about it happened in the period."""
+def build_item(rev: Revision, sub: Subscription, period: Period) -> pure.DigestItem:
+    """One revision as untangle.digest.compose wants it."""
     chain, missing = chain_of(rev)
     apply, applied_run = _apply(rev, sub, period)
-    suite = _suite(rev, sub, period)
-    stale = _stale(chain)
-    seen = _seen(rev)
-    new = _in(seen, period)
+    base = settings.BASE_URL.rstrip("/")
+    return pure.DigestItem(
+        subject=rev.title, version=rev.version, msgid=rev.msgid,
+        author=rev.author_name or rev.author_email, date=rev.date,
+        list=rev.mailing_list.name if rev.mailing_list_id else "",
+        new_in_period=_in(_seen(rev), period) and not period.first,
+        chain=tuple(_ref(d) for d in chain),
+        apply=apply, suite=_suite(rev, sub, period), stale=tuple(_stale(chain)),
+        missing=tuple(missing), reviews=_reviews(rev, period.end),
+        url=f"{base}/s/{rev.pk}",
+        tree_url=f"{base}/tree/{applied_run.pk}/" if applied_run else None)
+
+
+def _active(rev: Revision, item: pure.DigestItem, period: Period) -> bool:
+    """Whether anything about the revision happened in a later digest's period:
+    it arrived, reviews came in, its apply or suite finished or changed, or a
+    dependency got a newer revision."""
+    apply, suite = item.apply, item.suite
     reviews_moved = _review_trailers(rev).filter(message__received__gte=period.start,
                                                  message__received__lt=period.end).exists()
-    active = (new or reviews_moved or bool(apply and apply["changed"])
-              or bool(suite and _in(suite["finished"], period))
-              or bool(apply and _in(apply["finished"], period))
-              or any(_in(s["newer_seen"], period) for s in stale))
-    base = settings.BASE_URL.rstrip("/")
-    return {
-        "subject": rev.title, "version": rev.version, "msgid": rev.msgid,
-        "author": rev.author_name or rev.author_email, "date": rev.date,
-        "list": rev.mailing_list.name if rev.mailing_list_id else "",
-        "new_in_period": new and not period.first,
-        "chain": [_dep_dict(d) for d in chain],
-        "apply": apply, "suite": suite, "stale": stale, "missing": missing,
-        "reviews": _reviews(rev, period.end),
-        "url": f"{base}/s/{rev.pk}",
-        "tree_url": f"{base}/tree/{applied_run.pk}/" if applied_run else None,
-        "active": active,
-    }
+    return (item.new_in_period or reviews_moved or bool(apply and apply.changed)
+            or bool(suite and _in(suite.finished, period))
+            or bool(apply and _in(apply.finished, period))
+            or any(_in(s.newer_seen, period) for s in item.stale))
 
 
-def items_for(sub: Subscription, period: Period) -> list[dict]:
+def items_for(sub: Subscription, period: Period) -> list[pure.DigestItem]:
     """First digest: everything open that matches.  Later: the open matching
     revisions with activity in the period (new, apply or suite results,
     reviews, a dependency superseded)."""
@@ -385,8 +386,10 @@ def items_for(sub: Subscription, period: Period) -> list[dict]:
         arrivals = Message.objects.filter(received__gte=period.start, received__lt=period.end,
                                           kind__in=(Message.COVER, Message.PATCH)).exists()
         revs = [r for r in revs if arrivals or _maybe_active(r, sub, period)]
-    items = [build_item(r, sub, period) for r in revs]
-    return items if period.first else [i for i in items if i["active"]]
+    if period.first:
+        return [build_item(r, sub, period) for r in revs]
+    items = [(r, build_item(r, sub, period)) for r in revs]
+    return [item for r, item in items if _active(r, item, period)]
 
 
 def _maybe_active(rev: Revision, sub: Subscription, period: Period) -> bool:
@@ -425,16 +428,15 @@ def unsubscribe_url(sub: Subscription) -> str:
     return f"{settings.BASE_URL.rstrip('/')}/digests/unsubscribe/{unsubscribe_token(sub)}/"
 
 
-def _sub_dict(sub: Subscription) -> dict:
-    return {"name": sub.name or sub.address.split("@")[0], "address": sub.address,
-            "period": sub.period, "lists": sub.lists, "paths": sub.paths,
-            "unsubscribe_url": unsubscribe_url(sub)}
+def _subscription(sub: Subscription) -> pure.DigestSubscription:
+    return pure.DigestSubscription(
+        name=sub.name or sub.address.split("@")[0], address=sub.address, period=sub.period,
+        lists=tuple(sub.lists or ()), paths=tuple(sub.paths or ()), unsubscribe_url=unsubscribe_url(sub))
 
 
-def compose_text(sub: Subscription, period: Period, now: datetime | None = None) -> dict:
-    """{subject, body, empty, unsubscribe_url} for one period, nothing stored."""
-    items = [{k: v for k, v in i.items() if k != "active"} for i in items_for(sub, period)]
-    return pure.compose(_sub_dict(sub), items, period.days, period.first,
+def compose_text(sub: Subscription, period: Period, now: datetime | None = None) -> pure.ComposedDigest:
+    """The digest of one period, nothing stored."""
+    return pure.compose(_subscription(sub), items_for(sub, period), period.days, period.first,
                         settings.BASE_URL, _utc(now))
 
 
@@ -458,14 +460,14 @@ def compose_due(sub: Subscription, now: datetime | None = None) -> Digest | None
     if period is None:
         return None
     text = compose_text(sub, period, now)
-    skip = text["empty"] and settings.DIGEST_SKIP_EMPTY
+    skip = text.empty and settings.DIGEST_SKIP_EMPTY
     try:
         with transaction.atomic():
             return Digest.objects.create(
                 subscription=sub, period_start=period.start, period_end=period.end,
                 message_id=pure.make_message_id(sub.pk, period.start, _domain()),
                 in_reply_to=_previous_message_id(sub, period.start),
-                subject=text["subject"], body=text["body"],
+                subject=text.subject, body=text.body,
                 state=Digest.EMPTY if skip else Digest.COMPOSED)
     except IntegrityError:
         log.info("digest of subscription %s for %s composed elsewhere", sub.pk, period.start)
@@ -502,7 +504,7 @@ def requeue(digest_id: int) -> None:
 
 def message_for(digest: Digest):
     sub = digest.subscription
-    text = {"subject": digest.subject, "body": digest.body, "unsubscribe_url": unsubscribe_url(sub)}
+    text = pure.ComposedDigest(digest.subject, digest.body, unsubscribe_url=unsubscribe_url(sub))
     # The Date is the period's close, not the wall clock: a resend is the same mail.
     return pure.build_message(text, settings.DIGEST_FROM, sub.address, digest.message_id,
                               digest.in_reply_to or None, digest.period_end,
@@ -565,7 +567,7 @@ def preview(sub: Subscription, now: datetime | None = None) -> dict:
                 "message_id": pending.message_id, "empty": False}
     period = preview_period(sub, now)
     text = compose_text(sub, period, now)
-    return {**text, "stored": False,
+    return {**text.to_json(), "stored": False,
             "message_id": pure.make_message_id(sub.pk, period.start, _domain())}
 
 

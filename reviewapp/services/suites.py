@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,9 +18,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from untangle import gitrepo
-from untangle.suite import (DEFAULT_SUITE, UFFD_KERNEL_SUITE, UFFD_KVM_KERNEL_SUITE, compare_with_base,
-                            run_suite,
-                            validate_suite)
+from untangle.suite import (DEFAULT_SUITE, UFFD_KERNEL_SUITE, UFFD_KVM_KERNEL_SUITE, SuiteResult, SuiteTest,
+                            compare_with_base, run_suite, validate_suite)
 
 from ..models import ApplyRun, Suite, SuiteRun
 from . import leases, trees
@@ -185,7 +185,7 @@ def _close_stale(apply_run: ApplyRun, suite: Suite) -> None:
     _same_chain(apply_run, suite).filter(
         status__in=ACTIVE, created__lt=timezone.now() - STALE_AFTER).update(
         status="error", step="done", finished=timezone.now(),
-        log=_log_text({"problems": [f"abandoned: no verdict within {STALE_AFTER} (worker lost?)"]}))
+        log=_log_text(SuiteResult.error(f"abandoned: no verdict within {STALE_AFTER} (worker lost?)")))
 
 
 def after_apply(apply_run: ApplyRun) -> SuiteRun | None:
@@ -238,8 +238,7 @@ def execute(suite_run: SuiteRun) -> SuiteRun:
     try:
         scratch = _scratch_dir(suite_run.id)
     except OSError as exc:  # a full or read-only data dir is an error verdict, not a stuck row
-        return _store(suite_run, {"status": "error", "tests": [], "log": "", "duration_s": 0.0,
-                                  "steps": [], "problems": [f"scratch dir: {exc}"], "sandbox": None})
+        return _store(suite_run, SuiteResult.error(f"scratch dir: {exc}"))
     try:
         with leases.heartbeat(SuiteRun, suite_run.id):
             result = _execute(suite_run, apply_run, definition, scratch)
@@ -248,20 +247,19 @@ def execute(suite_run: SuiteRun) -> SuiteRun:
     return _store(suite_run, result)
 
 
-def _execute(suite_run: SuiteRun, apply_run: ApplyRun, definition: dict, scratch: Path) -> dict:
+def _execute(suite_run: SuiteRun, apply_run: ApplyRun, definition: dict, scratch: Path) -> SuiteResult:
     try:
         notes = _export(apply_run, definition, scratch / "tree")
         result = run_suite(scratch / "tree", definition, kernel_image(), scratch / "work",
                            progress=lambda step, status: _progress(suite_run.id, step, status),
                            **_run_options(definition, apply_run.tree_sha, artifacts_dir(suite_run)))
-        result["problems"] = notes + result.get("problems", [])
-        if builds_kernel(definition) and result["status"] in ("fail", "crashed"):
+        result = result.with_problems(before=notes)
+        if builds_kernel(definition) and result.status in ("fail", "crashed"):
             shutil.rmtree(scratch / "tree", ignore_errors=True)
-            _name_regressions(suite_run, definition, result, scratch)
+            result = _name_regressions(suite_run, definition, result, scratch)
     except Exception as exc:  # noqa: BLE001 -- any failure must end the row, not leave it running
         log.exception("suite run %s failed", suite_run.id)
-        result = {"status": "error", "tests": [], "log": "", "duration_s": 0.0, "steps": [],
-                  "problems": [f"{type(exc).__name__}: {exc}"], "sandbox": None}
+        result = SuiteResult.error(f"{type(exc).__name__}: {exc}")
     return result
 
 
@@ -273,7 +271,7 @@ def scratch_dirs(run_id: int) -> list[Path]:
 def lost_fields(row: SuiteRun) -> dict:
     """How the reaper ends a run whose worker died twice: an error saying so."""
     return {"status": "error", "step": "done", "finished": timezone.now(),
-            "log": _log_text({"problems": [f"failed: {leases.WORKER_LOST} (its lease expired)"]})}
+            "log": _log_text(SuiteResult.error(f"failed: {leases.WORKER_LOST} (its lease expired)"))}
 
 
 def _run_options(definition: dict, key: str, artifacts: Path | None) -> dict:
@@ -284,42 +282,41 @@ def _run_options(definition: dict, key: str, artifacts: Path | None) -> dict:
     return options
 
 
-def _name_regressions(suite_run: SuiteRun, definition: dict, result: dict, scratch: Path) -> None:
+def _name_regressions(suite_run: SuiteRun, definition: dict, result: SuiteResult,
+                      scratch: Path) -> SuiteResult:
     """Run the suite on the chain's base too (its result cached per base) and name the
     tests failing only on the chain, with the last applied patch touching the suite's paths."""
     apply_run = suite_run.apply_run
-    base = _base_result(apply_run, definition, scratch)
-    if base is None:
-        result["problems"].append("base: no result for the base; regressions not named")
-        return
-    verdict = compare_with_base(result["tests"], base["tests"])
+    base_tests = _base_tests(apply_run, definition, scratch)
+    if base_tests is None:
+        return result.with_problems(after=["base: no result for the base; regressions not named"])
+    verdict = compare_with_base(result.tests, base_tests)
     blame = _last_patch_touching(apply_run, definition.get("paths") or [])
-    for name in verdict["regressions"]:
-        who = f" (last touched by {blame})" if blame else ""
-        result["problems"].append(f"regression: {name} fails here but passes on the base{who}")
-    for name in verdict["pre_existing"]:
-        result["problems"].append(f"pre-existing: {name} fails on the base too")
-    for test in result["tests"]:
-        if test["name"] in verdict["regressions"]:
-            test["regression"], test["blame"] = True, blame
+    who = f" (last touched by {blame})" if blame else ""
+    notes = [f"regression: {name} fails here but passes on the base{who}" for name in verdict.regressions]
+    notes += [f"pre-existing: {name} fails on the base too" for name in verdict.pre_existing]
+    tests = tuple(replace(t, regression=True, blame=blame) if t.name in verdict.regressions else t
+                  for t in result.tests)
+    return replace(result.with_problems(after=notes), tests=tests)
 
 
-def _base_result(apply_run: ApplyRun, definition: dict, scratch: Path) -> dict | None:
+def _base_tests(apply_run: ApplyRun, definition: dict, scratch: Path) -> list[SuiteTest] | None:
+    """The base's tests, from the per-base cache file ({"status", "tests"}) or a run."""
     import hashlib
     import json
     digest = hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()[:16]
     cached = kernel_cache_dir() / "base-results" / f"{apply_run.base}-{digest}.json"
     if cached.is_file():
-        return json.loads(cached.read_text())
+        return [SuiteTest.from_json(t) for t in json.loads(cached.read_text())["tests"]]
     base_tree = scratch / "base"
     gitrepo.export_tree(_mirror(apply_run.tree), apply_run.base, base_tree)
     result = run_suite(base_tree, definition, kernel_image(), scratch / "work-base",
                        **_run_options(definition, f"base:{apply_run.base}", None))
-    if result["status"] not in REUSABLE:
+    if result.status not in REUSABLE:
         return None
     cached.parent.mkdir(parents=True, exist_ok=True)
-    cached.write_text(json.dumps({"status": result["status"], "tests": result["tests"]}))
-    return result
+    cached.write_text(json.dumps({"status": result.status, "tests": [t.to_json() for t in result.tests]}))
+    return list(result.tests)
 
 
 def _last_patch_touching(apply_run: ApplyRun, paths: list[str]) -> str:
@@ -377,27 +374,26 @@ def _progress(run_id: int, step: str, status: str) -> None:
     SuiteRun.objects.filter(id=run_id).update(step=f"{step}: {status}"[:40])
 
 
-def _store(suite_run: SuiteRun, result: dict) -> SuiteRun:
-    status = result["status"] if result["status"] in VERDICTS else "error"
+def _store(suite_run: SuiteRun, result: SuiteResult) -> SuiteRun:
+    status = result.status if result.status in VERDICTS else "error"
     suite_run.status = status
     suite_run.step = "done"
-    suite_run.tests = result.get("tests") or []
+    suite_run.tests = [t.to_json() for t in result.tests]  # the stored JSON shape
     suite_run.log = _log_text(result)
-    suite_run.duration_s = result.get("duration_s") or 0.0
+    suite_run.duration_s = result.duration_s or 0.0
     suite_run.finished = timezone.now()
     suite_run.lease_until = None  # a verdict ends the lease
     suite_run.save(update_fields=["status", "step", "tests", "log", "duration_s", "finished", "lease_until"])
     return suite_run
 
 
-def _log_text(result: dict) -> str:
+def _log_text(result: SuiteResult) -> str:
     """The stored log: a summary (steps, sandbox, problems), then build output and the
     serial console exactly as run_suite gave them."""
-    lines = ["steps: " + ", ".join(f"{s['name']} {s['status']} {s['duration_s']}s"
-                                   for s in result.get("steps") or []) or "steps: none"]
-    lines.append(f"sandbox: {result.get('sandbox') or 'none'}")
-    lines += [f"problem: {p}" for p in result.get("problems") or []]
-    return "\n".join(lines) + "\n--- build output ---\n" + (result.get("log") or "")
+    lines = ["steps: " + ", ".join(f"{s.name} {s.status} {s.duration_s}s" for s in result.steps)]
+    lines.append(f"sandbox: {result.sandbox or 'none'}")
+    lines += [f"problem: {p}" for p in result.problems]
+    return "\n".join(lines) + "\n--- build output ---\n" + result.log
 
 
 def log_parts(suite_run: SuiteRun) -> dict:

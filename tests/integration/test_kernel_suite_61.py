@@ -85,8 +85,8 @@ def run_at(linux61: dict, name: str, tmp_path: Path) -> dict:
                      kernel_cache=CACHE, kernel_key=linux61[name], artifacts_dir=tmp_path / f"art-{name}")
 
 
-def results(result: dict) -> dict[str, str]:
-    return {t["name"]: t["result"] for t in result["tests"]}
+def results(result) -> dict[str, str]:
+    return {t.name: t.result for t in result.tests}
 
 
 @pytest.fixture(scope="module")
@@ -96,34 +96,34 @@ def base_result(linux61, tmp_path_factory):
 
 def test_base_61_kernel_builds_boots_and_passes_its_minor_fault_test(base_result):
     result = base_result
-    assert result["status"] == "pass", result["problems"][:5]
-    assert [s["name"] for s in result["steps"]] == ["kernel", "headers", "build", "pack", "boot"]
+    assert result.status == "pass", result.problems[:5]
+    assert [s.name for s in result.steps] == ["kernel", "headers", "build", "pack", "boot"]
     got = results(result)
     assert got["uffd-shmem/minor faults"] == "ok"
     assert got["uffd-anon"] == "ok" and got["uffd-shmem"] == "ok"
-    details = {t["name"]: t["detail"] for t in result["tests"]}
+    details = {t.name: t.detail for t in result.tests}
     assert got["kvm-guest-memfd"] == "skip" and "guest_memfd_test.c" in details["kvm-guest-memfd"]
     assert got["uffd-unit"] == "skip" and "uffd-unit-tests.c (6.4 and later)" in details["uffd-unit"]
-    serial = result["log"].partition("--- serial console ---")[2]
+    serial = result.log.partition("--- serial console ---")[2]
     # The tree's own build (fixed KBUILD_BUILD_TIMESTAMP), not a stock distro kernel:
     assert "guest kernel: 6.1." in serial and "2024-01-01" in serial
 
 
 def test_benign_chain_passes_on_its_own_kernel(linux61, base_result, tmp_path):
     result = run_at(linux61, "benign", tmp_path)
-    assert result["status"] == "pass", result["problems"][:5]
+    assert result.status == "pass", result.problems[:5]
     assert (tmp_path / "art-benign" / "bzImage").stat().st_size > 100_000
     assert "CONFIG_USERFAULTFD=y" in (tmp_path / "art-benign" / "config").read_text()
-    assert compare_with_base(result["tests"], base_result["tests"])["regressions"] == []
+    assert compare_with_base(result.tests, base_result.tests).regressions == ()
 
 
 def test_chain_breaking_continue_fails_with_the_minor_tests_named_as_regressions(
         linux61, base_result, tmp_path):
     result = run_at(linux61, "broken", tmp_path)
-    assert result["status"] == "fail", result["problems"][:5]
-    verdict = compare_with_base(result["tests"], base_result["tests"])
-    assert "uffd-shmem/minor faults" in verdict["regressions"]
-    assert "uffd-shmem" in verdict["regressions"]
-    assert "uffd-anon" not in verdict["regressions"]
-    detail = {t["name"]: t["detail"] for t in result["tests"]}["uffd-shmem/minor faults"]
+    assert result.status == "fail", result.problems[:5]
+    verdict = compare_with_base(result.tests, base_result.tests)
+    assert "uffd-shmem/minor faults" in verdict.regressions
+    assert "uffd-shmem" in verdict.regressions
+    assert "uffd-anon" not in verdict.regressions
+    detail = {t.name: t.detail for t in result.tests}["uffd-shmem/minor faults"]
     assert "UFFDIO_CONTINUE" in detail

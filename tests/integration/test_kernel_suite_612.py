@@ -35,14 +35,14 @@ def test_612_kvm_kernel_runs_uffd_unit_tests_and_guest_memfd_test(linux612, tmp_
     result = run_suite(linux612, UFFD_KVM_KERNEL_SUITE, Path("/nonexistent"), tmp_path / "work",
                        kernel_cache=CACHE, kernel_key="debian-linux-source-6.12",
                        artifacts_dir=tmp_path / "art")
-    assert result["status"] == "pass", result["problems"][:5]
-    got = {t["name"]: t["result"] for t in result["tests"]}
+    assert result.status == "pass", result.problems[:5]
+    got = {t.name: t.result for t in result.tests}
     assert got["uffd-unit"] == "ok"
     for name in ("minor on shmem", "minor on hugetlb", "minor-wp on shmem", "register-ioctls on anon"):
         assert got[f"uffd-unit/{name}"] == "ok", name
     assert got["uffd-anon"] == "ok" and got["uffd-shmem"] == "ok"  # uffd-stress per memory type
     # guest_memfd_test ran against the guest's own /dev/kvm (exit 0), not a skip:
-    assert got["kvm-guest-memfd"] == "ok", {t["name"]: t["detail"] for t in result["tests"]}
+    assert got["kvm-guest-memfd"] == "ok", {t.name: t.detail for t in result.tests}
     assert "CONFIG_KVM_SW_PROTECTED_VM=y" in (tmp_path / "art" / "config").read_text()
-    serial = result["log"].partition("--- serial console ---")[2]
+    serial = result.log.partition("--- serial console ---")[2]
     assert "guest kernel: 6.12." in serial and "Userfaults unit tests: pass=" in serial

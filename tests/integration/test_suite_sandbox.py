@@ -38,11 +38,11 @@ def test_without_bubblewrap_nothing_is_built_and_the_run_is_an_error_naming_why(
     marker = tmp_path / "work" / "built"
     suite = command_suite(f'touch "{marker}"; printf x > "$OUT/probe"')
     result = run_suite(tree, suite, kernel, tmp_path / "work", bwrap=str(tmp_path / "no-bwrap"))
-    assert result["status"] == "error"
-    assert result["sandbox"] is None
+    assert result.status == "error"
+    assert result.sandbox is None
     assert not marker.exists(), "the build ran without its sandbox"
-    assert [s["status"] for s in result["steps"]] == ["skipped", "skipped", "skipped"]
-    problem = result["problems"][0]
+    assert [s.status for s in result.steps] == ["skipped", "skipped", "skipped"]
+    problem = result.problems[0]
     assert "bubblewrap" in problem and "not building" in problem and WEAK_SANDBOX_SETTING in problem
 
 
@@ -51,8 +51,8 @@ def test_unshare_only_with_the_explicit_weak_sandbox_setting(tmp_path):
     suite = command_suite('printf x > "$OUT/probe"')
     result = run_suite(tree, suite, kernel, tmp_path / "work", bwrap=str(tmp_path / "no-bwrap"),
                        allow_weak_sandbox=True)
-    assert result["sandbox"] == "unshare"
-    assert result["steps"][0] == {**result["steps"][0], "name": "build", "status": "pass"}
+    assert result.sandbox == "unshare"
+    assert (result.steps[0].name, result.steps[0].status) == ("build", "pass")
     assert sandbox_kind(str(tmp_path / "no-bwrap")) is None
 
 
@@ -64,12 +64,12 @@ def test_build_log_never_holds_bytes_of_host_files(tmp_path):
     suite = command_suite(f'cat "{secret}" /etc/shadow /etc/hostname /root/.bash_history; '
                           'ls /home /var; printf x > "$OUT/probe"')
     result = run_suite(tree, suite, kernel, tmp_path / "work")
-    assert result["sandbox"] == "bwrap"
-    assert "TOP-SECRET-VALUE" not in result["log"]
+    assert result.sandbox == "bwrap"
+    assert "TOP-SECRET-VALUE" not in result.log
     hostname = Path("/etc/hostname").read_text().strip() if Path("/etc/hostname").exists() else ""
     if hostname:
-        assert hostname not in result["log"]
-    assert result["log"].count("No such file or directory") >= 4
+        assert hostname not in result.log
+    assert result.log.count("No such file or directory") >= 4
 
 
 @pytest.mark.django_db

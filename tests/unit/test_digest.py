@@ -4,6 +4,7 @@ import email
 import email.policy
 import re
 import socket
+from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
@@ -15,60 +16,58 @@ NOW = datetime(2025, 4, 14, 6, 0, tzinfo=timezone.utc)
 WEEK = (date(2025, 4, 7), date(2025, 4, 13))
 BASE = "https://review.example.org"
 UNSUB = BASE + "/u/7/" + "AbCdEf0123456789" * 5  # signed token: longer than 72
-MAPPING_V7 = {"msgid": "20250318161823.4005529-1-tabba@google.com",
-              "subject": "KVM: Mapping guest_memfd backed memory at the host for"
-                         " software protected VMs", "version": 7}
-MAPPING_V4 = {"msgid": "20250218172500.807733-1-tabba@google.com",
-              "subject": MAPPING_V7["subject"], "version": 4}
+MAPPING_V7 = d.RevisionRef(msgid="20250318161823.4005529-1-tabba@google.com",
+                           subject="KVM: Mapping guest_memfd backed memory at the host for"
+                                   " software protected VMs", version=7)
+MAPPING_V4 = d.RevisionRef(msgid="20250218172500.807733-1-tabba@google.com",
+                           subject=MAPPING_V7.subject, version=4)
 RESTRICTED = "20250117163001.2326672-1-tabba@google.com"
 
 
 def subscription(**over):
-    sub = {"id": 7, "address": "reviewer@example.org", "name": "linux-mm",
-           "period": "weekly", "lists": ["linux-mm", "kvm"],
-           "paths": ["mm/", "virt/kvm/"], "unsubscribe_url": UNSUB}
-    return {**sub, **over}
+    sub = d.DigestSubscription(address="reviewer@example.org", name="linux-mm",
+                               period="weekly", lists=("linux-mm", "kvm"),
+                               paths=("mm/", "virt/kvm/"), unsubscribe_url=UNSUB)
+    return replace(sub, **over)
 
 
 def item(**over):
-    base = {"msgid": "20250404154352.23078-1-kalyazin@amazon.com",
-            "subject": "KVM: guest_memfd: support for uffd minor", "version": 3,
-            "author": "Nikita Kalyazin <kalyazin@amazon.com>",
-            "date": "2025-04-04T15:43:52+00:00", "list": "kvm",
-            "url": BASE + "/s/42", "tree_url": BASE + "/s/42/tree",
-            "new_in_period": True, "chain": [MAPPING_V7],
-            "apply": {"status": "applied", "changed": "started applying",
-                      "failed_patch": None},
-            "suite": {"status": "pass", "failed_tests": []},
-            "stale": [], "missing": [],
-            "reviews": {"Reviewed-by": 0, "Acked-by": 0, "Tested-by": 0, "Nacked-by": 0}}
-    return {**base, **over}
+    base = d.DigestItem(msgid="20250404154352.23078-1-kalyazin@amazon.com",
+                        subject="KVM: guest_memfd: support for uffd minor", version=3,
+                        author="Nikita Kalyazin <kalyazin@amazon.com>",
+                        date="2025-04-04T15:43:52+00:00", list="kvm",
+                        url=BASE + "/s/42", tree_url=BASE + "/s/42/tree",
+                        new_in_period=True, chain=(MAPPING_V7,),
+                        apply=d.ApplyState("applied", changed="started applying"),
+                        suite=d.SuiteState("pass"),
+                        reviews=d.ReviewCounts())
+    return replace(base, **over)
 
 
 def demo_items():
     """uffd minor v3 on mapping v7 (v8 posted meanwhile), applies, passes;
     direct map removal v4 stopped applying, fails, and wants the restricted
     mapping series that could not be fetched; a series by a non-ASCII author."""
-    uffd = item(stale=[{**MAPPING_V7, "newer_msgid": "20250410101010.1111111-1-tabba@google.com",
-                        "newer_version": 8, "newer_date": "2025-04-10T10:10:10+00:00"}],
-                reviews={"Reviewed-by": 2, "Acked-by": 1, "Tested-by": 0, "Nacked-by": 0})
+    uffd = item(stale=(d.StaleDependency(MAPPING_V7, newer_version=8,
+                                         newer_msgid="20250410101010.1111111-1-tabba@google.com",
+                                         newer_date="2025-04-10T10:10:10+00:00"),),
+                reviews=d.ReviewCounts(reviewed_by=2, acked_by=1))
     dmr = item(msgid="20250221095031.3204-1-roypat@amazon.co.uk",
                subject="Direct Map Removal for guest_memfd", version=4,
                author="Patrick Roy <roypat@amazon.co.uk>", date="2025-02-21",
                url=BASE + "/s/17", tree_url=None, new_in_period=False,
-               chain=[MAPPING_V4],
-               apply={"status": "conflict", "changed": "stopped applying",
-                      "failed_patch": "[PATCH v4 03/12] mm: introduce AS_NO_DIRECT_MAP"},
-               suite={"status": "fail",
-                      "failed_tests": ["kvm:guest_memfd_test", "mm:uffd-unit-tests"]},
-               missing=[{"msgid": RESTRICTED, "error": "not found on lore (HTTP 404)"}])
+               chain=(MAPPING_V4,),
+               apply=d.ApplyState("conflict", changed="stopped applying",
+                                  failed_patch="[PATCH v4 03/12] mm: introduce AS_NO_DIRECT_MAP"),
+               suite=d.SuiteState("fail", failed_tests=("kvm:guest_memfd_test", "mm:uffd-unit-tests")),
+               missing=(d.MissingDependency(RESTRICTED, "not found on lore (HTTP 404)"),))
     iommu = item(msgid="20250409120000.5555-1-joro@8bytes.org",
                  subject="iommu: Rework domain allocation", version=2,
                  author="Jörg Rödel <joro@8bytes.org>", date="2025-04-09",
-                 list="linux-mm", url=BASE + "/s/51", tree_url=None, chain=[],
-                 apply={"status": "applied", "changed": None, "failed_patch": None},
-                 suite={"status": None, "failed_tests": []},
-                 reviews={"Reviewed-by": 0, "Acked-by": 0, "Tested-by": 1, "Nacked-by": 1})
+                 list="linux-mm", url=BASE + "/s/51", tree_url=None, chain=(),
+                 apply=d.ApplyState("applied"),
+                 suite=d.SuiteState(None),
+                 reviews=d.ReviewCounts(tested_by=1, nacked_by=1))
     return [uffd, dmr, iommu]
 
 
@@ -109,7 +108,7 @@ def later(items, **kw):
 
 def test_first_digest_says_it_shows_everything_still_open():
     out = d.compose(subscription(), demo_items(), WEEK, True, BASE, NOW)
-    body = out["body"]
+    body = out.body
     assert "the state of everything still open that matches" in flat(body)
     assert "as of 2025-04-14 06:00 UTC" in flat(body)
     # Everything is listed as open, not only what is new in the period.
@@ -117,11 +116,11 @@ def test_first_digest_says_it_shows_everything_still_open():
     assert '"Direct Map Removal for guest_memfd" v4' in opened
     # Standing apply state is reported, not only changes.
     assert "applies cleanly" in section(body, "Apply state")
-    assert out["empty"] is False
+    assert out.empty is False
 
 
 def test_later_digest_lists_only_new_revisions_as_new():
-    body = later(demo_items())["body"]
+    body = later(demo_items()).body
     assert "between 2025-04-07 and 2025-04-13" in flat(body)
     new = section(body, "New series and revisions")
     assert "support for uffd minor" in new
@@ -130,21 +129,21 @@ def test_later_digest_lists_only_new_revisions_as_new():
 
 
 def test_new_revision_shows_author_date_list_and_chain_in_apply_order():
-    root = {"msgid": "a@x", "subject": "mm: base work", "version": 2}
-    mid = {"msgid": "b@x", "subject": "mm: middle work", "version": 5}
-    body = later([item(chain=[root, mid])])["body"]
+    root = d.RevisionRef(msgid="a@x", subject="mm: base work", version=2)
+    mid = d.RevisionRef(msgid="b@x", subject="mm: middle work", version=5)
+    body = later([item(chain=(root, mid))]).body
     new = flat(section(body, "New series and revisions"))
     assert "Nikita Kalyazin <kalyazin@amazon.com>, 2025-04-04, kvm" in new
     assert '1. "mm: base work" v2 2. "mm: middle work" v5' in new
 
 
 def test_series_without_dependencies_says_it_applies_on_its_own():
-    body = later([item(chain=[])])["body"]
+    body = later([item(chain=())]).body
     assert "no in-flight dependencies" in flat(section(body, "New series and revisions"))
 
 
 def test_apply_changes_report_start_and_stop_with_failing_patch():
-    body = later(demo_items())["body"]
+    body = later(demo_items()).body
     apply = flat(section(body, "Apply changes"))
     assert '"KVM: guest_memfd: support for uffd minor" v3 started applying' in apply
     assert ('"Direct Map Removal for guest_memfd" v4 stopped applying: conflict in'
@@ -152,21 +151,20 @@ def test_apply_changes_report_start_and_stop_with_failing_patch():
 
 
 def test_new_revision_that_does_not_apply_says_why():
-    body = later([item(apply={"status": "failed", "changed": None,
-                              "failed_patch": "[PATCH v3 2/6] mm: foo"})])["body"]
+    body = later([item(apply=d.ApplyState("failed", failed_patch="[PATCH v3 2/6] mm: foo"))]).body
     assert "does not apply: [PATCH v3 2/6] mm: foo failed to apply." in flat(
         section(body, "Apply changes"))
 
 
 def test_unchanged_apply_state_of_old_revision_is_not_news():
     old = item(new_in_period=False,
-               apply={"status": "applied", "changed": None, "failed_patch": None})
-    body = later([old])["body"]
+               apply=d.ApplyState("applied"))
+    body = later([old]).body
     assert "Apply changes" not in body
 
 
 def test_suite_results_name_failed_tests():
-    body = later(demo_items())["body"]
+    body = later(demo_items()).body
     suite = flat(section(body, "Selftest results"))
     assert "uffd minor\" v3 selftests pass." in suite
     assert "selftests FAIL: kvm:guest_memfd_test, mm:uffd-unit-tests." in suite
@@ -175,15 +173,15 @@ def test_suite_results_name_failed_tests():
 
 
 def test_suite_timeout_and_crash_are_worded():
-    body = later([item(suite={"status": "timeout", "failed_tests": ["kvm:x"]}),
-                  item(msgid="c@x", suite={"status": "crashed", "failed_tests": []})])["body"]
+    body = later([item(suite=d.SuiteState("timeout", failed_tests=("kvm:x",))),
+                  item(msgid="c@x", suite=d.SuiteState("crashed"))]).body
     suite = flat(section(body, "Selftest results"))
     assert "selftests timed out: kvm:x." in suite
     assert "the test kernel crashed." in suite
 
 
 def test_stale_dependency_names_newer_version_and_its_date():
-    body = later(demo_items())["body"]
+    body = later(demo_items()).body
     deps = flat(section(body, "Stale or missing dependencies"))
     assert ('"KVM: guest_memfd: support for uffd minor" v3 is built on "KVM: Mapping'
             ' guest_memfd backed memory at the host for software protected VMs" v7;'
@@ -192,14 +190,14 @@ def test_stale_dependency_names_newer_version_and_its_date():
 
 
 def test_missing_dependency_gives_error_and_lore_link():
-    body = later(demo_items())["body"]
+    body = later(demo_items()).body
     deps = flat(section(body, "Stale or missing dependencies"))
     assert "could not be fetched: not found on lore (HTTP 404)." in deps
     assert f"https://lore.kernel.org/all/{RESTRICTED}" in deps
 
 
 def test_review_tags_are_counted_and_absent_ones_said_so():
-    body = later(demo_items())["body"]
+    body = later(demo_items()).body
     reviews = flat(section(body, "Review state"))
     assert "uffd minor\" v3 Reviewed-by: 2, Acked-by: 1." in reviews
     assert "guest_memfd\" v4 no review tags yet." in reviews
@@ -207,7 +205,7 @@ def test_review_tags_are_counted_and_absent_ones_said_so():
 
 
 def test_links_use_short_lore_and_series_forms():
-    body = later(demo_items())["body"]
+    body = later(demo_items()).body
     links = section(body, "Links")
     assert "https://lore.kernel.org/all/20250404154352.23078-1-kalyazin@amazon.com" in links
     assert BASE + "/s/42" in links and BASE + "/s/42/tree" in links
@@ -216,18 +214,18 @@ def test_links_use_short_lore_and_series_forms():
 
 def test_footer_has_signature_separator_and_unsubscribe_link():
     out = later(demo_items())
-    lines = out["body"].split("\n")
+    lines = out.body.split("\n")
     assert "-- " in lines
     assert UNSUB in lines[lines.index("-- "):]
     assert "Weekly linux-mm digest from reviewapp for reviewer@example.org." in lines
-    assert out["unsubscribe_url"] == UNSUB
+    assert out.unsubscribe_url == UNSUB
 
 
 # ---------------------------------------------------------------- layout
 
 def test_every_line_of_demo_digest_fits_72_columns():
     for first in (True, False):
-        body = d.compose(subscription(), demo_items(), WEEK, first, BASE, NOW)["body"]
+        body = d.compose(subscription(), demo_items(), WEEK, first, BASE, NOW).body
         assert line_problems(body) == []
         assert not any(line != line.rstrip() for line in body.split("\n") if line != "-- ")
 
@@ -238,21 +236,21 @@ def test_every_line_fits_72_columns_with_hostile_input():
     wide = "山田太郎" * 6 + " <yamada@example.jp>"  # 48 wide characters
     long_msgid = "CAHk-=wj" + "x" * 70 + "@mail.gmail.com"
     it = item(subject=long_subject, author=wide, msgid=long_msgid,
-              chain=[{"msgid": long_msgid, "subject": long_subject, "version": 11}],
-              suite={"status": "fail", "failed_tests": [f"kvm:test_{i}_" + "y" * 30
-                                                        for i in range(8)]},
-              stale=[{"msgid": long_msgid, "subject": long_subject, "version": 1,
-                      "newer_msgid": long_msgid, "newer_version": 2,
-                      "newer_date": "2025-04-10"}],
-              missing=[{"msgid": long_msgid, "error": "timeout " * 20}],
+              chain=(d.RevisionRef(msgid=long_msgid, subject=long_subject, version=11),),
+              suite=d.SuiteState("fail", failed_tests=tuple(f"kvm:test_{i}_" + "y" * 30
+                                                            for i in range(8))),
+              stale=(d.StaleDependency(d.RevisionRef(msgid=long_msgid, subject=long_subject, version=1),
+                                       newer_msgid=long_msgid, newer_version=2,
+                                       newer_date="2025-04-10"),),
+              missing=(d.MissingDependency(long_msgid, "timeout " * 20),),
               url=BASE + "/s/" + "9" * 80)
-    body = later([it], address="someone." * 12 + "@example.org")["body"]
+    body = later([it], address="someone." * 12 + "@example.org").body
     assert line_problems(body) == []
 
 
 def test_url_too_long_for_a_line_sits_alone_unindented():
     long_msgid = "CAHk-=wj" + "x" * 70 + "@mail.gmail.com"
-    body = later([item(msgid=long_msgid)])["body"]
+    body = later([item(msgid=long_msgid)]).body
     url = d.lore_url(long_msgid)
     assert url in body.split("\n")  # alone on its line, whole, not indented
     assert d.width(url) > 72
@@ -260,7 +258,7 @@ def test_url_too_long_for_a_line_sits_alone_unindented():
 
 def test_url_that_fits_keeps_its_label_or_indent():
     short = "https://lore.kernel.org/r"  # lore's short form, as LORE_URL may name it
-    body = d.compose(subscription(), [item()], WEEK, False, BASE, NOW, lore=short)["body"]
+    body = d.compose(subscription(), [item()], WEEK, False, BASE, NOW, lore=short).body
     assert "  series: https://review.example.org/s/42" in body.split("\n")
     lore = d.lore_url("20250404154352.23078-1-kalyazin@amazon.com", short)
     # 70 columns: too long beside its label, short enough to stay indented.
@@ -285,20 +283,20 @@ def test_wrap_never_breaks_a_url():
 def test_empty_period_is_a_single_flagged_line():
     out = d.compose(subscription(), [], (date(2026, 11, 23), date(2026, 11, 29)),
                     False, BASE, NOW)
-    assert out["empty"] is True
-    assert out["body"] == "Nothing new on linux-mm between 2026-11-23 and 2026-11-29.\n"
+    assert out.empty is True
+    assert out.body == "Nothing new on linux-mm between 2026-11-23 and 2026-11-29.\n"
 
 
 def test_empty_daily_digest_names_the_day():
     out = d.compose(subscription(period="daily"), [], (date(2026, 11, 23),) * 2,
                     False, BASE, NOW)
-    assert out["body"] == "Nothing new on linux-mm on 2026-11-23.\n"
-    assert out["subject"] == "[reviewapp] linux-mm digest, 2026-11-23"
+    assert out.body == "Nothing new on linux-mm on 2026-11-23.\n"
+    assert out.subject == "[reviewapp] linux-mm digest, 2026-11-23"
 
 
 def test_first_digest_with_nothing_open_is_flagged_empty():
     out = d.compose(subscription(), [], WEEK, True, BASE, NOW)
-    assert out["empty"] is True and out["body"].count("\n") == 1
+    assert out.empty is True and out.body.count("\n") == 1
 
 
 @pytest.mark.parametrize("start,end,label", [
@@ -309,7 +307,7 @@ def test_first_digest_with_nothing_open_is_flagged_empty():
 ])
 def test_subject_formats_period_ranges(start, end, label):
     out = d.compose(subscription(), [item()], (start, end), False, BASE, NOW)
-    assert out["subject"] == f"[reviewapp] linux-mm digest, {label}"
+    assert out.subject == f"[reviewapp] linux-mm digest, {label}"
 
 
 # ---------------------------------------------------------------- message id
@@ -364,11 +362,11 @@ def test_non_ascii_author_arrives_intact_through_real_smtp():
     assert back.get_content_type() == "text/plain"
     assert back.get_content_charset() == "utf-8"
     assert back["Content-Transfer-Encoding"] == "quoted-printable"
-    assert back.get_content().replace("\r\n", "\n") == out["body"]
+    assert back.get_content().replace("\r\n", "\n") == out.body
     assert "Jörg Rödel <joro@8bytes.org>, 2025-04-09, linux-mm" in back.get_content()
     assert str(back["To"]) == "Jörg Rödel <joro@8bytes.org>"
     assert b"=?utf-8?" in received.data  # RFC 2047 in the To header
-    assert back["Subject"] == out["subject"]
+    assert back["Subject"] == out.subject
 
 
 def test_non_ascii_subject_is_rfc2047_encoded_and_decodes_back():
@@ -499,7 +497,7 @@ def test_envelope_sender_can_differ_from_from_header():
 def test_same_period_resend_builds_an_identical_message_id():
     # The lead's store detects a duplicate by this id after a crash.
     _, one = message([item()])
-    _, two = message([item(suite={"status": "fail", "failed_tests": ["x"]})])
+    _, two = message([item(suite=d.SuiteState("fail", failed_tests=("x",)))])
     assert one["Message-ID"] == two["Message-ID"]
     _, next_week = message([item()], period=(WEEK[0] + timedelta(7), WEEK[1] + timedelta(7)))
     assert next_week["Message-ID"] != one["Message-ID"]
@@ -507,7 +505,34 @@ def test_same_period_resend_builds_an_identical_message_id():
 
 def test_lore_links_follow_the_archive_the_site_uses():
     body = d.compose(subscription(), demo_items(), WEEK, False, BASE, NOW,
-                     lore="http://127.0.0.1:8080/linux-mm/")["body"]
+                     lore="http://127.0.0.1:8080/linux-mm/").body
     links = flat(section(body, "Links"))
     assert "http://127.0.0.1:8080/linux-mm/20250404154352.23078-1-kalyazin@amazon.com/" in links
     assert "lore.kernel.org" not in body
+
+
+def test_item_without_an_apply_run_has_no_apply_line_even_on_a_first_digest():
+    out = d.compose(subscription(), [item(apply=None),
+                                     item(msgid="c@x", subject="other", apply=d.ApplyState("applied"))],
+                    WEEK, True, BASE, NOW)
+    apply = section(out.body, "Apply state")
+    assert '"other" v3 applies cleanly' in flat(apply)
+    assert "support for uffd minor" not in apply
+
+
+def test_item_with_no_suite_verdict_has_no_selftest_line():
+    body = later([item(suite=None), item(msgid="c@x", subject="other", suite=d.SuiteState(None))]).body
+    assert "Selftest results" not in body
+
+
+def test_review_counts_keep_the_four_review_tags_only():
+    counts = d.ReviewCounts.from_tags({"Reviewed-by": 2, "Nacked-by": 1, "Signed-off-by": 9})
+    assert counts == d.ReviewCounts(reviewed_by=2, nacked_by=1)
+    assert "Reviewed-by: 2, Nacked-by: 1." in flat(later([item(reviews=counts)]).body)
+
+
+def test_composed_digest_keeps_the_preview_json_shape():
+    out = later([])
+    assert out.to_json() == {"subject": "[reviewapp] linux-mm digest, 2025-04-07..13",
+                             "body": "Nothing new on linux-mm between 2025-04-07 and 2025-04-13.\n",
+                             "empty": True, "unsubscribe_url": UNSUB}

@@ -4,7 +4,8 @@ import os
 from pathlib import Path
 
 from untangle import kbuild
-from untangle.suite import UFFD_KERNEL_SUITE, compare_with_base, legacy_tests, validate_suite
+from untangle.suite import (UFFD_KERNEL_SUITE, BaseComparison, SuiteTest, compare_with_base, legacy_tests,
+                           validate_suite)
 
 
 def test_builtin_kernel_suite_is_valid_and_its_fragment_asks_for_what_boot_and_uffd_need():
@@ -51,20 +52,20 @@ testing minor faults: ERROR: UFFDIO_CONTINUE failed (errno=22, line=1311)
 
 def test_61_userfaultfd_output_names_the_test_it_died_in():
     tests = legacy_tests(OUTPUT_61, rc=1)
-    assert [(t["name"], t["result"]) for t in tests] == [
+    assert [(t.name, t.result) for t in tests] == [
         ("UFFDIO_ZEROPAGE", "ok"), ("signal delivery", "ok"),
         ("events (fork, remap, remove)", "ok"), ("minor faults", "not ok")]
-    assert "UFFDIO_CONTINUE failed" in tests[-1]["detail"]
-    assert all(t["result"] == "ok" for t in legacy_tests(OUTPUT_61[:-1], rc=0))
+    assert "UFFDIO_CONTINUE failed" in tests[-1].detail
+    assert all(t.result == "ok" for t in legacy_tests(OUTPUT_61[:-1], rc=0))
 
 
 def test_failures_passing_on_the_base_are_regressions_and_failing_there_pre_existing():
-    chain = [{"name": "uffd-shmem", "result": "not ok"}, {"name": "uffd-shmem/minor faults", "result": "not ok"},
-             {"name": "uffd-anon", "result": "not ok"}, {"name": "uffd-anon/x", "result": "ok"}]
-    base = [{"name": "uffd-shmem", "result": "ok"}, {"name": "uffd-shmem/minor faults", "result": "ok"},
-            {"name": "uffd-anon", "result": "not ok"}]
-    assert compare_with_base(chain, base) == {
-        "regressions": ["uffd-shmem", "uffd-shmem/minor faults"], "pre_existing": ["uffd-anon"]}
+    chain = [SuiteTest("uffd-shmem", "not ok"), SuiteTest("uffd-shmem/minor faults", "not ok"),
+             SuiteTest("uffd-anon", "not ok"), SuiteTest("uffd-anon/x", "ok")]
+    base = [SuiteTest("uffd-shmem", "ok"), SuiteTest("uffd-shmem/minor faults", "ok"),
+            SuiteTest("uffd-anon", "not ok")]
+    assert compare_with_base(chain, base) == BaseComparison(
+        regressions=("uffd-shmem", "uffd-shmem/minor faults"), pre_existing=("uffd-anon",))
 
 
 def test_guest_memfd_program_is_reported_skipped_with_its_reason():
@@ -74,8 +75,8 @@ def test_guest_memfd_program_is_reported_skipped_with_its_reason():
                  b"# SKIP this tree has no tools/testing/selftests/kvm/guest_memfd_test.c\n"
                  b"REVIEWAPP-RC n0nce kvm-guest-memfd rc=4\nREVIEWAPP-END n0nce rc=0\n")
     (test,) = console.results([{"name": "kvm-guest-memfd"}])
-    assert test["result"] == "skip"
-    assert test["detail"].endswith(": this tree has no tools/testing/selftests/kvm/guest_memfd_test.c")
+    assert test.result == "skip"
+    assert test.detail.endswith(": this tree has no tools/testing/selftests/kvm/guest_memfd_test.c")
 
 
 OUTPUT_UNIT = """Testing UFFDIO_API (with syscall)... done
@@ -90,13 +91,13 @@ Testing minor-wp on shmem... ERROR: UFFDIO_CONTINUE (errno=22, @uffd-unit-tests.
 
 def test_uffd_unit_tests_output_gives_one_subtest_per_test_and_memory_type():
     tests = legacy_tests(OUTPUT_UNIT, rc=1)
-    assert [(t["name"], t["result"]) for t in tests] == [
+    assert [(t.name, t.result) for t in tests] == [
         ("UFFDIO_API (with syscall)", "ok"), ("register-ioctls on anon", "ok"),
         ("sigbus on shmem", "ok"), ("minor on shmem", "not ok"), ("minor on hugetlb", "skip"),
         ("minor-wp on shmem", "not ok")]
-    assert tests[3]["detail"] == "UFFDIO_CONTINUE failed: Invalid argument"
-    assert tests[4]["detail"] == "memory allocation failed"
-    assert tests[5]["detail"].startswith("ERROR: UFFDIO_CONTINUE")  # the program died in it
+    assert tests[3].detail == "UFFDIO_CONTINUE failed: Invalid argument"
+    assert tests[4].detail == "memory allocation failed"
+    assert tests[5].detail.startswith("ERROR: UFFDIO_CONTINUE")  # the program died in it
 
 
 def test_kernel_suite_runs_uffd_unit_tests_where_the_tree_has_them():

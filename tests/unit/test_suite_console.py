@@ -27,3 +27,51 @@ def test_guest_silent_past_the_budget_is_a_timeout(tmp_path):
     outcome = _run_qemu(["sh", "-c", "echo booting; exec sleep 120"], console, timeout=1,
                         sandbox="unshare", ro=[], grace=0.5)
     assert (outcome, console.end_rc) == ("timeout", None)
+
+
+def _console_with(program: str, output: bytes, rc: int) -> _Console:
+    console = _Console("n0nce")
+    console.feed(b"REVIEWAPP-PROG n0nce " + program.encode() + b"\n" + output
+                 + f"REVIEWAPP-RC n0nce {program} rc={rc}\nREVIEWAPP-END n0nce rc=0\n".encode())
+    return console
+
+
+def test_program_failing_without_any_tap_is_reported_as_giving_no_tap():
+    console = _console_with("silent", b"segfault somewhere\n", rc=1)
+    (test,) = console.results([{"name": "silent"}])
+    assert (test.result, test.detail) == ("not ok", "exit status 1")
+    assert console.problems == ["silent: no TAP output found"]
+
+
+def test_program_passing_without_tap_is_no_problem_its_exit_status_says_it_all():
+    console = _console_with("quiet", b"all fine\n", rc=0)
+    (test,) = console.results([{"name": "quiet"}])
+    assert test.result == "ok" and console.problems == []
+
+
+def test_failing_program_whose_pre_ktap_output_is_understood_is_no_tap_problem():
+    console = _console_with("uffd-shmem", b"testing minor faults: ERROR: UFFDIO_CONTINUE failed\n", rc=1)
+    tests = console.results([{"name": "uffd-shmem"}])
+    assert [(t.name, t.result) for t in tests] == [("uffd-shmem", "not ok"),
+                                                   ("uffd-shmem/minor faults", "not ok")]
+    assert console.problems == []
+
+
+def test_tap_shape_problems_are_still_reported_when_the_program_passed():
+    console = _console_with("short", b"1..3\nok 1 a\n", rc=0)
+    console.results([{"name": "short"}])
+    assert console.problems == ["short: planned 3 tests but 1 ran"]
+
+
+def test_suite_result_serialises_to_the_stored_shape():
+    from untangle.suite import SuiteArtifacts, SuiteResult, SuiteStep, SuiteTest
+    result = SuiteResult(status="fail", tests=(SuiteTest("a", "ok", "exit status 0"),
+                                               SuiteTest("a/b", "not ok", "x", regression=True, blame="m@id")),
+                         problems=("p",), log="L", duration_s=1.5, sandbox="bwrap",
+                         steps=(SuiteStep("build", "pass", 0.25),), artifacts=SuiteArtifacts(kvm=False))
+    assert result.to_json() == {
+        "status": "fail", "problems": ["p"], "log": "L", "duration_s": 1.5, "sandbox": "bwrap",
+        "tests": [{"name": "a", "result": "ok", "detail": "exit status 0"},
+                  {"name": "a/b", "result": "not ok", "detail": "x", "regression": True, "blame": "m@id"}],
+        "steps": [{"name": "build", "status": "pass", "duration_s": 0.25}], "artifacts": {"kvm": False}}
+    assert [SuiteTest.from_json(t) for t in result.to_json()["tests"]] == list(result.tests)
