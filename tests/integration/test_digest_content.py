@@ -67,8 +67,8 @@ def over_width(body: str) -> list[str]:
 
 def test_first_linux_mm_digest_tells_the_uffd_minor_story(demo):
     text = digests.compose_text(demo["sub"], digests.due_period(demo["sub"], FIRST), FIRST)
-    body = " ".join(text["body"].split())  # compare across line wraps
-    assert text["subject"] == "[reviewapp] linux-mm digest, 2026-11-16..23"
+    body = " ".join(text.body.split())  # compare across line wraps
+    assert text.subject == "[reviewapp] linux-mm digest, 2026-11-16..23"
     # What it needs.
     assert ('[1] "KVM: guest_memfd: support for uffd minor" v3 Nikita Kalyazin, 2025-04-04'
             in body)
@@ -92,16 +92,16 @@ def test_first_linux_mm_digest_tells_the_uffd_minor_story(demo):
 
 def test_first_digest_leaves_out_superseded_revisions_and_other_paths(demo):
     items = digests.items_for(demo["sub"], digests.due_period(demo["sub"], FIRST))
-    assert [i["msgid"] for i in items] == [UFFD_V3, FASTPATH]  # v2 superseded; v8 not in mm/
+    assert [i.msgid for i in items] == [UFFD_V3, FASTPATH]  # v2 superseded; v8 not in mm/
 
 
 def test_list_filter_matches_the_list_id_form_and_watch_follows_new_revisions(demo):
     by_list = digests.subscribe("kvm@vger.kernel.org", lists=["kvm"])
     period = digests.due_period(by_list, FIRST)
-    assert MAPPING_V8 in {i["msgid"] for i in digests.items_for(by_list, period)}
+    assert MAPPING_V8 in {i.msgid for i in digests.items_for(by_list, period)}
     watcher = digests.subscribe("me@example.org", watched=[UFFD_V2])
     items = digests.items_for(watcher, digests.due_period(watcher, FIRST))
-    assert [i["msgid"] for i in items] == [UFFD_V3]
+    assert [i.msgid for i in items] == [UFFD_V3]
 
 
 def test_authors_own_review_tags_are_not_counted(demo):
@@ -110,7 +110,7 @@ def test_authors_own_review_tags_are_not_counted(demo):
     Trailer.objects.create(kind="Reviewed-by", name="Nikita Kalyazin", email=v3.author_email,
                            value=f"Nikita Kalyazin <{v3.author_email}>", message=patch.message,
                            patch=patch)
-    assert digests._reviews(v3, FIRST)["Reviewed-by"] == 2
+    assert digests._reviews(v3, FIRST).reviewed_by == 2
 
 
 def test_the_72_column_rule_holds_on_real_first_and_later_digests(demo):
@@ -208,7 +208,7 @@ def test_a_dependency_that_could_not_be_fetched_is_reported_missing(demo):
                               how="tag", evidence="Depends-on: <gone-1@example.org>",
                               evidence_msgid=v3.msgid, error="404 from lore")
     body = " ".join(digests.compose_text(demo["sub"], digests.due_period(demo["sub"], FIRST),
-                                         FIRST)["body"].split())
+                                         FIRST).body.split())
     assert ('"KVM: guest_memfd: support for uffd minor" v3 depends on a mail that could not be'
             ' fetched:' in body)
     assert f"wanted: {django_settings.LORE_URL}/gone-1@example.org/" in body
