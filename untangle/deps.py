@@ -21,7 +21,8 @@ from __future__ import annotations
 import re
 from bisect import bisect_left, bisect_right
 from dataclasses import asdict, dataclass, field
-from urllib.parse import unquote, urlsplit
+
+from untangle import msgid as msgids
 
 KINDS = ("depends-on", "previous-revision", "supersedes", "related", "base")
 # When one target is named several times, the most specific reading wins.
@@ -56,33 +57,11 @@ def _looks_like_msgid(text: str) -> bool:
     return bool(local) and "." in domain and "/" not in text and " " not in text
 
 
-def normalize_msgid(text: str) -> str:
-    """'<a@b>' / 'a%40b' / ' a@b ' -> 'a@b'."""
-    text = unquote(text.strip())
-    if text.startswith("<") and text.endswith(">"):
-        text = text[1:-1]
-    return text.strip()
-
-
 def msgid_from_url(url: str) -> str | None:
-    """Message-id named by a public-inbox style URL, or None.
-
-    Covers lore (https://lore.kernel.org/<list>/<msgid>/T/, /r/<msgid>,
-    /t.mbox.gz), patch.msgid.link and any other archive that puts the msgid as
-    a path segment: the first segment containing an '@' (after URL-decoding)
-    is the msgid. Fragments (#m..., #r) point inside the same thread and are
-    ignored.
-    """
-    url = url.rstrip(".,;:)]>'\"")
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    for segment in parts.path.split("/"):
-        candidate = unquote(segment)
-        if "@" in candidate and _looks_like_msgid(candidate):
-            return candidate
-    return None
+    """The message-id a URL in a mail names (untangle.msgid.from_url), or None;
+    only ids that look like one in prose count (a dotted domain, no '/')."""
+    mid = msgids.from_url(url)
+    return mid if mid and _looks_like_msgid(mid) else None
 
 
 def _msgids_in_value(value: str) -> list[str]:
@@ -93,10 +72,10 @@ def _msgids_in_value(value: str) -> list[str]:
         if mid:
             found.append(mid)
         value = value.replace(url, " ")
-    found += [normalize_msgid(m) for m in _ANGLE_MSGID_RE.findall(value)]
+    found += [msgids.parse(m) for m in _ANGLE_MSGID_RE.findall(value)]
     value = _ANGLE_MSGID_RE.sub(" ", value)
     for token in value.split():
-        token = normalize_msgid(token.strip("(),;"))
+        token = msgids.parse(token.strip("(),;"))
         if "@" in token and _looks_like_msgid(token):
             found.append(token)
     return list(dict.fromkeys(found))
@@ -453,7 +432,7 @@ def _refs_in(sentence: _Sentence, refdefs: dict[str, tuple[str, _Sentence]]) -> 
         if mid:
             refs.append((m.start(), m.end(), mid, None))
     for m in _ANGLE_MSGID_RE.finditer(text):
-        mid = normalize_msgid(m.group(1))
+        mid = msgids.parse(m.group(1))
         # only real message ids: addresses ("Name <a@b.c>") have few digits
         if sum(c.isdigit() for c in mid.split("@")[0]) >= 6 and not _inside(m.start(), refs):
             refs.append((m.start(), m.end(), mid, None))
@@ -588,7 +567,7 @@ def discover_text_edges(msgid: str, body: str, is_reply: bool = False) -> list[E
     6.14-rc7", "based on kvm/next") are kind "base", target_type "commit",
     extra["ref"] = "sha" | "tag" | "branch" (a hint next to base-commit:).
     """
-    msgid = normalize_msgid(msgid)
+    msgid = msgids.parse(msgid)
     lines = _commentary_lines(body)
     tag_edges, tag_lines = _tag_edges(msgid, lines)
     prose_lines = [(no, "" if no in tag_lines else text) for no, text in lines]

@@ -94,41 +94,20 @@ class _Refused(Exception):
 # References
 # --------------------------------------------------------------------------
 
-_MSGID_PREFIX_RE = re.compile(r"^(?:mid:|id:|rfc822msgid:)", re.IGNORECASE)
-
-
 def parse_ref(text: str) -> str:
     """Return the bare message-id named by *text*.
 
-    Accepts "<msgid>", "msgid", "mid:msgid", and any URL that carries the
-    message-id as a path segment: lore list and /r/ links,
-    patch.msgid.link, public-inbox thread/mbox links such as
-    http://host:port/inbox/<msgid>/T/#u or .../t.mbox.gz, patchwork patch
-    URLs. Percent-escapes are decoded. Raises ValueError otherwise.
+    Accepts what untangle.msgid.parse does: "<msgid>", "msgid", "mid:msgid",
+    percent-escapes, and any URL that carries the message-id as a path
+    segment: lore list and /r/ links, patch.msgid.link, public-inbox
+    thread/mbox links such as http://host:port/inbox/<msgid>/T/#u or
+    .../t.mbox.gz, patchwork patch URLs. Raises ValueError otherwise.
     """
     if not isinstance(text, str):
         raise ValueError(f"not a message reference: {text!r}")
-    ref = text.strip()
-    if re.match(r"^https?://", ref, re.IGNORECASE):
-        msgid = _msgid_from_url(ref)
-    else:
-        msgid = urllib.parse.unquote(msgids.bare(_MSGID_PREFIX_RE.sub("", ref)))
+    msgid = msgids.parse(text)
     _check_msgid(msgid, text)
     return msgid
-
-
-def _msgid_from_url(url: str) -> str:
-    """The first path segment with an '@' in it, percent-decoded.
-
-    Segments are split before decoding so that an escaped '/' (%2F) inside a
-    message-id stays part of it.
-    """
-    path = urllib.parse.urlsplit(url).path
-    for segment in path.split("/"):
-        decoded = urllib.parse.unquote(segment)
-        if "@" in decoded:
-            return msgids.bare(decoded)
-    raise ValueError(f"no message-id in URL: {url!r}")
 
 
 def _check_msgid(msgid: str, original: str) -> None:

@@ -20,9 +20,8 @@ from email.utils import parseaddr, parsedate_to_datetime
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from . import deps, patchid, subject as subjects
+from . import deps, msgid as msgids, patchid, subject as subjects
 
-_MSGID = re.compile(r"<([^<>\s]+)>")
 _TRAILER = re.compile(
     r"^([A-Z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*-by|Fixes|Link|Closes|Cc):\s*(.+?)\s*$", re.M)
 _TAG_LINE = re.compile(r"^(base-commit|change-id|prerequisite-[a-z-]+):\s*(\S.*?)\s*$", re.M | re.I)
@@ -133,12 +132,6 @@ def parse_address(value: str) -> tuple[str, str]:
 
 def format_address(name: str, addr: str) -> str:
     return f"{name} <{addr}>" if name else f"<{addr}>"
-
-
-def clean_msgid(value: str) -> str:
-    value = (value or "").strip()
-    m = _MSGID.search(value)
-    return (m.group(1) if m else value.strip("<> \t\r\n")).strip()
 
 
 def _header(msg, name: str) -> str:
@@ -295,7 +288,7 @@ def parse(raw: bytes, limits: Limits = DEFAULT_LIMITS) -> Mail:
         raise MailError(f"mail of {getattr(raw, 'size', len(raw))} bytes is over the limit of {limits.max_bytes}")
     # NUL is never valid in mail text, and PostgreSQL text refuses it.
     msg, body = _split(raw.replace(b"\x00", b""))
-    msgid = clean_msgid(_header(msg, "Message-ID"))
+    msgid = msgids.from_header(_header(msg, "Message-ID"))
     if not msgid:
         raise MailError("mail has no Message-ID header")
     if len(msgid) > MSGID_MAX:
@@ -305,8 +298,8 @@ def parse(raw: bytes, limits: Limits = DEFAULT_LIMITS) -> Mail:
     subj = subjects.parse(raw_subject)
     _check_counts(subj, limits)
     from_name, from_email = parse_address(_header(msg, "From"))
-    refs = [r for r in _MSGID.findall(str(msg.get("References") or "")) if len(r) <= MSGID_MAX]
-    in_reply_to = clean_msgid(str(msg.get("In-Reply-To") or ""))
+    refs = [r for r in msgids.all_in_header(str(msg.get("References") or "")) if len(r) <= MSGID_MAX]
+    in_reply_to = msgids.from_header(str(msg.get("In-Reply-To") or ""))
     if not in_reply_to or len(in_reply_to) > MSGID_MAX:
         in_reply_to = refs[-1] if refs else None
     body = body.replace("\r\n", "\n").replace("\x00", "")
