@@ -199,6 +199,36 @@ def load(base: str, ctx: dict, clients: int, total: int) -> dict:
     return {"times": times, "errors": errors, "wall": time.monotonic() - t}
 
 
+def _proc_cpu() -> dict[str, float]:
+    """CPU seconds (user+system) of this machine's processes, by kind: gunicorn, postgres, rest."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {"gunicorn": 0.0, "postgres": 0.0, "client": 0.0, "other": 0.0}
+    me = os.getpid()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        cpu = (int(fields[11]) + int(fields[12])) / tick
+        kind = ("client" if int(entry.name) == me else "gunicorn" if "gunicorn" in cmd
+                else "postgres" if cmd.startswith("postgres") else "other")
+        out[kind] += cpu
+    return out
+
+
+def measured(fn, *args) -> dict:
+    """fn's result with the CPU seconds each kind of process spent while it ran."""
+    before = _proc_cpu()
+    result = fn(*args)
+    after = _proc_cpu()
+    result["cpu"] = {k: after[k] - before[k] for k in before}
+    return result
+
+
 def report(result: dict) -> None:
     print(f"{sum(len(v) for v in result['times'].values())} requests in {result['wall']:.1f} s, "
           f"{len(result['errors'])} errors")
@@ -208,6 +238,10 @@ def report(result: dict) -> None:
             ts = sorted(ts)
             p95 = ts[min(len(ts) - 1, int(len(ts) * 0.95))]
             print(f"| {kind} | {len(ts)} | {statistics.median(ts) * 1000:.0f} | {p95 * 1000:.0f} | {ts[-1] * 1000:.0f} |")
+    n = sum(len(v) for v in result["times"].values()) or 1
+    if "cpu" in result:
+        print("CPU ms a request: " + ", ".join(f"{k} {v / n * 1000:.1f}" for k, v in result["cpu"].items())
+              + " (other: processes that ended or are not the bench's; exited gunicorn workers are lost)")
     for e in result["errors"][:10]:
         print("error:", e)
 
@@ -243,9 +277,9 @@ def main():
                 time.sleep(0.3)
         load(base, ctx, 4, 100)  # warm-up
         print(f"one client, {args.single} requests (service time); load average {os.getloadavg()}")
-        report(load(base, ctx, 1, args.single))
+        report(measured(load, base, ctx, 1, args.single))
         print(f"{args.clients} clients, {args.requests} requests; load average {os.getloadavg()}")
-        report(load(base, ctx, args.clients, args.requests))
+        report(measured(load, base, ctx, args.clients, args.requests))
         print(f"load average after: {os.getloadavg()}")
     finally:
         server.terminate()
