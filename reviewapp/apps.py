@@ -14,7 +14,10 @@ def _forget_pages(**kwargs):
     # A page renders settings too; they change at run time only under tests' overrides.
     from django.conf import settings
     from django.core.cache import caches
-    caches[settings.PAGE_CACHE_ALIAS].clear()
+    try:
+        caches[settings.PAGE_CACHE_ALIAS].clear()
+    except Exception:  # noqa: BLE001 - an unreachable cache holds nothing to forget
+        pass
 
 
 class ReviewappConfig(AppConfig):

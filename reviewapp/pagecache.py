@@ -22,6 +22,7 @@ set no cookie and used no CSRF token: a maintainer's page (buttons, forms) is ne
 from __future__ import annotations
 
 import hashlib
+import logging
 from functools import wraps
 
 from django.conf import settings
@@ -34,6 +35,7 @@ DIRTY_TABLE = "reviewapp_pagedirty"
 UNWATCHED = {GENERATION_TABLE, DIRTY_TABLE, "reviewapp_auditlog"}
 QUIET_COLUMNS = {"lease_until", "heartbeat"}  # a lease heartbeat changes no page
 TRIGGER_PREFIX = "reviewapp_page"
+log = logging.getLogger("reviewapp.pagecache")
 
 
 # ------------------------------------------------------------------ triggers
@@ -195,7 +197,11 @@ def anonymous_cached(view):
         if key is None:
             return view(request, *args, **kwargs)
         store = caches[settings.PAGE_CACHE_ALIAS]
-        hit = store.get(key)
+        try:
+            hit = store.get(key)
+        except Exception:  # noqa: BLE001 - a cache that is down costs speed, never the page
+            log.warning("page cache unavailable; rendering %s", request.path, exc_info=True)
+            return view(request, *args, **kwargs)
         if hit is not None:
             content_type, content = hit
             response = HttpResponse(content, content_type=content_type)
@@ -203,7 +209,10 @@ def anonymous_cached(view):
             return response
         response = view(request, *args, **kwargs)
         if _storable(request, response):
-            store.set(key, (response["Content-Type"], response.content), settings.PAGE_CACHE_SECONDS)
-            response["X-Page-Cache"] = "miss"
+            try:
+                store.set(key, (response["Content-Type"], response.content), settings.PAGE_CACHE_SECONDS)
+                response["X-Page-Cache"] = "miss"
+            except Exception:  # noqa: BLE001 - as above
+                log.warning("page cache unavailable; %s not stored", request.path, exc_info=True)
         return response
     return wrapped

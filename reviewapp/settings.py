@@ -58,17 +58,21 @@ PAGE_CACHE = env_bool("REVIEWAPP_PAGE_CACHE", True)
 PAGE_CACHE_SECONDS = env_int("REVIEWAPP_PAGE_CACHE_SECONDS", 600, minimum=1)
 PAGE_CACHE_MAX_BYTES = env_int("REVIEWAPP_PAGE_CACHE_MAX_BYTES", 512 * 1024, minimum=1024)
 PAGE_CACHE_ALIAS = "pages"
-# Per process by default (the generation key keeps it correct); redis://... shares it.
+# Per process by default (the generation key keeps pages correct, the newest revision id
+# the list's count); redis://... shares both between the web processes.
 _CACHE_URL = env_url("REVIEWAPP_CACHE_URL", "locmem://", ("locmem", "redis", "rediss"))
-CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "reviewapp"},
-    PAGE_CACHE_ALIAS: (
-        {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "reviewapp-pages",
-         "OPTIONS": {"MAX_ENTRIES": env_int("REVIEWAPP_PAGE_CACHE_ENTRIES", 2000, minimum=1)}}
-        if _CACHE_URL.startswith("locmem") else
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _CACHE_URL,
-         "KEY_PREFIX": "reviewapp-pages"}),
-}
+
+
+def _cache(name: str, entries: int) -> dict:
+    if _CACHE_URL.startswith("locmem"):
+        return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": f"reviewapp-{name}",
+                "OPTIONS": {"MAX_ENTRIES": entries}}
+    return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _CACHE_URL,
+            "KEY_PREFIX": f"reviewapp-{name}"}
+
+
+CACHES = {"default": _cache("default", 1000),
+          PAGE_CACHE_ALIAS: _cache("pages", env_int("REVIEWAPP_PAGE_CACHE_ENTRIES", 2000, minimum=1))}
 
 SMTP = {
     "host": env_str("SMTP_HOST", "127.0.0.1"),

@@ -139,6 +139,15 @@ def test_a_page_that_hands_out_a_csrf_token_is_not_stored(rev):
     assert "X-Page-Cache" not in cached(RequestFactory().get("/form"))
 
 
+def test_pages_render_when_the_shared_cache_is_down(client, rev, settings):
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+                       settings.PAGE_CACHE_ALIAS: {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                                   "LOCATION": "redis://127.0.0.1:1/0"}}
+    for _ in range(2):
+        html, state = _page(client, f"/series/{rev.msgid}/")
+        assert "mm: first title" in html and state is None
+
+
 def test_every_reviewapp_table_has_its_triggers(transactional_db):
     watched = set(pagecache.watched_tables(connection))
     assert {"reviewapp_revision", "reviewapp_message", "reviewapp_graphsnapshot", "reviewapp_applyrun"} <= watched
