@@ -10,8 +10,12 @@
 3. stores graphs for the sampled revisions and applies the demo chain (for a tree page);
 4. starts gunicorn on 127.0.0.1 and sends --requests GETs from --clients threads over the
    series list (pages and filters), series pages, graph pages and a tree file page;
-5. prints p50/p95/max per page kind and the errors, first for one client (--single
-   requests: the service time), then for --clients. Bounded: stops after --requests.
+5. prints p50/p95/max per page kind, the share of pages served from the page cache, the
+   CPU per request of gunicorn, PostgreSQL and the client, and the errors: first for one
+   client (--single requests: the service time), then for --clients. Bounded: stops after
+   --requests. REVIEWAPP_PAGE_CACHE=0 measures the pages rendered every time,
+   REVIEWAPP_CACHE_URL=redis://... a cache shared by the gunicorn workers (as in
+   docker-compose.yml), --write-every S a committed write every S seconds.
 """
 import argparse
 import os
@@ -130,7 +134,7 @@ def replicate(target: int) -> None:
             print(f"  copy {n}: {Revision.objects.count()} revisions ({time.monotonic() - t:.0f} s)", flush=True)
         n += 1
     with connection.cursor() as cur:
-        cur.execute("ANALYZE")
+        cur.execute("VACUUM ANALYZE")  # as autovacuum leaves a settled table: index-only scans see all-visible pages
     print(f"{Revision.objects.count()} revisions ({imported} imported, {n - 1} copies) "
           f"in {time.monotonic() - t:.0f} s")
 
@@ -164,6 +168,7 @@ def urls(kind: str, ctx: dict, rng: random.Random) -> str:
 def load(base: str, ctx: dict, clients: int, total: int) -> dict:
     kinds = ("list", "series", "graph", "file")
     times = {k: [] for k in kinds}
+    hits = dict.fromkeys(kinds, 0)
     errors = []
     lock = threading.Lock()
     left = [total]
@@ -182,11 +187,13 @@ def load(base: str, ctx: dict, clients: int, total: int) -> dict:
                 with urllib.request.urlopen(url, timeout=30) as r:
                     r.read()
                     ok = r.status == 200
+                    hit = r.headers.get("X-Page-Cache") == "hit"
             except Exception as e:  # noqa: BLE001 — every failure is counted and shown
                 ok, errors.append(f"{url}: {e}")
                 continue
             with lock:
                 times[kind].append(time.monotonic() - t)
+                hits[kind] += hit
                 if not ok:
                     errors.append(url)
 
@@ -196,18 +203,64 @@ def load(base: str, ctx: dict, clients: int, total: int) -> dict:
         th.start()
     for th in threads:
         th.join()
-    return {"times": times, "errors": errors, "wall": time.monotonic() - t}
+    return {"times": times, "hits": hits, "errors": errors, "wall": time.monotonic() - t}
+
+
+def _proc_cpu() -> dict[str, float]:
+    """CPU seconds (user+system) of this machine's processes, by kind: gunicorn, postgres, rest."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {"gunicorn": 0.0, "postgres": 0.0, "client": 0.0, "other": 0.0}
+    me = os.getpid()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        cpu = (int(fields[11]) + int(fields[12])) / tick
+        kind = ("client" if int(entry.name) == me else "gunicorn" if "gunicorn" in cmd
+                else "postgres" if cmd.startswith("postgres") else "other")
+        out[kind] += cpu
+    return out
+
+
+def measured(fn, *args) -> dict:
+    """fn's result with the CPU seconds each kind of process spent while it ran."""
+    before = _proc_cpu()
+    result = fn(*args)
+    after = _proc_cpu()
+    result["cpu"] = {k: after[k] - before[k] for k in before}
+    return result
+
+
+def writer(every: float, stop: threading.Event) -> None:
+    """Mail arriving while readers read: a committed write every `every` seconds, which
+    moves the page generation (reviewapp.pagecache) and so makes every stored page stale."""
+    from django.db import connections
+    from reviewapp.models import MailingList
+    n = 0
+    while not stop.wait(every):
+        n += 1
+        MailingList.objects.update_or_create(name="bench-writes", defaults={"url": f"write {n}"})
+    connections.close_all()
 
 
 def report(result: dict) -> None:
     print(f"{sum(len(v) for v in result['times'].values())} requests in {result['wall']:.1f} s, "
           f"{len(result['errors'])} errors")
-    print("| page | n | p50 ms | p95 ms | max ms |\n| --- | --- | --- | --- | --- |")
+    print("| page | n | from cache | p50 ms | p95 ms | max ms |\n| --- | --- | --- | --- | --- | --- |")
     for kind, ts in result["times"].items():
         if ts:
             ts = sorted(ts)
             p95 = ts[min(len(ts) - 1, int(len(ts) * 0.95))]
-            print(f"| {kind} | {len(ts)} | {statistics.median(ts) * 1000:.0f} | {p95 * 1000:.0f} | {ts[-1] * 1000:.0f} |")
+            print(f"| {kind} | {len(ts)} | {result['hits'][kind] / len(ts):.0%} | {statistics.median(ts) * 1000:.0f} | {p95 * 1000:.0f} | {ts[-1] * 1000:.0f} |")
+    n = sum(len(v) for v in result["times"].values()) or 1
+    if "cpu" in result:
+        print("CPU ms a request: " + ", ".join(f"{k} {v / n * 1000:.1f}" for k, v in result["cpu"].items())
+              + " (other: processes that ended or are not the bench's; exited gunicorn workers are lost)")
     for e in result["errors"][:10]:
         print("error:", e)
 
@@ -221,6 +274,9 @@ def main():
     ap.add_argument("--port", type=int, default=8765)
     ap.add_argument("--data-only", action="store_true", help="import and replicate, then stop")
     ap.add_argument("--single", type=int, default=100, help="requests of the one-client pass first")
+    ap.add_argument("--write-every", type=float, default=0,
+                    help="seconds between committed writes during the runs (0: none); each one "
+                         "makes every stored page stale")
     args = ap.parse_args()
     assert os.environ.get("DATABASE_URL", "").startswith("postgres"), "run on PostgreSQL (DATABASE_URL)"
     setup_django()
@@ -231,6 +287,7 @@ def main():
     ctx = prepare(60)
     from django.db import connections
     connections.close_all()
+    stop = threading.Event()
     server = subprocess.Popen([str(REPO / ".venv/bin/gunicorn"), "reviewapp.wsgi", "-b", f"127.0.0.1:{args.port}",
                                "-w", str(args.workers), "--log-level", "warning"], cwd=REPO)
     try:
@@ -241,13 +298,16 @@ def main():
                 break
             except OSError:
                 time.sleep(0.3)
+        if args.write_every:
+            threading.Thread(target=writer, args=(args.write_every, stop), daemon=True).start()
         load(base, ctx, 4, 100)  # warm-up
         print(f"one client, {args.single} requests (service time); load average {os.getloadavg()}")
-        report(load(base, ctx, 1, args.single))
+        report(measured(load, base, ctx, 1, args.single))
         print(f"{args.clients} clients, {args.requests} requests; load average {os.getloadavg()}")
-        report(load(base, ctx, args.clients, args.requests))
+        report(measured(load, base, ctx, args.clients, args.requests))
         print(f"load average after: {os.getloadavg()}")
     finally:
+        stop.set()
         server.terminate()
         server.wait(timeout=30)
 

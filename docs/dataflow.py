@@ -44,7 +44,7 @@ STAGES = [
         ['mail.py, subject.py', 'patchid.py, grouping.py', 'deps.py (edges in mail)', 'msgid.py, address.py'],
         ['ingest.py', 'demo.py'],
         ['Message, Series, Revision', 'Patch, PatchFile, Trailer', 'Dependency'],
-        ['series list (paged)', 'series page'],
+        ['series list (paged)', 'series page', 'pagecache.py (kept until a write)'],
     ]),
     ('graph', [
         ['recompute_graphs', 'compute_missing_graphs (beat)', 'fetch_graph'],

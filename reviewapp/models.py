@@ -385,3 +385,16 @@ class SyncRun(models.Model):
     # The worker's lease (services/leases.py), like apply and suite runs.
     lease_until = models.DateTimeField(null=True, blank=True, db_index=True)
     requeues = models.PositiveSmallIntegerField(default=0)
+
+
+class PageGeneration(models.Model):
+    """One row: moved by database triggers on every committed write (reviewapp.pagecache).
+    `epoch` is random per row, so a counter recreated after a TRUNCATE never repeats a key."""
+    id = models.PositiveSmallIntegerField(primary_key=True)
+    epoch = models.BigIntegerField()
+    value = models.BigIntegerField(default=0)
+
+
+class PageDirty(models.Model):
+    """PostgreSQL: the transactions that wrote and have not committed yet (reviewapp.pagecache)."""
+    txid = models.BigIntegerField(primary_key=True)

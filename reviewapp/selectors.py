@@ -25,8 +25,10 @@ def _chunked(items: Iterable) -> Iterator[list]:
 
 
 def revision_of_msgid(msgid: str) -> Revision | None:
-    """The revision a msgid names: a revision's own, or one of its mails'."""
-    return resolve_msgids([msgid]).get(msgid)
+    """The revision a msgid names: a revision's own, or one of its mails' (with its series
+    and list, which every page of it shows)."""
+    rev = Revision.objects.select_related("series", "mailing_list").filter(msgid=msgid).first()
+    return rev or resolve_msgids([msgid]).get(msgid)
 
 
 def resolve_msgids(msgids: list[str]) -> dict[str, Revision]:

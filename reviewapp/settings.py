@@ -53,6 +53,27 @@ SUITE_BWRAP = env_str("REVIEWAPP_SUITE_BWRAP", "bwrap")  # the bubblewrap binary
 SUITE_KERNEL_CACHE_MB = env_int("REVIEWAPP_SUITE_KERNEL_CACHE_MB", 2048, minimum=1)
 DIGEST_SKIP_EMPTY = env_bool("REVIEWAPP_DIGEST_SKIP_EMPTY", False)
 
+# Anonymous readers' pages, reused until the next committed write (reviewapp/pagecache.py).
+PAGE_CACHE = env_bool("REVIEWAPP_PAGE_CACHE", True)
+PAGE_CACHE_SECONDS = env_int("REVIEWAPP_PAGE_CACHE_SECONDS", 600, minimum=1)
+PAGE_CACHE_MAX_BYTES = env_int("REVIEWAPP_PAGE_CACHE_MAX_BYTES", 512 * 1024, minimum=1024)
+PAGE_CACHE_ALIAS = "pages"
+# Per process by default (the generation key keeps pages correct, the newest revision id
+# the list's count); redis://... shares both between the web processes.
+_CACHE_URL = env_url("REVIEWAPP_CACHE_URL", "locmem://", ("locmem", "redis", "rediss"))
+
+
+def _cache(name: str, entries: int) -> dict:
+    if _CACHE_URL.startswith("locmem"):
+        return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": f"reviewapp-{name}",
+                "OPTIONS": {"MAX_ENTRIES": entries}}
+    return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _CACHE_URL,
+            "KEY_PREFIX": f"reviewapp-{name}"}
+
+
+CACHES = {"default": _cache("default", 1000),
+          PAGE_CACHE_ALIAS: _cache("pages", env_int("REVIEWAPP_PAGE_CACHE_ENTRIES", 2000, minimum=1))}
+
 SMTP = {
     "host": env_str("SMTP_HOST", "127.0.0.1"),
     "port": env_int("SMTP_PORT", 25, minimum=1),

@@ -190,7 +190,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    """Each test starts with an empty Django cache (the series list caches its count)."""
-    from django.core.cache import cache
-    cache.clear()
+    """Each test starts with empty Django caches (the series list caches its count, and
+    pages are stored per generation, which a test's rollback sets back)."""
+    from django.core.cache import caches
+    for alias in caches:
+        caches[alias].clear()
     yield

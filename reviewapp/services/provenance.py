@@ -343,15 +343,26 @@ def _diff(repo: str, a: str, b: str) -> str:
 # ---------------------------------------------------------------- versions
 
 def runs_containing(rev: Revision, tree: Tree | None = None) -> list[ApplyRun]:
-    """Browsable runs whose chain holds rev, newest first (JSON containment is not
-    portable across databases, so the chain is checked here)."""
+    """Browsable runs whose chain holds rev, newest first. The database picks the runs
+    whose chain names rev (a series page must not read every run's JSON); whether every
+    revision up to rev applied is checked here."""
     qs = browsable_runs().order_by("-created")
     if tree is not None:
         qs = qs.filter(tree=tree)
     rooted = [r for r in qs.filter(root=rev)[:20] if _applied_all(r, rev.msgid)]
     if rooted:
         return sorted(rooted, key=lambda r: r.status != ApplyRun.APPLIED)
-    return [r for r in qs[:500] if _applied_all(r, rev.msgid)]
+    return [r for r in _chain_names(qs, rev.msgid)[:500] if _applied_all(r, rev.msgid)]
+
+
+def _chain_names(qs, msgid: str):
+    """Runs whose `chain` (a JSON list of msgids) holds msgid, in SQL: SQLite's JSON field
+    has no `contains` lookup, its json_each does the same."""
+    from django.db import connection
+    if connection.vendor == "postgresql":
+        return qs.filter(chain__contains=[msgid])
+    return qs.extra(where=["EXISTS (SELECT 1 FROM json_each(reviewapp_applyrun.chain) AS e WHERE e.value = %s)"],
+                    params=[msgid])
 
 
 def _applied_all(run: ApplyRun, rev_msgid: str) -> bool:

@@ -20,6 +20,7 @@ from ..models import Revision, Tree
 from ..permissions import is_maintainer
 from ..services import provenance as prov
 from ..selectors import revision_of_msgid
+from ..pagecache import anonymous_cached
 
 URL_SAFE = "/@+=,~!$&'()*;:"
 FILE_PAGE_BYTES = 256 * 1024  # bigger files: a plain preview of their start, no per-line provenance
@@ -89,6 +90,7 @@ def _crumbs(links: Links, p: str, only_changed: bool) -> list[tuple[str, str]]:
 
 # ---------------------------------------------------------------- tree and file views
 
+@anonymous_cached
 def tree_view(request, run_id=None, sha=None, path=""):
     chain, links = _chain(run_id, sha)
     try:
@@ -216,6 +218,7 @@ def _file_blocks(links: Links, text: str) -> list[dict]:
             for f, d in prov.file_sections(text)]
 
 
+@anonymous_cached
 def diff_view(request, run_id=None, sha=None):
     chain, links = _chain(run_id, sha)
     ctx = _chain_context(chain, links)
@@ -236,6 +239,7 @@ def diff_view(request, run_id=None, sha=None):
     return render(request, "browse/diff.html", ctx)
 
 
+@anonymous_cached
 def series_view(request, msgid, run_id=None, sha=None):
     chain, links = _chain(run_id, sha)
     msgid = msgid.rstrip("/")
@@ -308,6 +312,7 @@ def _pick_tree(name: str | None, *revs: Revision) -> Tree | None:
     return trees[0] if len(trees) == 1 else None
 
 
+@anonymous_cached
 def range_diff_view(request, spec):
     old, new = _split_spec(spec)
     tree = _pick_tree(request.GET.get("tree"), new, old)

@@ -16,6 +16,7 @@ from ..models import GraphSnapshot
 from ..permissions import is_maintainer, maintainer_required
 from ..selectors import revision_or_404, stored_graph
 from ..wording import not_needed_sentence
+from ..pagecache import anonymous_cached
 
 NODE_W, NODE_H, BASE_H = 235, 58, 34
 COL_W, ROW_H, PAD = 300, 76, 30
@@ -182,6 +183,7 @@ def _edge_rows(data: dict) -> list[dict]:
 
 # ---------------------------------------------------------------- views
 
+@anonymous_cached
 def graph_detail(request, msgid):
     """The stored graph: pages never compute it (the worker does when mail arrives)."""
     rev = revision_or_404(msgid)

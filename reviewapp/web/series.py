@@ -13,11 +13,13 @@ from ..models import FetchRequest, MailingList, PatchFile, Revision
 from ..permissions import is_maintainer, maintainer_required
 from ..selectors import revision_of_msgid, revision_or_404, series_page
 from ..services import fetch
+from ..pagecache import anonymous_cached
 from . import apply as apply_web, browse as browse_web, graph as graph_web, suites as suites_web
 
 PANELS = (graph_web, apply_web, suites_web, browse_web)
 
 
+@anonymous_cached
 def series_list(request):
     ctx = series_page(request.GET)
     ctx["lists"] = MailingList.objects.order_by("name").values_list("name", flat=True)[:200]
@@ -27,6 +29,7 @@ def series_list(request):
     return render(request, "series_list.html", ctx)
 
 
+@anonymous_cached
 def revision_detail(request, msgid):
     rev = revision_or_404(msgid)
     if rev.msgid != msgid:

@@ -265,3 +265,9 @@ def test_range_diff_without_a_chain_applies_nothing_and_offers_maintainers_a_pos
     html = client.get(url).content.decode()
     assert f'action="/apply/{UFFD_V2}/"' in html and 'name="tree" value="demo"' in html
     assert ApplyRun.objects.count() == 1
+
+
+def test_a_dependency_is_found_in_the_chains_that_carry_it_and_nothing_else_is(v3_run):
+    v7, v2 = Revision.objects.get(msgid=MAPPING_V7), Revision.objects.get(msgid=UFFD_V2)
+    assert [r.id for r in prov.runs_containing(v7)] == [v3_run.id]  # not its root: found in the chain
+    assert prov.runs_containing(v2) == []
