@@ -27,21 +27,23 @@ def _chunked(items: Iterable) -> Iterator[list]:
 def revision_of_msgid(msgid: str) -> Revision | None:
     """The revision a msgid names: a revision's own, or one of its mails' (with its series
     and list, which every page of it shows)."""
-    rev = Revision.objects.select_related("series", "mailing_list").filter(msgid=msgid).first()
-    return rev or resolve_msgids([msgid]).get(msgid)
+    return resolve_msgids([msgid], related=("series", "mailing_list")).get(msgid)
 
 
-def resolve_msgids(msgids: list[str]) -> dict[str, Revision]:
-    """Map msgids (a revision's own, or any of its mails') to revisions, in bulk."""
+def resolve_msgids(msgids: list[str], related: tuple[str, ...] = ()) -> dict[str, Revision]:
+    """Map msgids (a revision's own, or any of its mails') to revisions, in bulk, each
+    loaded with the `related` rows it points at."""
     wanted = set(msgids)
     if not wanted:
         return {}
-    found = {r.msgid: r for part in _chunked(wanted) for r in Revision.objects.filter(msgid__in=part)}
+    revs = Revision.objects.select_related(*related)
+    found = {r.msgid: r for part in _chunked(wanted) for r in revs.filter(msgid__in=part)}
     rest = wanted - set(found)
-    found.update({r.anchor: r for part in _chunked(rest) for r in Revision.objects.filter(anchor__in=part)})
+    found.update({r.anchor: r for part in _chunked(rest) for r in revs.filter(anchor__in=part)})
     rest = wanted - set(found)
+    mails = Message.objects.exclude(revision=None).select_related("revision", *(f"revision__{r}" for r in related))
     for part in _chunked(rest):
-        for row in Message.objects.filter(msgid__in=part).exclude(revision=None).select_related("revision"):
+        for row in mails.filter(msgid__in=part):
             found[row.msgid] = row.revision
     return found
 

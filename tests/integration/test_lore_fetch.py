@@ -21,10 +21,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.msgid_shapes import MID, SHAPES
 from tests.support.public_inbox import lore_mail_files, serve_inbox
 from untangle import lore
 
 from tests.support.shared import LORE, require  # noqa: E402
+
 UFFD_V3 = LORE / "kvm-gmem-uffd-minor-v3.mbox"
 V7_SPLIT = LORE / "gmem-direct-map-removal-v7-split-send.mbox"
 V8_QP = LORE / "gmem-direct-map-removal-v8-qp.mbox"
@@ -91,27 +93,7 @@ def other_inbox(tmp_path_factory):
 # parse_ref (pure)
 # --------------------------------------------------------------------------
 
-MID = "20250404154352.23078-1-kalyazin@amazon.com"
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        MID,
-        f"<{MID}>",
-        f"  <{MID}>\n",
-        f"mid:{MID}",
-        f"https://lore.kernel.org/all/{MID}/",
-        f"https://lore.kernel.org/linux-kselftest/{MID}/T/#u",
-        f"https://lore.kernel.org/kvm/{MID}/t.mbox.gz",
-        f"https://lore.kernel.org/r/{MID}",
-        f"https://patch.msgid.link/{MID}",
-        f"http://127.0.0.1:8080/all/{MID}/T/#u",
-        "https://lore.kernel.org/all/" + MID.replace("@", "%40") + "/raw",
-        f"https://lore.kernel.org/all/%3C{MID}%3E/",
-        f"https://patchwork.kernel.org/project/kvm/patch/{MID}/",
-    ],
-)
+@pytest.mark.parametrize("text", SHAPES)
 def test_parse_ref_finds_the_message_id_in_every_form(text):
     assert lore.parse_ref(text) == MID
 

@@ -1,6 +1,7 @@
 """One home for message-id handling: stripping, header values, brackets, archive links."""
 import pytest
 
+from tests.support.msgid_shapes import MID, SHAPES
 from untangle import msgid
 
 
@@ -23,7 +24,6 @@ def test_lore_url_honours_the_archive_base_and_escapes_what_a_path_cannot_hold()
     assert msgid.lore_url("x@y").startswith("https://lore.kernel.org/all/")
 
 
-MID = "20250404154352.23078-1-kalyazin@amazon.com"
 
 
 def test_header_value_with_an_unclosed_bracket_is_stripped_like_a_bare_one():
@@ -40,20 +40,7 @@ def test_references_header_gives_every_bracketed_id_in_order():
     assert msgid.all_in_header("<a@b>\n <c@d> junk <e@f>") == ["a@b", "c@d", "e@f"]
 
 
-@pytest.mark.parametrize("text", [
-    MID, f"<{MID}>", f"  <{MID}>\n", f"mid:{MID}", f"id:{MID}", f"RFC822MSGID:{MID}",
-    MID.replace("@", "%40"), f"%3C{MID}%3E",
-    f"https://lore.kernel.org/all/{MID}/",
-    f"https://lore.kernel.org/linux-kselftest/{MID}/T/#u",
-    f"https://lore.kernel.org/kvm/{MID}/t.mbox.gz",
-    f"https://lore.kernel.org/r/{MID}",
-    f"https://patch.msgid.link/{MID}",
-    f"http://127.0.0.1:8080/all/{MID}/T/#u",
-    "https://lore.kernel.org/all/" + MID.replace("@", "%40") + "/raw",
-    f"https://lore.kernel.org/all/%3C{MID}%3E/",
-    f"https://patchwork.kernel.org/project/kvm/patch/{MID}/",
-    f"https://lore.kernel.org/kvm/{MID}/).",  # closing a parenthesis in prose
-])
+@pytest.mark.parametrize("text", SHAPES)
 def test_parse_reads_the_id_from_every_shape_a_reference_takes(text):
     assert msgid.parse(text) == MID
 
