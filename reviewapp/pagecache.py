@@ -27,6 +27,7 @@ from functools import wraps
 
 from django.conf import settings
 from django.core.cache import caches
+from django.db import connection
 from django.http import HttpResponse
 
 GENERATION_TABLE = "reviewapp_pagegeneration"
@@ -175,7 +176,6 @@ def _key(request) -> str | None:
         return None
     if any(name in request.COOKIES for name in _SKIP_COOKIES):
         return None  # a session may be a maintainer's, messages are for one reader
-    from django.db import connection
     gen = generation(connection)
     if gen is None:
         return None
