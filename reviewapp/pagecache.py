@@ -18,6 +18,9 @@ transaction, so a reader inside an atomic block does not use the cache there.
 
 Only GETs without a session or messages cookie are served or stored, and only 200s that
 set no cookie and used no CSRF token: a maintainer's page (buttons, forms) is never cached.
+What an outsider can make it hold is bounded: only the views' own query parameters, a
+query of at most 512 characters, pages of at most PAGE_CACHE_MAX_BYTES, and (locmem)
+PAGE_CACHE_ENTRIES pages a process, or (Redis) the cache server's own maxmemory.
 """
 from __future__ import annotations
 
@@ -169,6 +172,11 @@ def generation(connection) -> str | None:
 # ------------------------------------------------------------------ the view wrapper
 
 _SKIP_COOKIES = (settings.SESSION_COOKIE_NAME, "messages")
+# The query parameters the cached views read. A page asked for with any other, or with a
+# long query, is served but not stored: made-up query strings cannot fill the cache.
+STORED_PARAMS = frozenset({"page", "q", "author", "list", "state", "version", "since", "until",
+                           "changed", "combined", "raw", "tree"})
+MAX_STORED_QUERY = 512
 
 
 def _key(request) -> str | None:
@@ -185,6 +193,8 @@ def _key(request) -> str | None:
 
 def _storable(request, response) -> bool:
     return (response.status_code == 200 and not response.streaming and not response.cookies
+            and set(request.GET) <= STORED_PARAMS
+            and len(request.META.get("QUERY_STRING", "")) <= MAX_STORED_QUERY
             and not request.META.get("CSRF_COOKIE_NEEDS_UPDATE")
             and len(response.content) <= settings.PAGE_CACHE_MAX_BYTES)
 

@@ -72,7 +72,7 @@ def _cache(name: str, entries: int) -> dict:
 
 
 CACHES = {"default": _cache("default", 1000),
-          PAGE_CACHE_ALIAS: _cache("pages", env_int("REVIEWAPP_PAGE_CACHE_ENTRIES", 2000, minimum=1))}
+          PAGE_CACHE_ALIAS: _cache("pages", env_int("REVIEWAPP_PAGE_CACHE_ENTRIES", 500, minimum=1))}
 
 SMTP = {
     "host": env_str("SMTP_HOST", "127.0.0.1"),

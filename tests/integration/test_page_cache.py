@@ -130,6 +130,15 @@ def test_a_maintainers_page_is_never_stored_nor_served_from_the_store(client, re
     assert "maint" not in _page(client, url)[0]
 
 
+def test_made_up_query_strings_are_served_but_not_stored(client, rev):
+    assert _page(client, "/?page=1")[1] == "miss"
+    assert _page(client, "/?page=1")[1] == "hit"
+    for url in ("/?utm_source=x", "/?page=1&x=1", "/?q=" + "a" * 600):
+        for _ in range(2):
+            html, state = _page(client, url)
+            assert state is None and "Series" in html
+
+
 def test_a_page_that_hands_out_a_csrf_token_is_not_stored(rev):
     def view(request):
         return HttpResponse(f"form {get_token(request)}")
