@@ -78,6 +78,14 @@ STAGES = [
         ['Suite, SuiteRun'],
         ['suite run page'],
     ]),
+    ('review', [
+        ['recompute_reviews', 'compute_missing_reviews (beat)'],
+        ['MAINTAINERS, .mailmap (trees)'],
+        ['review.py (b4 trailer rules)', 'replies.py (comments, objections)', 'maintainers.py'],
+        ['review.py (batches, stores)'],
+        ['ReviewState, ReviewPerson'],
+        ['review API, manage.py review', 'series and graph pages'],
+    ]),
     ('digest', [
         ['send_due_digests (beat)'],
         ['SMTP'],

@@ -66,3 +66,7 @@ def sync_list(name: str, run_id: int | None = None) -> None:
         _later("sync_list", name)
     else:  # a re-queued run (services/leases.py)
         _later("sync_list", name, run_id)
+
+
+def recompute_reviews(revision_ids: list[int]) -> None:
+    _later_if_broker_up("recompute_reviews", revision_ids)

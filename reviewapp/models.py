@@ -398,3 +398,30 @@ class PageGeneration(models.Model):
 class PageDirty(models.Model):
     """PostgreSQL: the transactions that wrote and have not committed yet (reviewapp.pagecache)."""
     txid = models.BigIntegerField(primary_key=True)
+
+
+class ReviewState(models.Model):
+    """Where the review of one revision stands (untangle.review), computed by the worker
+    when mail arrives and read by pages and the API. `data` has the API's shape."""
+    revision = models.OneToOneField(Revision, related_name="review", on_delete=models.CASCADE)
+    state = models.CharField(max_length=20, db_index=True)  # reviewed, partly-reviewed, objections, commented, waiting
+    patches = models.PositiveIntegerField(default=0)
+    reviewed = models.PositiveIntegerField(default=0)  # patches with a review trailer that is not stale
+    stale = models.PositiveIntegerField(default=0)  # patches whose only review trailers are stale
+    objections_open = models.PositiveIntegerField(default=0)
+    tree = models.CharField(max_length=100, blank=True)  # whose MAINTAINERS named the expected reviewers
+    data = models.JSONField(default=dict)
+    computed = models.DateTimeField(auto_now=True)
+
+
+class ReviewPerson(models.Model):
+    """Who stands where in a revision's review, for the reviewer queues (/review/?reviewer=)."""
+    EXPECTED, REVIEWED, COMMENTED = "expected", "reviewed", "commented"
+    revision = models.ForeignKey(Revision, related_name="review_people", on_delete=models.CASCADE)
+    email = models.CharField(max_length=300)
+    role = models.CharField(max_length=10)
+    name = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["revision", "email", "role"], name="review_person_once")]
+        indexes = [models.Index(fields=["email", "role"], name="review_person_by_email")]

@@ -13,7 +13,7 @@ from django.http import Http404
 from django.utils.functional import cached_property
 
 from . import params as params_
-from .models import GraphSnapshot, MailingList, Message, Revision
+from .models import GraphSnapshot, MailingList, Message, Revision, ReviewState
 
 
 def _chunked(items: Iterable) -> Iterator[list]:
@@ -168,3 +168,38 @@ class _CountCachedPaginator(Paginator):
             cache.set(key, found, COUNT_CACHE_S)
         return found
 
+
+
+# ---------------------------------------------------------------- review state
+
+def _chain_entry(rev: Revision, state: ReviewState | None) -> dict:
+    s = (state.data.get("summary") if state else None) or {}
+    return {"msgid": rev.msgid, "title": rev.title, "version": rev.version,
+            "state": state.state if state else "not computed", "patches": s.get("patches", 0),
+            "reviewed": s.get("reviewed", 0), "carried": s.get("carried", 0), "stale": s.get("stale", 0),
+            "objections_open": s.get("objections_open", 0), "objections": s.get("objections", []),
+            "commenters": s.get("commenters", []), "waiting_on": s.get("waiting_on", []),
+            "computed": state.computed.isoformat() if state else None}
+
+
+def chain_revisions(rev: Revision) -> list[Revision]:
+    """The revisions rev's stored graph says must be applied before it, in apply order."""
+    snap = GraphSnapshot.objects.filter(root=rev).order_by("-computed", "-id").only("data").first()
+    order = [m for m in ((snap.data or {}).get("order") or []) if m != rev.msgid] if snap else []
+    found = resolve_msgids(order) if order else {}
+    return [found[m] for m in order if m in found]
+
+
+def review_of(rev: Revision) -> dict | None:
+    """The stored review state of rev, with the state of every revision its chain needs
+    (the stored graph's apply order). Three queries; never computes."""
+    state = ReviewState.objects.filter(revision=rev).first()
+    if state is None:
+        return None
+    snap = GraphSnapshot.objects.filter(root=rev).order_by("-computed", "-id").only("data").first()
+    order = [m for m in ((snap.data or {}).get("order") or []) if m != rev.msgid] if snap else []
+    needed = resolve_msgids(order) if order else {}
+    states = {s.revision_id: s for s in ReviewState.objects.filter(revision_id__in=[r.id for r in needed.values()])}
+    chain = [_chain_entry(needed[m], states.get(needed[m].id)) for m in order if m in needed]
+    chain += [{"msgid": m, "state": "not stored"} for m in order if m not in needed]
+    return {**state.data, "state": state.state, "computed": state.computed.isoformat(), "chain": chain}

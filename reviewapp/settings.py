@@ -18,6 +18,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LORE_URL = env_url("LORE_URL", "https://lore.kernel.org/all", ("http", "https")).rstrip("/")
 GRAPH_DEPTH = env_int("REVIEWAPP_GRAPH_DEPTH", 5, minimum=0)
+REVIEW_TREE = env_str("REVIEWAPP_REVIEW_TREE", "")  # tree whose MAINTAINERS names expected reviewers when none applies
 FETCH_MAX_RETRIES = env_int("REVIEWAPP_FETCH_MAX_RETRIES", 3, minimum=0)
 # What one mail may cost an import; over a limit it is quarantined with the reason.
 INGEST_MAX_MAIL_BYTES = env_int("REVIEWAPP_MAX_MAIL_BYTES", 10 * 1024 * 1024, minimum=1024)
@@ -104,6 +105,7 @@ CELERY_BEAT_SCHEDULE = {
     "sync-followed-lists": {"task": "worker.tasks_sync.sync_lists", "schedule": float(SYNC_INTERVAL)},
     "reap-leases": {"task": "worker.tasks.reap_leases", "schedule": float(LEASE_REAP_EVERY_S)},
     "compute-missing-graphs": {"task": "worker.tasks.compute_missing_graphs", "schedule": 600.0},
+    "compute-missing-reviews": {"task": "worker.tasks.compute_missing_reviews", "schedule": 600.0},
 }
 
 INSTALLED_APPS = [

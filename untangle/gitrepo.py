@@ -26,4 +26,5 @@ from untangle.gitrepo_apply import (  # noqa: F401
 from untangle.gitrepo_blame import (  # noqa: F401
     blame)
 from untangle.gitrepo_read import (  # noqa: F401
-    changed_files, diff, export_tree, list_tree, patch_ids_since, range_diff, read_file, worktree)
+    blob_id, changed_files, diff, directories, export_tree, list_tree, patch_ids_since, range_diff, read_file,
+    worktree)

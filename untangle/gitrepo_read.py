@@ -212,3 +212,29 @@ def _export_entry(r, e, target: Path) -> int:
     if e.filemode == pygit2.enums.FileMode.BLOB_EXECUTABLE:
         target.chmod(0o755)
     return 1
+
+
+def directories(repo: Path, rev: str, limit: int = 200_000) -> list[str]:
+    """Every directory of the tree at rev (MAINTAINERS patterns that name one cover it whole)."""
+    r = _open(repo)
+    c = _peel_commit(r, rev)
+    if c is None:
+        raise KeyError(f"unknown revision {rev!r}")
+    out: list[str] = []
+    stack = [("", c.tree)]
+    while stack and len(out) < limit:
+        prefix, tree = stack.pop()
+        for e in tree:
+            if e.filemode == MODE_TREE:
+                path = prefix + e.name
+                out.append(path)
+                stack.append((path + "/", r[e.id]))
+    return out
+
+
+def blob_id(repo: Path, rev: str, path: str) -> str | None:
+    """The blob id of path at rev (None when absent): a cache key for what is read from it."""
+    r = _open(repo)
+    c = _peel_commit(r, rev)
+    blob = _blob_at(c.tree, path.strip("/")) if c else None
+    return str(blob.id) if blob is not None else None

@@ -13,6 +13,7 @@ urlpatterns = [
     # msgids hold "/" and "@": the suffixed routes come first so <path:> does not swallow them.
     path("api/revisions/<path:msgid>/mbox", views.RevisionMbox.as_view(), name="api-revision-mbox"),
     path("api/revisions/<path:msgid>/graph", views.RevisionGraph.as_view(), name="api-revision-graph"),
+    path("api/revisions/<path:msgid>/review", views.RevisionReview.as_view(), name="api-revision-review"),
     path("api/revisions/<path:msgid>/", views.RevisionDetail.as_view(), name="api-revision"),
     path("api/trees/", views.TreeList.as_view(), name="api-trees"),
     path("api/trees/<str:name>/fetch", views.TreeFetch.as_view(), name="api-tree-fetch"),

@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 from untangle import msgid as msgids
 
 from ..models import ApplyRun, FetchRequest, MailingList, Revision, Series, Subscription, Suite, SuiteRun, Tree
-from ..selectors import revision_or_404
+from ..selectors import review_of, revision_or_404
 from ..services import apply as apply_service, fetch, suites, sync, trees
 from ..services.graph import latest_snapshot
 from . import filters, serializers as ser
@@ -111,6 +111,23 @@ class RevisionGraph(APIView):
                             for u in data.get("unneeded", [])]  # structured, plus its sentence
         return Response({"root": rev.msgid, "computed": snap.computed, "graph": data,
                          "changes": snap.changes})
+
+
+class RevisionReview(APIView):
+    """Where the review of a revision stands, and of every revision its chain needs
+    (stored by the worker when mail arrives; 404 if not computed yet)."""
+
+    @extend_schema(parameters=[MSGID], responses={200: inline_serializer("ReviewState", {
+        "msgid": s.CharField(), "state": s.CharField(), "computed": s.DateTimeField(),
+        "summary": s.JSONField(), "cover": s.JSONField(allow_null=True), "patches": s.JSONField(),
+        "chain": s.JSONField()}), 404: ser.ErrorSerializer})
+    def get(self, request, msgid):
+        rev = _revision(msgid)
+        data = review_of(rev)
+        if data is None:
+            raise Http404(f"no stored review state for <{rev.msgid}>: the worker computes it when "
+                          f"mail arrives, or run `manage.py review`")
+        return Response(data)
 
 
 def _mbox_response(text: str, name: str) -> HttpResponse:

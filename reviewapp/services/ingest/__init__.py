@@ -113,6 +113,7 @@ def _recompute_graphs_later(revision_ids: set[int]) -> None:
         return
     from ... import dispatch
     dispatch.recompute_graphs(sorted(revision_ids))
+    dispatch.recompute_reviews(sorted(revision_ids))
 
 
 # --- parsing ------------------------------------------------------------------

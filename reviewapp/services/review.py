@@ -1,0 +1,407 @@
+"""Review state of revisions: computed from stored mail (untangle.review, untangle.replies)
+and the MAINTAINERS of a tree (untangle.maintainers), stored as ReviewState rows with
+ReviewPerson rows for the reviewer queues. The worker runs it when mail arrives
+(after the graphs); pages and the API only read what it stored.
+
+Batches read each kind of row once for all their revisions (patches, mails, own
+trailers, files, previous and next revisions), so a whole archive costs a few
+queries per hundred revisions.
+"""
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+
+from untangle import gitrepo, maintainers as mt, replies as rp, review as rv
+
+from ..models import (ApplyRun, Message, Patch, PatchFile, Revision, ReviewPerson, ReviewState,
+                      Trailer, Tree)
+from .ingest.bulk import chunked
+
+log = logging.getLogger("reviewapp.review")
+
+REVIEWED, PARTLY, OBJECTIONS, COMMENTED, WAITING = (
+    "reviewed", "partly-reviewed", "objections", "commented", "waiting")
+MAX_REPLIES = 2000  # mails of one revision read for its review; the rest are counted, not read
+
+
+@dataclass
+class _Inputs:
+    """What one revision's review is computed from (read in bulk for a batch)."""
+    rev: Revision
+    patches: list[Patch] = field(default_factory=list)
+    mails: list[rv.ThreadMail] = field(default_factory=list)
+    own: dict[int, list[Trailer]] = field(default_factory=dict)  # patch message id -> its own trailers
+    files: dict[int, list[str]] = field(default_factory=dict)  # patch id -> paths (old and new)
+    previous: dict | None = None  # the previous revision's stored data
+    next_sides: list[rv.PatchSide] | None = None  # the next revision's patches, when there is one
+    truncated: int = 0
+
+
+# ---------------------------------------------------------------- MAINTAINERS of a tree
+
+_MAINTAINERS: "OrderedDict[tuple, mt.Maintainers]" = OrderedDict()
+
+
+def _tree_for(rev: Revision, tree: Tree | None) -> tuple[Tree | None, str]:
+    """The tree whose MAINTAINERS says who reviews rev, and the commit to read it at:
+    the one asked for, else the tree its latest applied chain went onto, else the
+    tree named after its list, else REVIEWAPP_REVIEW_TREE."""
+    if tree is None:
+        run = (ApplyRun.objects.filter(root=rev, status=ApplyRun.APPLIED).select_related("tree")
+               .order_by("-created").first())
+        if run is not None and run.tree.state == Tree.State.READY:
+            return run.tree, run.base
+        names = [rev.mailing_list.name] if rev.mailing_list_id else []
+        names += [settings.REVIEW_TREE] if settings.REVIEW_TREE else []
+        tree = next((t for n in names for t in Tree.objects.filter(name=n, state=Tree.State.READY)), None)
+    if tree is None or tree.state != Tree.State.READY or not tree.mirror_path:
+        return None, ""
+    head = next((h for b in (tree.branches or []) if (h := gitrepo.resolve(Path(tree.mirror_path), b))), None)
+    return tree, head or gitrepo.resolve(Path(tree.mirror_path), "HEAD") or ""
+
+
+def maintainers_of(tree: Tree, commit: str) -> mt.Maintainers | None:
+    """The parsed MAINTAINERS at commit (kept per blob: parsing 6.1's takes ~0.5 s)."""
+    repo = Path(tree.mirror_path)
+    blob = gitrepo.blob_id(repo, commit, "MAINTAINERS")
+    if blob is None:
+        return None
+    mailmap = gitrepo.blob_id(repo, commit, ".mailmap")
+    key = (str(repo), blob, mailmap)
+    if key not in _MAINTAINERS:
+        text = gitrepo.read_file(repo, commit, "MAINTAINERS").decode("utf-8", "replace")
+        mm = mt.Mailmap(gitrepo.read_file(repo, commit, ".mailmap").decode("utf-8", "replace")) if mailmap else None
+        _MAINTAINERS[key] = mt.Maintainers(text, mm, gitrepo.directories(repo, commit))
+        while len(_MAINTAINERS) > 4:
+            _MAINTAINERS.popitem(last=False)
+    _MAINTAINERS.move_to_end(key)
+    return _MAINTAINERS[key]
+
+
+def _file_text(tree: Tree, commit: str):
+    def read(path: str) -> str | None:
+        try:
+            return gitrepo.read_file(Path(tree.mirror_path), commit, path)[:1 << 20].decode("utf-8", "replace")
+        except (FileNotFoundError, KeyError):
+            return None
+    return read
+
+
+# ---------------------------------------------------------------- reading a batch
+
+def _load(revs: list[Revision]) -> list[_Inputs]:
+    inputs = {r.id: _Inputs(r) for r in revs}
+    ids = list(inputs)
+    for part in chunked(ids):
+        for p in Patch.objects.filter(revision_id__in=part).select_related("message").order_by("number", "id"):
+            inputs[p.revision_id].patches.append(p)
+    patch_mids = {p.message_id: p for i in inputs.values() for p in i.patches}
+    for part in chunked(list(patch_mids)):
+        for t in Trailer.objects.filter(message_id__in=part).order_by("id"):
+            inputs[patch_mids[t.message_id].revision_id].own.setdefault(t.message_id, []).append(t)
+    by_patch = {p.id: p for p in patch_mids.values()}
+    for part in chunked(list(by_patch)):
+        for pid, path, old in PatchFile.objects.filter(patch_id__in=part).values_list("patch_id", "path", "old_path"):
+            paths = inputs[by_patch[pid].revision_id].files.setdefault(pid, [])
+            paths += [x for x in (old, path) if x and x != "/dev/null" and x not in paths]
+    _load_mails(inputs)
+    _load_neighbours(inputs)
+    return list(inputs.values())
+
+
+_MAIL_FIELDS = ("revision_id", "msgid", "in_reply_to", "references", "kind", "from_name", "from_email",
+                "date", "body", "subject")
+
+
+def _load_mails(inputs: dict[int, _Inputs]) -> None:
+    for part in chunked(list(inputs)):
+        rows = Message.objects.filter(revision_id__in=part).order_by("date", "id").values_list(*_MAIL_FIELDS)
+        for rid, msgid, irt, refs, kind, name, email, date, body, subject in rows.iterator():
+            i = inputs[rid]
+            if len(i.mails) >= MAX_REPLIES:
+                i.truncated += 1
+                continue
+            i.mails.append(rv.ThreadMail(msgid=msgid, in_reply_to=irt, references=tuple(refs or ()), kind=kind,
+                                         from_name=name, from_email=email, date=date,
+                                         body=body[:rv.MAX_BODY], subject=subject))
+
+
+def _load_neighbours(inputs: dict[int, _Inputs]) -> None:
+    prev_ids = {i.rev.previous_id for i in inputs.values() if i.rev.previous_id}
+    stored = dict(ReviewState.objects.filter(revision_id__in=list(prev_ids)).values_list("revision_id", "data"))
+    nexts: dict[int, int] = {}
+    for rid, prev in (Revision.objects.live().filter(previous_id__in=list(inputs))
+                      .order_by("version", "date", "id").values_list("id", "previous_id")):
+        nexts.setdefault(prev, rid)
+    next_patches: dict[int, list[rv.PatchSide]] = defaultdict(list)
+    for part in chunked(list(set(nexts.values()))):
+        for rid, mid, number, subject, pid in (Patch.objects.filter(revision_id__in=part)
+                                               .values_list("revision_id", "message__msgid", "number", "subject", "patch_id")):
+            next_patches[rid].append(rv.PatchSide(mid, number, _title(subject), pid))
+    for i in inputs.values():
+        i.previous = stored.get(i.rev.previous_id)
+        if i.rev.id in nexts:
+            i.next_sides = next_patches.get(nexts[i.rev.id], [])
+
+
+def _title(subject: str) -> str:
+    from untangle import subject as subjects
+    return subjects.parse(subject).title if subject else ""
+
+
+# ---------------------------------------------------------------- computing one
+
+def compute(i: _Inputs, maint: mt.Maintainers | None, file_text=None, tree_name: str = "") -> dict:
+    rev = i.rev
+    by_msgid = {m.msgid: m for m in i.mails}
+    cover_msgid = rev.cover.msgid if rev.cover_id and rev.cover else None
+    given = rv.attribute(i.mails)
+    cover_trailers = [_as_cover(t) for t in given.get(cover_msgid, [])] if cover_msgid else []
+    sides = [rv.PatchSide(p.message.msgid, p.number, _title(p.subject), p.patch_id,
+                          rv.dedup(given.get(p.message.msgid, []))) for p in i.patches]
+    carried = _carried(i, sides)
+    owners = _owners(i.mails, by_msgid)
+    verdicts = _verdicts(i, owners)
+    later_trailers = _trailer_givers(given)
+    next_pairs = rv.counterparts(sides, i.next_sides) if i.next_sides is not None else {}
+    changed_next = {old.msgid: not same for _new, (old, same) in next_pairs.items()}
+    patches = []
+    for p, side in zip(i.patches, sides):
+        own = [_own(t, p) for t in i.own.get(p.message_id, []) if t.kind in rv.REVIEW_KINDS + ("Nacked-by",)]
+        trailers = rv.dedup(own + side.trailers + cover_trailers + carried.get(side.msgid, []))
+        comments = _comments(verdicts.get(side.msgid, []), i.mails, rev, p, changed_next.get(side.msgid),
+                             i.next_sides is not None)
+        objections = _objections(verdicts.get(side.msgid, []), i.next_sides is not None, later_trailers)
+        expected = _expected(maint, i.files.get(p.id, []), p, file_text, trailers, comments)
+        patches.append({"msgid": side.msgid, "number": p.number, "title": side.title,
+                        "patch_id": p.patch_id, "trailers": [_trailer_json(t) for t in trailers],
+                        "comments": comments, "objections": objections, "expected": expected})
+    cover = {"msgid": cover_msgid, "trailers": [_trailer_json(t) for t in rv.dedup(cover_trailers)],
+             "comments": _comments(verdicts.get(cover_msgid, []), i.mails, rev, None, None, False),
+             "objections": _objections(verdicts.get(cover_msgid, []), i.next_sides is not None,
+                                       later_trailers)} if cover_msgid else None
+    data = {"msgid": rev.msgid, "version": rev.version, "tree": tree_name, "cover": cover,
+            "patches": patches, "mails_not_read": i.truncated}
+    data["summary"] = summarize(data)
+    data["state"] = data["summary"]["state"]
+    return data
+
+
+def _as_cover(t: rv.Given) -> rv.Given:
+    return rv.Given(**{**t.to_json(), "via": "cover"})
+
+
+def _own(t: Trailer, p: Patch) -> rv.Given:
+    return rv.Given(kind=t.kind, name=t.name, email=t.email, value=t.value, from_msgid=p.message.msgid,
+                    date=p.date.isoformat() if p.date else "", via="own")
+
+
+def _trailer_json(t: rv.Given) -> dict:
+    return {"kind": t.kind, "name": t.name, "email": t.email, "from_msgid": t.from_msgid,
+            "carried_from": t.carried_from, "stale": t.stale, "via": t.via, "date": t.date}
+
+
+def _carried(i: _Inputs, sides: list[rv.PatchSide]) -> dict[str, list[rv.Given]]:
+    prev = i.previous
+    if not prev:
+        return {}
+    old_sides = []
+    for p in prev.get("patches", []):
+        given = [rv.Given(**{k: t[k] for k in ("kind", "name", "email", "from_msgid", "carried_from", "stale",
+                                               "via", "date")}, value="")
+                 for t in p["trailers"] if t["via"] != "own" and t["kind"] in rv.REVIEW_KINDS]
+        # Trailers the previous revision carried keep counting; its cover's reach every patch.
+        old_sides.append(rv.PatchSide(p["msgid"], p["number"], p.get("title", ""), p.get("patch_id"),
+                                      [t for t in given if t.via != "cover" or t.carried_from is not None]))
+    cover = [rv.Given(kind=t["kind"], name=t["name"], email=t["email"], value="", from_msgid=t["from_msgid"],
+                      date=t.get("date", ""), via="cover")
+             for t in ((prev.get("cover") or {}).get("trailers") or []) if t["kind"] in rv.REVIEW_KINDS]
+    return rv.carried(old_sides, prev.get("version") or max(i.rev.version - 1, 1), cover, sides)
+
+
+def _owners(mails: list[rv.ThreadMail], by_msgid: dict) -> dict[str, str]:
+    """reply msgid -> the patch or cover it is about (walking up through replies)."""
+    out = {}
+    for m in mails:
+        if not m.is_reply:
+            continue
+        cur, seen = m, {m.msgid}
+        while cur is not None and cur.is_reply:
+            parent = by_msgid.get(cur.in_reply_to) if cur.in_reply_to else next(
+                (by_msgid[r] for r in reversed(cur.references) if r in by_msgid), None)
+            if parent is None or parent.msgid in seen:
+                cur = None
+                break
+            seen.add(parent.msgid)
+            cur = parent
+        if cur is not None:
+            out[m.msgid] = cur.msgid
+    return out
+
+
+def _verdicts(i: _Inputs, owners: dict[str, str]) -> dict[str, list[tuple[rv.ThreadMail, rp.Verdict]]]:
+    author = {p.message.msgid: (p.author_email or i.rev.author_email) for p in i.patches}
+    out: dict[str, list] = defaultdict(list)
+    for m in i.mails:
+        owner = owners.get(m.msgid)
+        if owner is None:
+            continue
+        v = rp.classify(m.body, m.from_email, author.get(owner, i.rev.author_email))
+        out[owner].append((m, v))
+    return out
+
+
+def _trailer_givers(given: dict[str, list[rv.Given]]) -> dict[str, str]:
+    """email -> the date of the latest review trailer that person gave in this revision's thread."""
+    out: dict[str, str] = {}
+    for ts in given.values():
+        for t in ts:
+            if t.kind in rv.REVIEW_KINDS and t.email:
+                out[t.email] = max(out.get(t.email, ""), t.date)
+    return out
+
+
+def _comments(verdicts, mails, rev: Revision, patch: Patch | None, changed_next, has_next) -> list[dict]:
+    people: dict[str, dict] = {}
+    for m, v in verdicts:
+        if v.kind != rp.COMMENT:
+            continue
+        who = people.setdefault(m.from_email.lower(), {"name": m.from_name, "email": m.from_email.lower(),
+                                                      "mails": 0, "msgids": [], "reason": v.reason})
+        who["mails"] += 1
+        who["msgids"].append(m.msgid)
+    authors = {(rev.author_email or "").lower(), ((patch.author_email if patch else "") or "").lower()} - {""}
+    for who in people.values():
+        asked = set(who["msgids"])
+        who["answered"] = any(m.in_reply_to in asked and m.from_email.lower() in authors for m in mails)
+        who["changed_in_next"] = changed_next if has_next else None
+    return list(people.values())
+
+
+def _objections(verdicts, has_next: bool, later_trailers: dict[str, str]) -> list[dict]:
+    out = []
+    for m, v in verdicts:
+        if v.kind != rp.OBJECTION:
+            continue
+        date = m.date.isoformat() if m.date else ""
+        answered_by_trailer = later_trailers.get(m.from_email.lower(), "") > date
+        closed = "a later revision exists" if has_next else (
+            "the reporter gave a review trailer since" if answered_by_trailer else "")
+        out.append({"msgid": m.msgid, "name": m.from_name, "email": m.from_email.lower(), "date": date,
+                    "reason": v.reason, "open": not closed, "closed_because": closed})
+    return out
+
+
+def _expected(maint, paths, p: Patch, file_text, trailers, comments) -> list[dict]:
+    if maint is None or not paths:
+        return []
+    spoken = {t.email for t in trailers if t.via != "own"} | {c["email"] for c in comments}
+    found = maint.expected(paths, lambda: mt.patch_keyword_lines(p.diff, p.commit_message), file_text)
+    return [{"name": e.name, "email": e.email, "role": e.role, "section": e.section,
+             "spoken": e.email.lower() in spoken} for e in found]
+
+
+def summarize(data: dict) -> dict:
+    patches = data["patches"]
+    n = len(patches)
+    fresh = [p for p in patches if any(t["kind"] in ("Reviewed-by", "Acked-by") and not t["stale"]
+                                       for t in p["trailers"])]
+    carried = sum(1 for p in patches for t in p["trailers"] if t["carried_from"] is not None and not t["stale"])
+    stale_only = [p for p in patches if p not in fresh and any(t["stale"] for t in p["trailers"])]
+    objections = [o for p in patches for o in p["objections"]]
+    objections += [o for o in ((data.get("cover") or {}).get("objections") or [])]
+    open_objections = {o["msgid"]: o for o in objections if o["open"]}
+    commenters = sorted({c["email"] for p in patches for c in p["comments"]} |
+                        {c["email"] for c in ((data.get("cover") or {}).get("comments") or [])})
+    waiting = sorted({e["email"] for p in patches for e in p["expected"] if not e["spoken"] and e["role"] != mt.LIST})
+    if open_objections:
+        state = OBJECTIONS
+    elif n and len(fresh) == n:
+        state = REVIEWED
+    elif fresh:
+        state = PARTLY
+    elif commenters:
+        state = COMMENTED
+    else:
+        state = WAITING
+    return {"state": state, "patches": n, "reviewed": len(fresh), "carried": carried, "stale": len(stale_only),
+            "objections_open": len(open_objections), "objections": list(open_objections.values()),
+            "commenters": commenters, "waiting_on": waiting}
+
+
+# ---------------------------------------------------------------- storing
+
+def recompute(revision_ids, tree: Tree | None = None) -> list[int]:
+    """Review state of these revisions and of their next revisions (what they carry
+    may change), oldest version first so a revision finds its previous one stored."""
+    ids = set(revision_ids)
+    ids |= set(Revision.objects.filter(previous_id__in=list(ids)).values_list("id", flat=True))
+    revs = list(Revision.objects.live().filter(id__in=list(ids)).select_related("cover", "mailing_list")
+                .order_by("version", "date", "id"))
+    done = []
+    for version in sorted({r.version for r in revs}):
+        batch = [r for r in revs if r.version == version]
+        for part in chunked(batch, 200):
+            done += _store_batch(part, tree)
+    return done
+
+
+def _store_batch(revs: list[Revision], tree: Tree | None) -> list[int]:
+    inputs = _load(revs)
+    trees: dict[int, tuple] = {}
+    out_states, out_people = [], []
+    for i in inputs:
+        t, commit = _tree_for(i.rev, tree)
+        maint = None
+        if t is not None and commit:
+            try:
+                maint = maintainers_of(t, commit)
+            except (KeyError, ValueError, OSError) as exc:
+                log.warning("MAINTAINERS of %s at %s unreadable: %s", t.name, commit, exc)
+        data = compute(i, maint, _file_text(t, commit) if maint else None, t.name if maint else "")
+        trees[i.rev.id] = (t, commit)
+        s = data["summary"]
+        out_states.append(ReviewState(revision=i.rev, state=s["state"], patches=s["patches"],
+                                      reviewed=s["reviewed"], stale=s["stale"],
+                                      objections_open=s["objections_open"], tree=data["tree"], data=data))
+        out_people += _people(i.rev, data)
+    with transaction.atomic():
+        ids = [r.id for r in revs]
+        ReviewState.objects.filter(revision_id__in=ids).delete()
+        ReviewPerson.objects.filter(revision_id__in=ids).delete()
+        ReviewState.objects.bulk_create(out_states)
+        ReviewPerson.objects.bulk_create(out_people, ignore_conflicts=True)
+    return [r.id for r in revs]
+
+
+def _people(rev: Revision, data: dict) -> list[ReviewPerson]:
+    seen: dict[tuple[str, str], ReviewPerson] = {}
+
+    def add(email, name, role):
+        email = (email or "").lower()[:300]
+        if email and (email, role) not in seen:
+            seen[(email, role)] = ReviewPerson(revision=rev, email=email, role=role, name=(name or "")[:300])
+    for p in data["patches"]:
+        for t in p["trailers"]:
+            if t["via"] != "own" and t["kind"] in rv.REVIEW_KINDS and not t["stale"]:
+                add(t["email"], t["name"], ReviewPerson.REVIEWED)
+        for c in p["comments"]:
+            add(c["email"], c["name"], ReviewPerson.COMMENTED)
+        for e in p["expected"]:
+            if e["role"] != mt.LIST:
+                add(e["email"], e["name"], ReviewPerson.EXPECTED)
+    for c in ((data.get("cover") or {}).get("comments") or []):
+        add(c["email"], c["name"], ReviewPerson.COMMENTED)
+    return list(seen.values())
+
+
+def recompute_missing(limit: int = 500) -> list[int]:
+    """Beat's sweep: review state for revisions that have none (a send lost to a broker outage)."""
+    ids = list(Revision.objects.live().filter(review__isnull=True).order_by("id").values_list("id", flat=True)[:limit])
+    return recompute(ids) if ids else []

@@ -1,0 +1,103 @@
+"""What a reply to a patch says, by named heuristics: a review comment (it quotes
+the diff and adds words of its own), an objection (a NAK, a bug/build/lockdep
+report, a bot's report), or neither. Each verdict carries the rule that fired,
+so a page can say why a reply was classed so (docs/review.md counts hits and misses).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .review import followup_trailers
+
+MAX_BODY = 256 * 1024
+
+COMMENT, OBJECTION, OTHER = "comment", "objection", "other"
+
+_QUOTED = re.compile(r"^\s*(>\s?)+")
+_DIFF_QUOTE = re.compile(r"^\s*(?:>\s?)+(?:@@ -\d|diff --git |\+\+\+ [ab/]|--- a/|index [0-9a-f]{7,}\.\.)")
+_DIFF_LINE = re.compile(r"^\s*(?:>\s?)+[+-](?![+-]{2})\S?")
+_ATTRIBUTION = re.compile(r"(wrote|writes|said|schrieb|a écrit)\s*:\s*$|^On .+[0-9].*$", re.I)
+_SNIPPED = re.compile(r"^\s*[\[<(]?\s*(\.\.\.|…|snip(ped)?|trim(med)?|cut)\s*[\]>)]?\s*$", re.I)
+_THANKS_ONLY = re.compile(r"^(thanks|thank you|cheers|regards|best regards|br|thx)[,.!]*$", re.I)
+_GREETING = re.compile(r"^(hi|hello|hey|dear)\b.{0,40}[,!]?$", re.I)
+
+# Objection rules, in order: the first that matches names the verdict.
+_NAK = re.compile(r"(?<![\w-])(NAK|NACK|Nacked|Nack)(?![\w-])")
+_REPORTS = [
+    ("lockdep report", re.compile(r"possible (circular|recursive) locking|lockdep|"
+                                  r"inconsistent lock state|WARNING: suspicious RCU", re.I)),
+    ("KASAN/UBSAN/KCSAN report", re.compile(r"\b(KASAN|UBSAN|KCSAN|KMSAN):")),
+    ("kernel oops or BUG", re.compile(r"^\s*(BUG:|Oops|general protection fault|Kernel panic|"
+                                      r"Unable to handle kernel)", re.M)),
+    ("kernel WARNING with a trace", re.compile(r"^\s*(WARNING: CPU:|Call Trace:)", re.M)),
+    ("build error", re.compile(r"\S+\.[chS]:\d+(:\d+)?: (fatal )?error:|\bbuild (error|fail\w*)|"
+                               r"\bfail(s|ed)? to (build|compile|link)|\bcompil\w+ (error|fail\w*)|"
+                               r"undefined reference to|ERROR: modpost:", re.I)),
+    ("test failure report", re.compile(r"^\s*not ok \d+ |\bregression\b.*\b(found|report|test)|"
+                                       r"\b(test|selftest)s? (now )?fail(s|ed|ing)?\b", re.I | re.M)),
+]
+# Senders whose every report is an objection until answered.
+BOTS = re.compile(r"lkp@intel\.com|syzbot|noreply@ellerman|kernelci|lkft|bot@|robot", re.I)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    kind: str  # comment, objection, other
+    reason: str  # the rule that fired, in words
+    quotes_diff: bool
+    own_lines: int  # lines of the sender's own text (not quoted, no trailers, no greeting)
+
+
+def own_text(body: str) -> list[str]:
+    """The sender's own lines: not quoted, not the attribution, not the signature,
+    not trailers, not greetings or thanks alone."""
+    body = body[:MAX_BODY].split("\n-- \n", 1)[0]
+    trailers = {t.kind.lower() for t in followup_trailers(body)}
+    out = []
+    for line in body.split("\n"):
+        text = line.strip()
+        if not text or _QUOTED.match(line) or _SNIPPED.match(text):
+            continue
+        if _ATTRIBUTION.search(text) or _THANKS_ONLY.match(text) or _GREETING.match(text):
+            continue
+        head = text.split(":", 1)[0].lower()
+        if ":" in text and head in trailers:
+            continue
+        out.append(text)
+    return out
+
+
+def quotes_diff(body: str) -> bool:
+    lines = body[:MAX_BODY].split("\n")
+    if any(_DIFF_QUOTE.match(x) for x in lines):
+        return True
+    return sum(1 for x in lines if _DIFF_LINE.match(x)) >= 2
+
+
+def classify(body: str, from_email: str, author_email: str = "") -> Verdict:
+    """One reply, classed by the first rule that fires (the patch's own author
+    answering is never an objection nor a review comment)."""
+    mine = own_text(body)
+    own = "\n".join(mine)
+    quoted = quotes_diff(body)
+    sender = (from_email or "").lower()
+    if author_email and sender == author_email.lower():
+        return Verdict(OTHER, "the author's own answer", quoted, len(mine))
+    kinds = {t.kind.lower() for t in followup_trailers(body)}
+    if "nacked-by" in kinds:
+        return Verdict(OBJECTION, "gives a Nacked-by: trailer", quoted, len(mine))
+    if _NAK.search(own):
+        return Verdict(OBJECTION, "says NAK in its own text", quoted, len(mine))
+    bot = bool(BOTS.search(sender))
+    for name, rule in _REPORTS:
+        if rule.search(own):
+            return Verdict(OBJECTION, f"{name} in its own text" + (" (from a bot)" if bot else ""),
+                           quoted, len(mine))
+    if kinds & {"reported-by", "closes"} and (bot or not kinds & {"reviewed-by", "acked-by", "tested-by"}):
+        return Verdict(OBJECTION, "asks for a Reported-by:/Closes: (a problem report)", quoted, len(mine))
+    if bot and mine:
+        return Verdict(OBJECTION, "a report from a bot", quoted, len(mine))
+    if quoted and mine:
+        return Verdict(COMMENT, "quotes the diff and adds its own text", quoted, len(mine))
+    return Verdict(OTHER, "quotes no diff" if mine else "nothing of its own beyond trailers", quoted, len(mine))
