@@ -345,7 +345,7 @@ def patch_keyword_lines(diff: str, message: str = "") -> list[str]:
     """The lines K: patterns are matched against for a patch: the message whole, the diff's
     added and removed lines (get_maintainer.pl's patch mode)."""
     lines = message.split("\n")
-    lines += [x for x in diff.split("\n") if x[:1] in "+-" and not x.startswith(("+++", "---"))]
+    lines += [x for x in diff.split("\n") if x[:1] in ("+", "-") and not x.startswith(("+++", "---"))]
     return lines
 
 

@@ -218,13 +218,21 @@ def counterparts(previous: list[PatchSide], current: list[PatchSide]) -> dict[st
     means the same patch-id (wherever it moved); a changed patch is paired by title,
     else by number."""
     by_pid = {p.patch_id: p for p in previous if p.patch_id}
-    by_title = {_norm_title(p.title): p for p in previous}
-    by_number = {p.number: p for p in previous}
     out: dict[str, tuple[PatchSide, bool]] = {}
     for p in current:
         if p.patch_id and p.patch_id in by_pid:
             out[p.msgid] = (by_pid[p.patch_id], True)
-        elif (old := by_title.get(_norm_title(p.title)) or by_number.get(p.number)) is not None:
+    # An old patch that an unchanged one took is nobody's changed counterpart.
+    used = {old.msgid for old, _ in out.values()}
+    rest = [p for p in previous if p.msgid not in used]
+    by_title = {_norm_title(p.title): p for p in rest}
+    by_number = {p.number: p for p in rest}
+    for p in current:
+        if p.msgid in out:
+            continue
+        old = by_title.get(_norm_title(p.title)) or by_number.get(p.number)
+        if old is not None and old.msgid not in used:
+            used.add(old.msgid)
             out[p.msgid] = (old, False)
     return out
 
