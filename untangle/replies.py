@@ -21,24 +21,32 @@ _ATTRIBUTION = re.compile(r"(wrote|writes|said|schrieb|a écrit)\s*:\s*$|^On .+[
 _SNIPPED = re.compile(r"^\s*[\[<(]?\s*(\.\.\.|…|snip(ped)?|trim(med)?|cut)\s*[\]>)]?\s*$", re.I)
 _THANKS_ONLY = re.compile(r"^(thanks|thank you|cheers|regards|best regards|br|thx)[,.!]*$", re.I)
 _GREETING = re.compile(r"^(hi|hello|hey|dear)\b.{0,40}[,!]?$", re.I)
+_SIGNOFF = re.compile(r"^[-–~]*\s*[\w.'-]{1,24}$")  # "Paolo", "-Frank", "greg k-h" is two words
 
 # Objection rules, in order: the first that matches names the verdict.
 _NAK = re.compile(r"(?<![\w-])(NAK|NACK|Nacked|Nack)(?![\w-])")
 _REPORTS = [
-    ("lockdep report", re.compile(r"possible (circular|recursive) locking|lockdep|"
-                                  r"inconsistent lock state|WARNING: suspicious RCU", re.I)),
+    # A word such as "lockdep" alone is talk about lockdep; these are what its splats print.
+    ("lockdep report", re.compile(r"possible (circular|recursive) locking|inconsistent lock state|"
+                                  r"suspicious RCU usage|lockdep (splat|warning|report|complain)\w*|"
+                                  r"\blockdep (is )?(unhappy|triggers|fires)", re.I)),
     ("KASAN/UBSAN/KCSAN report", re.compile(r"\b(KASAN|UBSAN|KCSAN|KMSAN):")),
-    ("kernel oops or BUG", re.compile(r"^\s*(BUG:|Oops|general protection fault|Kernel panic|"
-                                      r"Unable to handle kernel)", re.M)),
+    ("kernel oops or BUG", re.compile(r"^\s*(BUG:|Oops: |Oops#|general protection fault|Kernel panic|"
+                                      r"Unable to handle kernel|Internal error: Oops)", re.M)),
     ("kernel WARNING with a trace", re.compile(r"^\s*(WARNING: CPU:|Call Trace:)", re.M)),
     ("build error", re.compile(r"\S+\.[chS]:\d+(:\d+)?: (fatal )?error:|\bbuild (error|fail\w*)|"
                                r"\bfail(s|ed)? to (build|compile|link)|\bcompil\w+ (error|fail\w*)|"
                                r"undefined reference to|ERROR: modpost:", re.I)),
-    ("test failure report", re.compile(r"^\s*not ok \d+ |\bregression\b.*\b(found|report|test)|"
-                                       r"\b(test|selftest)s? (now )?fail(s|ed|ing)?\b", re.I | re.M)),
+    ("crash or regression report", re.compile(r"\b(it|this|the kernel|the machine|the system|the guest) "
+                                              r"(now )?(crashe[sd]|panics|panicked|hangs|hung|oopse[sd])\b|"
+                                              r"\bcause[sd]? (a )?regression|\bregression (on|in|with) my\b|"
+                                              r"^\s*not ok \d+ ", re.I | re.M)),
 ]
-# Senders whose every report is an objection until answered.
-BOTS = re.compile(r"lkp@intel\.com|syzbot|noreply@ellerman|kernelci|lkft|bot@|robot", re.I)
+_APPLIED = re.compile(r"^(applied|queued|pushed|merged|picked up|thanks,? applied|applied,? thanks|"
+                      r"this (patch|series|pull request) was applied|has been merged)\b", re.I)
+# Senders whose every report is an objection until answered (merge and apply notices are not).
+BOTS = re.compile(r"lkp@intel\.com|syzbot|syzkaller|kernelci|lkft|test robot", re.I)
+_NOTICES = re.compile(r"pr-tracker-bot|patchwork-bot|patchwork-notify|b4-ty", re.I)
 
 
 @dataclass(frozen=True)
@@ -60,6 +68,8 @@ def own_text(body: str) -> list[str]:
         if not text or _QUOTED.match(line) or _SNIPPED.match(text):
             continue
         if _ATTRIBUTION.search(text) or _THANKS_ONLY.match(text) or _GREETING.match(text):
+            continue
+        if _SIGNOFF.match(text) and not text.endswith((":", "?")):
             continue
         head = text.split(":", 1)[0].lower()
         if ":" in text and head in trailers:
@@ -85,6 +95,8 @@ def classify(body: str, from_email: str, author_email: str = "") -> Verdict:
     if author_email and sender == author_email.lower():
         return Verdict(OTHER, "the author's own answer", quoted, len(mine))
     kinds = {t.kind.lower() for t in followup_trailers(body)}
+    if _NOTICES.search(sender) or (mine and len(mine) <= 12 and any(_APPLIED.match(x) for x in mine[:3])):
+        return Verdict(OTHER, "an applied or merged notice", quoted, len(mine))
     if "nacked-by" in kinds:
         return Verdict(OBJECTION, "gives a Nacked-by: trailer", quoted, len(mine))
     if _NAK.search(own):
