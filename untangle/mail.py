@@ -382,11 +382,12 @@ def read_trailers(text: str) -> list[Trailer]:
 
 
 _EMAIL = re.compile(r"<?([^<>\s\"]+@[^<>\s\"]+?)>?(?:\s|$)")
+_BRACKETED = re.compile(r"<([^<>\s\"]+@[^<>\s\"]+)>")  # "Name <a@b>." still names a@b
 
 
 def person(value: str) -> tuple[str, str]:
     """Name and address from a trailer value, forgiving stray quotes and brackets."""
-    m = _EMAIL.search(value + " ")
+    m = _BRACKETED.search(value) or _EMAIL.search(value + " ")
     if not m:
         return value.strip(), ""
     name = value[:m.start()].replace('"', "").strip(" <")

@@ -94,7 +94,7 @@ def from_sender(trailer: FoundTrailer, from_name: str, from_email: str) -> bool:
     (same address, or the same name)."""
     if not trailer.person or not trailer.email:
         return True
-    if trailer.email == (from_email or "").lower():
+    if same_address(trailer.email, from_email or ""):
         return True
     tname, hname = trailer.name.lower(), (from_name or "").lower()
     if tname == hname:
@@ -102,6 +102,24 @@ def from_sender(trailer: FoundTrailer, from_name: str, from_email: str) -> bool:
     if "," in hname:
         return all(hname.find(chunk.strip()) >= 0 for chunk in hname.split(","))
     return False
+
+
+def same_address(a: str, b: str) -> bool:
+    """b4's fuzzy address match: case, a +extension, and one more domain level
+    (foo@linux.intel.com is foo@intel.com)."""
+    a, b = a.lower(), b.lower()
+    if a == b:
+        return True
+    if "@" not in a or "@" not in b:
+        return False
+    a, b = re.sub(r"\+[^@]+@", "@", a), re.sub(r"\+[^@]+@", "@", b)
+    if a == b:
+        return True
+    (alocal, adomain), (blocal, bdomain) = a.split("@", 1), b.split("@", 1)
+    if alocal != blocal:
+        return False
+    return abs(adomain.count(".") - bdomain.count(".")) == 1 and (
+        adomain.endswith("." + bdomain) or bdomain.endswith("." + adomain))
 
 
 # --- the thread -----------------------------------------------------------------

@@ -37,34 +37,56 @@ def _ids(value) -> list[str]:
 
 
 def threads_with_followup_trailers(archive: Path, limit: int | None = None) -> list[Thread]:
-    """Patch threads whose replies give review trailers, in archive order."""
-    heads, raws, root_of = [], [], {}
+    """Patch threads whose replies give review trailers, in archive order. A thread is
+    what References/In-Reply-To join, whatever order its mails came in (a patch archived
+    before its cover is still the cover's)."""
+    heads: list[tuple[str, str, list[str], bytes]] = []  # (msgid, subject, refs, raw)
+    parent: dict[str, str] = {}
+    seen: set[str] = set()
+
+    def root(m: str) -> str:
+        while parent[m] != m:
+            parent[m] = parent[parent[m]]
+            m = parent[m]
+        return m
     for raw in messages_from_path(archive):
         head = email.message_from_bytes(raw.split(b"\n\n", 1)[0] + b"\n\n", policy=email.policy.compat32)
         mid = (_ids(head["Message-ID"]) or [None])[0]
-        if mid is None or mid in root_of:
+        if mid is None or mid in seen:
             continue
-        refs, irt = _ids(head["References"]), _ids(head["In-Reply-To"])
-        parent = next((r for r in [*irt, *reversed(refs)] if r in root_of), None)
-        root_of[mid] = root_of[parent] if parent else mid
-        heads.append((mid, str(head["Subject"] or "")))
-        raws.append(raw)
+        seen.add(mid)
+        refs = _ids(head["References"]) + _ids(head["In-Reply-To"])
+        parent.setdefault(mid, mid)
+        for ref in refs:
+            parent.setdefault(ref, ref)
+            a, b = root(ref), root(mid)
+            if a != b:
+                parent[b] = a
+        heads.append((mid, str(head["Subject"] or ""), refs, raw))
     threads: dict[str, Thread] = {}
-    subjects = dict(heads)
-    for (mid, subject), raw in zip(heads, raws):
-        t = threads.setdefault(root_of[mid], Thread(root_of[mid]))
+    order: dict[str, int] = {}
+    subjects = {}
+    for i, (mid, subject, refs, raw) in enumerate(heads):
+        t = threads.setdefault(root(mid), Thread(""))
+        if mid in t.msgids:
+            continue
+        order.setdefault(root(mid), i)
+        subjects[mid] = subject
         t.raws.append(raw)
         t.msgids.add(mid)
+        if not t.root and not any(r in seen for r in refs if r != mid):
+            t.root = mid  # the mail the thread hangs from
     out = []
-    for t in threads.values():
-        if "PATCH" not in subjects[t.root].upper():
+    for key, t in threads.items():
+        t.root = t.root or next(iter(sorted(t.msgids)))
+        if "PATCH" not in subjects.get(t.root, "").upper():
             continue
         if any(re.match(r"(?i)\s*re:", subjects[m]) for m in t.msgids) and any(
-                _FOLLOWUP.search(r.split(b"\n\n", 1)[-1]) for r in t.raws[1:]):
-            out.append(t)
-            if limit is not None and len(out) >= limit:
-                break
-    return out
+                _FOLLOWUP.search(r.split(b"\n\n", 1)[-1]) for r in t.raws):
+            out.append((order[key], t))
+    out.sort(key=lambda x: x[0])
+    found = [t for _i, t in out]
+    return found[:limit] if limit is not None else found
 
 
 def write_mbox(thread: Thread, path: Path) -> Path:
@@ -88,9 +110,14 @@ def b4_am(mbox: Path, msgid: str, outdir: Path) -> dict[str, set[tuple[str, str]
         for msg in mailbox.mbox(str(mbx)):
             mid = (_ids(msg["Message-Id"]) or [""])[0]
             body = msg.get_payload(decode=True).decode("utf-8", "replace").split("\n---\n", 1)[0]
-            found[mid] = {(k.lower(), e.lower()) for k, e in
-                          re.findall(r"(?im)^(Reviewed-by|Acked-by|Tested-by):.*?<([^>]+)>", body)}
+            found[mid] = {(k.lower(), _address(v)) for k, v in
+                          re.findall(r"(?im)^(Reviewed-by|Acked-by|Tested-by):[ \t]*(.*)$", body)}
     return found
+
+
+def _address(value: str) -> str:
+    m = re.search(r"<([^<>\s]+@[^<>\s]+)>", value) or re.search(r"([^<>\s]+@[^<>\s]+)", value)
+    return m.group(1).lower() if m else value.strip().lower()
 
 
 def ours(msgids: set[str], thread_msgids: set[str]) -> dict[str, set[tuple[str, str]]]:

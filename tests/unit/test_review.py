@@ -95,3 +95,10 @@ def test_a_trailer_carried_twice_names_the_version_it_was_given_on():
     twice = rv.Given(kind="Acked-by", name="Rev", email="rev@example.org", value="", from_msgid="r1", carried_from=1)
     out = rv.carried([side("a1", 1, "x", "p", [twice])], 2, [], [side("b1", 1, "x", "p")])
     assert out["b1"][0].carried_from == 1 and not out["b1"][0].stale
+
+
+def test_an_address_one_domain_level_apart_or_with_an_extension_is_the_sender_as_b4_says():
+    assert rv.same_address("misono.tomohiro@jp.fujitsu.com", "misono.tomohiro@fujitsu.com")
+    assert rv.same_address("foo+kernel@example.org", "FOO@example.org")
+    assert not rv.same_address("foo@a.b.example.org", "foo@example.org")
+    assert not rv.same_address("bar@example.org", "foo@example.org")
