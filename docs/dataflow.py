@@ -84,7 +84,7 @@ STAGES = [
         ['review.py (b4 trailer rules)', 'replies.py (comments, objections)', 'maintainers.py'],
         ['review.py (batches, stores)'],
         ['ReviewState, ReviewPerson'],
-        ['review API, manage.py review', 'series and graph pages'],
+        ['review API, manage.py review', 'web/review.py: /review/ queues,', 'series and graph page panels'],
     ]),
     ('digest', [
         ['send_due_digests (beat)'],

@@ -410,18 +410,27 @@ class ReviewState(models.Model):
     stale = models.PositiveIntegerField(default=0)  # patches whose only review trailers are stale
     objections_open = models.PositiveIntegerField(default=0)
     tree = models.CharField(max_length=100, blank=True)  # whose MAINTAINERS named the expected reviewers
+    # In the reviewer queues: the newest revision of its series and not merged into a tree.
+    open = models.BooleanField(default=True)
+    waiting_since = models.DateTimeField(null=True, blank=True)  # the revision's date
     data = models.JSONField(default=dict)
     computed = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["open", "waiting_since"], name="review_queue_order")]
 
 
 class ReviewPerson(models.Model):
     """Who stands where in a revision's review, for the reviewer queues (/review/?reviewer=)."""
     EXPECTED, REVIEWED, COMMENTED = "expected", "reviewed", "commented"
     revision = models.ForeignKey(Revision, related_name="review_people", on_delete=models.CASCADE)
+    series = models.ForeignKey(Series, related_name="review_people", on_delete=models.CASCADE)
+    version = models.PositiveIntegerField(default=1)
     email = models.CharField(max_length=300)
     role = models.CharField(max_length=10)
     name = models.CharField(max_length=300, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["revision", "email", "role"], name="review_person_once")]
-        indexes = [models.Index(fields=["email", "role"], name="review_person_by_email")]
+        indexes = [models.Index(fields=["email", "role"], name="review_person_by_email"),
+                   models.Index(fields=["series", "email", "role"], name="review_person_in_series")]

@@ -203,3 +203,54 @@ def review_of(rev: Revision) -> dict | None:
     chain = [_chain_entry(needed[m], states.get(needed[m].id)) for m in order if m in needed]
     chain += [{"msgid": m, "state": "not stored"} for m in order if m not in needed]
     return {**state.data, "state": state.state, "computed": state.computed.isoformat(), "chain": chain}
+
+
+REVIEW_PAGE_SIZE = 50
+
+
+def review_queue(params) -> dict:
+    """One page of /review/: open revisions (the newest of their series, not merged), those
+    waiting longest first, filtered by reviewer (expected per MAINTAINERS, commented, or
+    reviewed an earlier revision), path prefix and list; `new=1` keeps the ones whose
+    earlier revision the reviewer reviewed and this one not yet. Four queries a page."""
+    from django.db.models import Exists, OuterRef
+    from .models import PatchFile, ReviewPerson
+    qs = ReviewState.objects.filter(open=True)
+    reviewer = (params.get("reviewer") or "").strip().lower()[:300]
+    prefix = (params.get("path") or "").strip().lstrip("/")[:300]
+    list_name = (params.get("list") or "").strip()[:200]
+    new_only = params_.flag(params, "new")
+    if new_only and not reviewer:
+        raise BadRequest("new: give reviewer=EMAIL too (new revisions since that person reviewed)")
+    if list_name:
+        if not MailingList.objects.filter(name=list_name).exists():
+            raise BadRequest(f"list: no mailing list named {list_name[:100]!r}")
+        qs = qs.filter(revision__mailing_list__name=list_name)
+    if reviewer:
+        people = ReviewPerson.objects.filter(email=reviewer)
+        here = people.filter(revision_id=OuterRef("revision_id"))
+        earlier = people.filter(series_id=OuterRef("revision__series_id"), role=ReviewPerson.REVIEWED,
+                                version__lt=OuterRef("revision__version"))
+        if new_only:
+            qs = qs.filter(Exists(earlier)).exclude(Exists(here.filter(role=ReviewPerson.REVIEWED)))
+        else:
+            qs = qs.filter(Exists(here) | Exists(earlier))
+    if prefix:
+        qs = qs.filter(Exists(PatchFile.objects.filter(patch__revision_id=OuterRef("revision_id"),
+                                                       path__startswith=prefix)))
+    ids_qs = qs.order_by("waiting_since", "id").values_list("id", flat=True)
+    key = {"reviewer": reviewer, "path": prefix, "list": list_name, "new": new_only, "q": "review"}
+    page = params_.page(_CountCachedPaginator(ids_qs, REVIEW_PAGE_SIZE, key=key), params)
+    ids = list(page.object_list)
+    rows = {s.id: s for s in ReviewState.objects.filter(id__in=ids).select_related("revision", "revision__mailing_list")
+            .defer("data")}
+    roles = {}
+    if reviewer and ids:
+        for rid, role in ReviewPerson.objects.filter(email=reviewer, revision_id__in=[rows[i].revision_id for i in ids
+                                                                                     if i in rows]).values_list(
+                "revision_id", "role"):
+            roles.setdefault(rid, []).append(role)
+    states = [rows[i] for i in ids if i in rows]
+    for s in states:
+        s.reviewer_roles = sorted(roles.get(s.revision_id, []))
+    return {"page": page, "states": states, "filters": key}

@@ -12,6 +12,7 @@ urlpatterns = [
     path("", include("reviewapp.web.suites")),
     path("", include("reviewapp.web.browse")),
     path("", include("reviewapp.web.digests")),
+    path("", include("reviewapp.web.review")),
     path("", include("reviewapp.api.urls")),
 ]
 

@@ -341,7 +341,9 @@ def recompute(revision_ids, tree: Tree | None = None) -> list[int]:
     """Review state of these revisions and of their next revisions (what they carry
     may change), oldest version first so a revision finds its previous one stored."""
     ids = set(revision_ids)
+    # The next revisions carry what these give; the previous ones stop being the open one.
     ids |= set(Revision.objects.filter(previous_id__in=list(ids)).values_list("id", flat=True))
+    ids |= set(Revision.objects.filter(id__in=list(ids), previous__isnull=False).values_list("previous_id", flat=True))
     revs = list(Revision.objects.live().filter(id__in=list(ids)).select_related("cover", "mailing_list")
                 .order_by("version", "date", "id"))
     done = []
@@ -352,8 +354,22 @@ def recompute(revision_ids, tree: Tree | None = None) -> list[int]:
     return done
 
 
+def _open_ids(revs: list[Revision]) -> set[int]:
+    """The revisions that are the newest of their series and not merged into a tree."""
+    newest: dict[int, tuple] = {}
+    for sid, rid, version, date in (Revision.objects.live().filter(series_id__in={r.series_id for r in revs})
+                                    .values_list("series_id", "id", "version", "date")):
+        key = (version, date.isoformat() if date else "", rid)
+        if sid not in newest or key > newest[sid]:
+            newest[sid] = key
+    latest = {r.id for r in revs if newest.get(r.series_id, (0, "", None))[2] == r.id}
+    from .merged import merged_revision_ids
+    return latest - merged_revision_ids([r for r in revs if r.id in latest])
+
+
 def _store_batch(revs: list[Revision], tree: Tree | None) -> list[int]:
     inputs = _load(revs)
+    open_ids = _open_ids(revs)
     trees: dict[int, tuple] = {}
     out_states, out_people = [], []
     for i in inputs:
@@ -369,7 +385,8 @@ def _store_batch(revs: list[Revision], tree: Tree | None) -> list[int]:
         s = data["summary"]
         out_states.append(ReviewState(revision=i.rev, state=s["state"], patches=s["patches"],
                                       reviewed=s["reviewed"], stale=s["stale"],
-                                      objections_open=s["objections_open"], tree=data["tree"], data=data))
+                                      objections_open=s["objections_open"], tree=data["tree"], data=data,
+                                      open=i.rev.id in open_ids, waiting_since=i.rev.date))
         out_people += _people(i.rev, data)
     with transaction.atomic():
         ids = [r.id for r in revs]
@@ -386,7 +403,8 @@ def _people(rev: Revision, data: dict) -> list[ReviewPerson]:
     def add(email, name, role):
         email = (email or "").lower()[:300]
         if email and (email, role) not in seen:
-            seen[(email, role)] = ReviewPerson(revision=rev, email=email, role=role, name=(name or "")[:300])
+            seen[(email, role)] = ReviewPerson(revision=rev, series_id=rev.series_id, version=rev.version,
+                                               email=email, role=role, name=(name or "")[:300])
     for p in data["patches"]:
         for t in p["trailers"]:
             if t["via"] != "own" and t["kind"] in rv.REVIEW_KINDS and not t["stale"]:

@@ -14,9 +14,9 @@ from ..permissions import is_maintainer, maintainer_required
 from ..selectors import revision_of_msgid, revision_or_404, series_page
 from ..services import fetch
 from ..pagecache import anonymous_cached
-from . import apply as apply_web, browse as browse_web, graph as graph_web, suites as suites_web
+from . import apply as apply_web, browse as browse_web, graph as graph_web, review as review_web, suites as suites_web
 
-PANELS = (graph_web, apply_web, suites_web, browse_web)
+PANELS = (review_web, graph_web, apply_web, suites_web, browse_web)
 
 
 @anonymous_cached
@@ -43,6 +43,9 @@ def revision_detail(request, msgid):
     context.update(_patch_page(rev, request.GET))
     for panel in PANELS:
         context.update(panel.series_panel(request, rev))
+    by_patch = review_web.review_by_patch(context.get("review"))
+    for p in context["patches"]:
+        p.review = by_patch.get(p.message.msgid)
     return render(request, "series_detail.html", context)
 
 

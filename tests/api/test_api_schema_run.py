@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings as hsettings
 
 from reviewapp.models import ApplyRun, Revision
 from reviewapp.models import FetchRequest
-from reviewapp.services import apply as apply_service, suites
+from reviewapp.services import apply as apply_service, review, suites
 from reviewapp.services.graph import graph_for
 from tests.support.demo import FASTPATH
 
@@ -71,8 +71,9 @@ def keep_test_connection():
 
 @pytest.fixture
 def stored(demo) -> ApplyRun:
-    """Rows for the real-value pass: an applied chain and a stored graph."""
+    """Rows for the real-value pass: an applied chain, a stored graph and review state."""
     graph_for(Revision.objects.get(msgid=FASTPATH))
+    review.recompute([Revision.objects.get(msgid=FASTPATH).id])
     run = apply_service.apply(Revision.objects.get(msgid=FASTPATH), demo)
     assert run.status == ApplyRun.APPLIED
     suites.request_run(run, suites.ensure_default_suite(), force=True)  # queued: no worker here
@@ -104,4 +105,5 @@ def test_every_get_with_real_ids_answers_200_valid_against_the_schema(stored, ma
         response = op.Case(path_parameters=params).call_and_validate(headers=_token(maintainer))
         assert response.status_code == 200, (op.path, response.text[:300])
         checked.append(op.path)
-    assert {"/api/revisions/{msgid}/graph", "/api/chains/{run_id}/mbox", "/api/revisions/{msgid}/mbox"} <= set(checked)
+    assert {"/api/revisions/{msgid}/graph", "/api/chains/{run_id}/mbox", "/api/revisions/{msgid}/mbox",
+            "/api/revisions/{msgid}/review"} <= set(checked)

@@ -168,9 +168,17 @@ def test_uffd_minor_v3_carries_a_foreign_author_and_a_series_review():
     body = second.split("\n\n", 1)[1]
     assert body.startswith("From: James Houghton <jthoughton@google.com>\n")
     replies = [m for m, _ in thread("uffd-minor-v3") if str(m["Subject"]).startswith("Re:")]
-    assert len(replies) == 1
+    assert len(replies) == 3
     assert replies[0]["In-Reply-To"] == f"<{content.msgid('uffd-minor-v3')}>"
     assert "Reviewed-by: James Houghton <jthoughton@google.com>" in replies[0].get_content()
+
+
+def test_liam_comments_on_two_uffd_minor_v3_patches_quoting_their_diffs_without_trailers():
+    liam = [m for m, _ in thread("uffd-minor-v3") if "Liam.Howlett@oracle.com" in str(m["From"])]
+    assert [m["In-Reply-To"] for m in liam] == [f"<{content.msgid('uffd-minor-v3', n)}>" for n in (2, 3)]
+    for m in liam:
+        text = m.get_content()
+        assert "\n> +" in text and "-by:" not in text
 
 
 def test_restricted_mapping_names_its_base_series_and_draws_a_lockdep_report():
