@@ -94,6 +94,19 @@ class ReviewCounts:
 
 
 @dataclass(frozen=True)
+class ReviewProgress:
+    """Where the review of a revision stands (untangle.review), and what moved in the period."""
+
+    state: str
+    patches: int
+    reviewed: int
+    objections_open: int = 0
+    new_trailers: int = 0  # review trailers given in the period
+    new_objections: int = 0  # objections raised in the period, still open
+    gone_stale: int = 0  # reviews this revision made stale (it changed the patch), when it is new
+
+
+@dataclass(frozen=True)
 class StaleDependency:
     """A dependency of the chain with a newer revision of its series."""
 
@@ -131,6 +144,7 @@ class DigestItem:
     stale: tuple[StaleDependency, ...] = ()
     missing: tuple[MissingDependency, ...] = ()
     reviews: ReviewCounts = ReviewCounts()
+    progress: ReviewProgress | None = None
 
 
 @dataclass(frozen=True)
@@ -343,9 +357,23 @@ def _suite_words(suite: SuiteState | None) -> str | None:
     return text
 
 
-def _review_words(reviews: ReviewCounts) -> str:
+def _review_words(reviews: ReviewCounts, progress: ReviewProgress | None = None) -> str:
     parts = [f"{tag}: {reviews.of(tag)}" for tag in _REVIEW_TAGS if reviews.of(tag)]
-    return ", ".join(parts) + "." if parts else "no review tags yet."
+    text = ", ".join(parts) + "." if parts else "no review tags yet."
+    if progress is None:
+        return text
+    text += f" {progress.state}: {progress.reviewed} of {progress.patches} patches reviewed"
+    if progress.objections_open:
+        text += f", {_count(progress.objections_open, 'open objection', 'open objections')}"
+    moved = [_count(n, one, many) for n, one, many in (
+        (progress.new_trailers, "new review trailer", "new review trailers"),
+        (progress.new_objections, "new objection", "new objections"),
+        (progress.gone_stale, "review gone stale", "reviews gone stale")) if n]
+    return text + (f"; since the last digest: {', '.join(moved)}." if moved else ".")
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
 
 
 def _stale_words(item: DigestItem, dep: StaleDependency) -> str:
@@ -507,7 +535,7 @@ def compose(subscription: DigestSubscription, items: Sequence[DigestItem], perio
         numbered, lambda i: _suite_words(i.suite)))
     lines += _section("Stale or missing dependencies", _deps_section(numbered, lore))
     lines += _section("Review state", _simple_section(
-        numbered, lambda i: _review_words(i.reviews)))
+        numbered, lambda i: _review_words(i.reviews, i.progress)))
     lines += _section("Links", _links_section(numbered, lore))
     lines += _footer(subscription, base_url)
     return ComposedDigest(subject, "\n".join(lines) + "\n", unsubscribe_url=unsubscribe)

@@ -39,7 +39,7 @@ from django.utils import timezone as djtz
 from untangle import digest as pure
 
 from . import leases
-from ..models import (ApplyRun, Dependency, Digest, Message, PatchFile, Revision, Subscription,
+from ..models import (ApplyRun, Dependency, Digest, Message, PatchFile, Revision, ReviewState, Subscription,
                       SuiteRun, Trailer)
 
 log = logging.getLogger("reviewapp.digests")
@@ -340,6 +340,34 @@ def _reviews(rev: Revision, until: datetime) -> pure.ReviewCounts:
     return pure.ReviewCounts.from_tags({kind: len(who) for kind, who in people.items()})
 
 
+def _progress(rev: Revision, period) -> pure.ReviewProgress | None:
+    """The stored review state (services/review.py), and what of it falls in the period."""
+    state = ReviewState.objects.filter(revision=rev).only("state", "patches", "reviewed", "objections_open",
+                                                          "data").first()
+    if state is None:
+        return None
+    def within(value: str) -> bool:
+        return bool(value) and _in(_moment(value), period)
+    patches = state.data.get("patches", [])
+    given = {(t["kind"], t["email"]) for p in patches for t in p["trailers"]
+             if t["via"] != "own" and t["carried_from"] is None and within(t.get("date", ""))}
+    objections = {o["msgid"] for p in patches for o in p["objections"] if o["open"] and within(o["date"])}
+    objections |= {o["msgid"] for o in ((state.data.get("cover") or {}).get("objections") or [])
+                   if o["open"] and within(o["date"])}
+    stale = sum(1 for p in patches for t in p["trailers"] if t["stale"]) if _in(rev.date, period) else 0
+    return pure.ReviewProgress(state=state.state, patches=state.patches, reviewed=state.reviewed,
+                               objections_open=state.objections_open, new_trailers=len(given),
+                               new_objections=len(objections), gone_stale=stale)
+
+
+def _moment(value: str) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
 def _in(moment: datetime | None, period: Period) -> bool:
     return moment is not None and period.start <= moment < period.end
 
@@ -356,7 +384,7 @@ def build_item(rev: Revision, sub: Subscription, period: Period) -> pure.DigestI
         new_in_period=_in(_seen(rev), period) and not period.first,
         chain=tuple(_ref(d) for d in chain),
         apply=apply, suite=_suite(rev, sub, period), stale=tuple(_stale(chain)),
-        missing=tuple(missing), reviews=_reviews(rev, period.end),
+        missing=tuple(missing), reviews=_reviews(rev, period.end), progress=_progress(rev, period),
         url=f"{base}/s/{rev.pk}",
         tree_url=f"{base}/tree/{applied_run.pk}/" if applied_run else None)
 

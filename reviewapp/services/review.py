@@ -407,7 +407,8 @@ def _people(rev: Revision, data: dict) -> list[ReviewPerson]:
                                                email=email, role=role, name=(name or "")[:300])
     for p in data["patches"]:
         for t in p["trailers"]:
-            if t["via"] != "own" and t["kind"] in rv.REVIEW_KINDS and not t["stale"]:
+            # Reviewed this revision: a trailer given on it (carried ones were given on another).
+            if t["via"] != "own" and t["kind"] in rv.REVIEW_KINDS and t["carried_from"] is None:
                 add(t["email"], t["name"], ReviewPerson.REVIEWED)
         for c in p["comments"]:
             add(c["email"], c["name"], ReviewPerson.COMMENTED)

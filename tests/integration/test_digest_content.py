@@ -224,3 +224,23 @@ def test_a_list_only_in_cc_selects_the_series(data_dir):
     assert "KVM: guest_memfd: support for uffd minor" in titles  # archived from kvm, Cc linux-mm
     other = digests.subscribe("netdev@vger.kernel.org", lists=["netdev"])
     assert not digests.matching(other).exists()
+
+
+def test_each_series_gets_its_review_state_and_what_moved_since_the_last_digest(demo):
+    from reviewapp.services import ingest, review
+    review.recompute(list(Revision.objects.values_list("id", flat=True)))
+    sub = demo["sub"]
+    first = " ".join(digests.compose_due(sub, FIRST).body.split())
+    v3 = Revision.objects.get(msgid=UFFD_V3).review
+    assert f"v3 Reviewed-by: 2, Acked-by: 1. {v3.state}: {v3.reviewed} of 4 patches reviewed." in first
+    Digest.objects.filter(subscription=sub).update(state=Digest.SENT)
+    patch = rev(UFFD_V3).patches.get(number=2)
+    reply = (f"From: Liam R. Howlett <Liam.Howlett@oracle.com>\nSubject: Re: {patch.subject}\n"
+             f"Message-ID: <liam-rb@oracle.com>\nIn-Reply-To: <{patch.message.msgid}>\n"
+             f"References: <{UFFD_V3}> <{patch.message.msgid}>\nDate: Wed, 25 Nov 2026 10:00:00 +0000\n\n"
+             "> +x\n> +y\n\nThanks for the rework.\n\nReviewed-by: Liam R. Howlett <Liam.Howlett@oracle.com>\n")
+    result = ingest.ingest([reply.encode()], "kvm", workers=0)
+    Message.objects.filter(msgid="liam-rb@oracle.com").update(received=SECOND - timedelta(days=3))
+    review.recompute(sorted(result.revisions))
+    later = " ".join(digests.compose_due(sub, SECOND).body.split())
+    assert "since the last digest: 1 new review trailer." in later

@@ -8,7 +8,7 @@ from django.contrib.sessions.models import Session
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from reviewapp.models import AuditLog, FetchRequest, Revision, Subscription
-from reviewapp.services import digests
+from reviewapp.services import digests, review
 from reviewapp.services.apply import apply
 from reviewapp.services.graph import graph_for
 from tests.support.demo import MAPPING_V8, UFFD_V2, UFFD_V3
@@ -37,6 +37,7 @@ def ids(demo):
     graph_for(uffd)
     run = apply(uffd, demo)
     assert run.status == "applied", run.error
+    review.recompute(list(Revision.objects.values_list("id", flat=True)))
     sub = Subscription.objects.create(address="rev@example.org", name="r")
     req = FetchRequest.objects.create(ref="x@example.org", msgid="x@example.org")
     return {"msgid": UFFD_V3, "rev_id": uffd.id, "run_id": run.id, "apply_run_id": run.id,
@@ -62,7 +63,8 @@ def test_every_url_fetched_anonymously_with_get_changes_no_row(client, ids):
         urls.append(reverse(name, kwargs=_kwargs(pattern, ids)))
     urls += ["/search?q=never-stored@example.org", "/search?q=",
              f"/range-diff/{UFFD_V3}..{MAPPING_V8}?tree=demo",  # v8 has no chain: nothing applies
-             f"/graph/{MAPPING_V8}/", f"/series/{MAPPING_V8}/"]  # no graph stored for v8
+             f"/graph/{MAPPING_V8}/", f"/series/{MAPPING_V8}/",  # no graph stored for v8
+             "/review/?reviewer=liam.howlett@oracle.com&path=mm/&list=kvm", "/review/?reviewer=x@y.org&new=1"]
     before = _state()
     statuses = {}
     for url in urls:

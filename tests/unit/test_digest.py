@@ -536,3 +536,15 @@ def test_composed_digest_keeps_the_preview_json_shape():
     assert out.to_json() == {"subject": "[reviewapp] linux-mm digest, 2025-04-07..13",
                              "body": "Nothing new on linux-mm between 2025-04-07 and 2025-04-13.\n",
                              "empty": True, "unsubscribe_url": UNSUB}
+
+
+def test_review_words_name_the_state_and_what_moved_and_stay_as_they_were_without_it():
+    counts = d.ReviewCounts(reviewed_by=1)
+    assert d._review_words(counts) == "Reviewed-by: 1."
+    moved = d.ReviewProgress(state="objections", patches=4, reviewed=1, objections_open=1,
+                             new_trailers=2, new_objections=1, gone_stale=3)
+    assert d._review_words(counts, moved) == (
+        "Reviewed-by: 1. objections: 1 of 4 patches reviewed, 1 open objection; since the last digest:"
+        " 2 new review trailers, 1 new objection, 3 reviews gone stale.")
+    quiet = d.ReviewProgress(state="waiting", patches=2, reviewed=0)
+    assert d._review_words(d.ReviewCounts(), quiet) == "no review tags yet. waiting: 0 of 2 patches reviewed."

@@ -1,0 +1,76 @@
+"""The review panel on the series and graph pages, and the reviewer queues (/review/), on
+the demo story: uffd minor v3 carries Liam R. Howlett's review comments; the chain it needs
+(mapping v7) shows its own state; restricted mapping v2 has the bot's lockdep report open."""
+import pytest
+
+from reviewapp.models import Revision, ReviewState
+from reviewapp.services import ingest, review
+from reviewapp.services.graph import compute_missing
+from tests.support.demo import MAPPING_V8, UFFD_V3
+
+pytestmark = pytest.mark.django_db
+MAPPING_V7 = "20250318142233.2716254-1-tabba@google.com"
+RESTRICTED = "20250319101548.2791123-1-tabba@google.com"
+LIAM = "liam.howlett@oracle.com"
+
+
+@pytest.fixture
+def reviewed(demo):
+    ids = list(Revision.objects.values_list("id", flat=True))
+    compute_missing(ids)
+    review.recompute(ids)
+
+
+def test_uffd_minor_v3_shows_liams_comments_per_patch_and_the_chain_it_needs(reviewed, client):
+    html = client.get(f"/series/{UFFD_V3}/").content.decode()
+    panel = html.split('id="review-panel"', 1)[1].split("</section>", 1)[0]
+    assert "Review comments from " in panel and LIAM in panel
+    assert f'href="/series/{MAPPING_V7}/"' in panel  # the needed series' own row
+    v7 = ReviewState.objects.get(revision__msgid=MAPPING_V7)
+    assert f"{v7.reviewed} of {v7.patches} patches" in panel
+    patches = html.split('id="patches"', 1)[1]
+    assert patches.count("comments: Liam R. Howlett (1 mail") == 2
+    data = ReviewState.objects.get(revision__msgid=UFFD_V3).data
+    by_number = {p["number"]: p for p in data["patches"]}
+    assert [c["email"] for c in by_number[2]["comments"]] == [LIAM]
+    assert [c["email"] for c in by_number[3]["comments"]] == [LIAM]
+    assert by_number[1]["comments"] == [] and by_number[2]["objections"] == []
+    # Liam gave no trailer: his name is on no patch's trailer list.
+    assert all(t["email"] != LIAM for p in data["patches"] for t in p["trailers"])
+
+
+def test_the_graph_page_shows_the_bot_report_on_the_series_restricted_mapping_needs(reviewed, client):
+    html = client.get(f"/graph/{RESTRICTED}/").content.decode()
+    panel = html.split('id="review-panel"', 1)[1].split("</section>", 1)[0]
+    assert "objections" in panel and "lockdep report" in panel
+    assert '202503221412.5e7a9c1d-lkp@intel.com/"' in panel  # the report's mail, linked
+
+
+def test_the_queue_lists_open_revisions_oldest_first_and_filters_by_reviewer_path_and_list(reviewed, client):
+    everything = client.get("/review/").context["states"]
+    msgids = [s.revision.msgid for s in everything]
+    assert UFFD_V3 in msgids and MAPPING_V8 in msgids
+    assert "20250402151209.51274-1-kalyazin@amazon.com" not in msgids  # v2: v3 replaced it
+    assert MAPPING_V7 not in msgids  # v8 replaced it
+    dates = [s.waiting_since for s in everything]
+    assert dates == sorted(dates)
+    liam = client.get(f"/review/?reviewer={LIAM.upper()}").context["states"]
+    assert [s.revision.msgid for s in liam] == [UFFD_V3]
+    assert liam[0].reviewer_roles == ["commented"]
+    kvm_only = {s.revision.msgid for s in client.get("/review/?path=virt/kvm/").context["states"]}
+    assert UFFD_V3 in kvm_only and "20250422084530.88342-1-ravi.menon@example.org" not in kvm_only
+    assert client.get("/review/?list=no-such-list").status_code == 400
+    assert client.get("/review/?new=1").status_code == 400
+
+
+def test_new_revision_since_you_reviewed_lists_v8_for_whom_reviewed_v7(reviewed, client):
+    v7_patch = Revision.objects.get(msgid=MAPPING_V7).patches.order_by("number").first()
+    reply = (f"From: Vlastimil Babka <vbabka@suse.cz>\nSubject: Re: {v7_patch.subject}\n"
+             f"Message-ID: <vb-1@suse.cz>\nIn-Reply-To: <{v7_patch.message.msgid}>\n"
+             f"References: <{MAPPING_V7}> <{v7_patch.message.msgid}>\n"
+             f"Date: Wed, 19 Mar 2025 10:00:00 +0000\n\n> +x\n> +y\n\nReviewed-by: Vlastimil Babka <vbabka@suse.cz>\n")
+    result = ingest.ingest([reply.encode()], "kvm", workers=0)
+    review.recompute(sorted(result.revisions))
+    new = client.get("/review/?reviewer=vbabka@suse.cz&new=1").context["states"]
+    assert [s.revision.msgid for s in new] == [MAPPING_V8]
+    assert new[0].reviewer_roles == []  # nothing given on v8 yet
