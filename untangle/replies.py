@@ -42,6 +42,14 @@ _REPORTS = [
                                               r"\bcause[sd]? (a )?regression|\bregression (on|in|with) my\b|"
                                               r"^\s*not ok \d+ ", re.I | re.M)),
 ]
+_REPORT_WORDS = {
+    "lockdep report": ("locking", "lock state", "rcu usage", "lockdep"),
+    "KASAN/UBSAN/KCSAN report": ("san:",),
+    "kernel oops or BUG": ("bug:", "oops", "protection fault", "panic", "unable to handle"),
+    "kernel WARNING with a trace": ("warning: cpu:", "call trace:"),
+    "build error": ("error", "build", "fail", "compil", "undefined reference"),
+    "crash or regression report": ("crash", "panic", "hang", "hung", "oops", "regression", "not ok"),
+}
 _APPLIED = re.compile(r"^(applied|queued|pushed|merged|picked up|thanks,? applied|applied,? thanks|"
                       r"this (patch|series|pull request) was applied|has been merged)\b", re.I)
 # Senders whose every report is an objection until answered (merge and apply notices are not).
@@ -57,44 +65,53 @@ class Verdict:
     own_lines: int  # lines of the sender's own text (not quoted, no trailers, no greeting)
 
 
-def own_text(body: str) -> list[str]:
+def own_text(body: str, trailers: list | None = None) -> list[str]:
     """The sender's own lines: not quoted, not the attribution, not the signature,
-    not trailers, not greetings or thanks alone."""
+    not trailers, not greetings or thanks alone. trailers: followup_trailers(body), if known."""
     body = body[:MAX_BODY].split("\n-- \n", 1)[0]
-    trailers = {t.kind.lower() for t in followup_trailers(body)}
+    kinds = {t.kind.lower() for t in (followup_trailers(body) if trailers is None else trailers)}
     out = []
     for line in body.split("\n"):
         text = line.strip()
-        if not text or _QUOTED.match(line) or _SNIPPED.match(text):
+        if not text or text[0] == ">" or _QUOTED.match(line) or _SNIPPED.match(text):
             continue
         if _ATTRIBUTION.search(text) or _THANKS_ONLY.match(text) or _GREETING.match(text):
             continue
         if _SIGNOFF.match(text) and not text.endswith((":", "?")):
             continue
         head = text.split(":", 1)[0].lower()
-        if ":" in text and head in trailers:
+        if ":" in text and head in kinds:
             continue
         out.append(text)
     return out
 
 
+_DIFF_QUOTE_M = re.compile(_DIFF_QUOTE.pattern, re.M)
+_DIFF_LINE_M = re.compile(_DIFF_LINE.pattern, re.M)
+
+
 def quotes_diff(body: str) -> bool:
-    lines = body[:MAX_BODY].split("\n")
-    if any(_DIFF_QUOTE.match(x) for x in lines):
+    body = body[:MAX_BODY]
+    if ">" not in body:
+        return False
+    if _DIFF_QUOTE_M.search(body):
         return True
-    return sum(1 for x in lines if _DIFF_LINE.match(x)) >= 2
+    lines = _DIFF_LINE_M.finditer(body)
+    return next(lines, None) is not None and next(lines, None) is not None
 
 
-def classify(body: str, from_email: str, author_email: str = "") -> Verdict:
+def classify(body: str, from_email: str, author_email: str = "", trailers: list | None = None) -> Verdict:
     """One reply, classed by the first rule that fires (the patch's own author
-    answering is never an objection nor a review comment)."""
-    mine = own_text(body)
+    answering is never an objection nor a review comment). trailers: followup_trailers(body), if known."""
+    if trailers is None:
+        trailers = followup_trailers(body)
+    mine = own_text(body, trailers)
     own = "\n".join(mine)
     quoted = quotes_diff(body)
     sender = (from_email or "").lower()
     if author_email and sender == author_email.lower():
         return Verdict(OTHER, "the author's own answer", quoted, len(mine))
-    kinds = {t.kind.lower() for t in followup_trailers(body)}
+    kinds = {t.kind.lower() for t in trailers}
     if _NOTICES.search(sender) or (mine and len(mine) <= 12 and any(_APPLIED.match(x) for x in mine[:3])):
         return Verdict(OTHER, "an applied or merged notice", quoted, len(mine))
     if "nacked-by" in kinds:
@@ -102,8 +119,10 @@ def classify(body: str, from_email: str, author_email: str = "") -> Verdict:
     if _NAK.search(own):
         return Verdict(OBJECTION, "says NAK in its own text", quoted, len(mine))
     bot = bool(BOTS.search(sender))
+    low = own.lower()
     for name, rule in _REPORTS:
-        if rule.search(own):
+        # Each rule runs only on text holding one of its words (most replies hold none).
+        if any(w in low for w in _REPORT_WORDS[name]) and rule.search(own):
             return Verdict(OBJECTION, f"{name} in its own text" + (" (from a bot)" if bot else ""),
                            quoted, len(mine))
     if kinds & {"reported-by", "closes"} and (bot or not kinds & {"reviewed-by", "acked-by", "tested-by"}):

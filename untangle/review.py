@@ -59,18 +59,27 @@ def _trailer(kind: str, value: str) -> FoundTrailer:
     return FoundTrailer(_canon(kind), value.strip(), " ".join(name.split()), addr.lower(), True)
 
 
+_LINES = re.compile(r"^[ \t\f\v]*(\w\S+):[ \t\f\v]+(\S.*?)\r?$", re.M | re.I)
+# b4 joins a trailer wrapped over two lines; bounded to one line each (b4's own classes
+# may span lines, which only matters for mails no one writes).
+_WRAPPED_FIXES = re.compile(r"^(\S+:[ \t]+[\da-f]+[ \t]+\([^)\n]+)\n([^\n]+\))", re.M)
+_WRAPPED_ADDRESS = re.compile(r"^(\S+:[ \t]+[^<\n]+)\n(<[^>\n]+>)$", re.M)
+
+
 def followup_trailers(body: str) -> list[FoundTrailer]:
     """The trailers a follow-up mail gives (quoted lines and the signature never count)."""
     body = body[:MAX_BODY].split("\n-- \n", 1)[0].strip() + "\n"
-    body = re.sub(r"^(\S+:\s+[\da-f]+\s+\([^)]+)\n([^\n]+\))", r"\1 \2", body, flags=re.M)
-    body = re.sub(r"^(\S+:\s+[^<]+)\n(<[^>]+>)$", r"\1 \2", body, flags=re.M)
+    if "(" in body:
+        body = _WRAPPED_FIXES.sub(r"\1 \2", body)
+    if "\n<" in body:
+        body = _WRAPPED_ADDRESS.sub(r"\1 \2", body)
     found: list[FoundTrailer] = []
     other_lines = False
-    for line in body.split("\n"):
-        m = _LINE.search(line.strip("\r"))
-        if not m:
+    next_start = 0  # where the next line starts if every line so far was a trailer line
+    for m in _LINES.finditer(body):
+        if m.start() != next_start:
             other_lines = True
-            continue
+        next_start = m.end() + 1
         kind, value = m.groups()
         low = kind.lower()
         if low in _IGNORED or low in _NOT_FOLLOWUP or (other_lines and low in _HEADERS):
@@ -79,11 +88,11 @@ def followup_trailers(body: str) -> list[FoundTrailer]:
             continue
         if not _PERSON.search(value) and low not in _NON_PERSON:
             continue
-        if re.search(r"https?://", value) and low not in _LINKS:
+        if "://" in value and re.search(r"https?://", value) and low not in _LINKS:
             continue
         if low == "fixes" and not re.search(r"^[0-9a-f]{6,}", value):
             continue
-        if ext := _EXTINFO.search(value):
+        if "#" in value and (ext := _EXTINFO.search(value)):
             value = ext.group(1)
         found.append(_trailer(kind, value))
     return found
@@ -167,12 +176,14 @@ def _parent(mail: ThreadMail, by_id: dict[str, ThreadMail]) -> ThreadMail | None
     return by_id.get(mail.in_reply_to)
 
 
-def attribute(mails: list[ThreadMail], limit: int = 200) -> dict[str, list[Given]]:
+def attribute(mails: list[ThreadMail], limit: int = 200,
+              parsed: dict[str, list[FoundTrailer]] | None = None) -> dict[str, list[Given]]:
     """Follow-up trailers per patch or cover msgid: each reply walks up its thread
     to the patch (or cover) it answers, taking the trailers of the replies it
     passes on the way, as b4 does."""
     by_id = {m.msgid: m for m in mails}
-    parsed = {m.msgid: followup_trailers(m.body) for m in mails if m.is_reply}
+    if parsed is None:
+        parsed = {m.msgid: followup_trailers(m.body) for m in mails if m.is_reply}
     out: dict[str, list[Given]] = {}
     for mail in sorted((m for m in mails if m.is_reply), key=_when):
         own = parsed[mail.msgid]

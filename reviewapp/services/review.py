@@ -48,19 +48,40 @@ class _Inputs:
 _MAINTAINERS: "OrderedDict[tuple, mt.Maintainers]" = OrderedDict()
 
 
-def _tree_for(rev: Revision, tree: Tree | None) -> tuple[Tree | None, str]:
-    """The tree whose MAINTAINERS says who reviews rev, and the commit to read it at:
-    the one asked for, else the tree its latest applied chain went onto, else the
-    tree named after its list, else REVIEWAPP_REVIEW_TREE."""
-    if tree is None:
-        run = (ApplyRun.objects.filter(root=rev, status=ApplyRun.APPLIED).select_related("tree")
-               .order_by("-created").first())
-        if run is not None and run.tree.state == Tree.State.READY:
+class _Trees:
+    """Which tree's MAINTAINERS says who reviews a revision, read once for a batch: the
+    tree asked for, else the one its latest applied chain went onto, else the tree named
+    after its list, else REVIEWAPP_REVIEW_TREE."""
+
+    def __init__(self, revs: list[Revision], tree: Tree | None) -> None:
+        self.tree = tree
+        self.ready = {t.name: t for t in Tree.objects.filter(state=Tree.State.READY)} if tree is None else {}
+        self.runs: dict[int, ApplyRun] = {}
+        self._heads: dict[int, tuple] = {}
+        if tree is None and self.ready:
+            for run in (ApplyRun.objects.filter(root_id__in=[r.id for r in revs], status=ApplyRun.APPLIED)
+                        .select_related("tree").order_by("created", "id")):
+                self.runs[run.root_id] = run  # the latest wins
+
+    def of(self, rev: Revision) -> tuple[Tree | None, str]:
+        if self.tree is not None:
+            return self._head(self.tree)
+        run = self.runs.get(rev.id)
+        if run is not None and run.tree.state == Tree.State.READY and run.base:
             return run.tree, run.base
         names = [rev.mailing_list.name] if rev.mailing_list_id else []
         names += [settings.REVIEW_TREE] if settings.REVIEW_TREE else []
-        tree = next((t for n in names for t in Tree.objects.filter(name=n, state=Tree.State.READY)), None)
-    if tree is None or tree.state != Tree.State.READY or not tree.mirror_path:
+        found = next((self.ready[n] for n in names if n in self.ready), None)
+        return self._head(found) if found is not None else (None, "")
+
+    def _head(self, tree: Tree) -> tuple[Tree | None, str]:
+        if tree.id not in self._heads:
+            self._heads[tree.id] = _tree_head(tree)
+        return self._heads[tree.id]
+
+
+def _tree_head(tree: Tree) -> tuple[Tree | None, str]:
+    if tree.state != Tree.State.READY or not tree.mirror_path:
         return None, ""
     head = next((h for b in (tree.branches or []) if (h := gitrepo.resolve(Path(tree.mirror_path), b))), None)
     return tree, head or gitrepo.resolve(Path(tree.mirror_path), "HEAD") or ""
@@ -161,13 +182,14 @@ def compute(i: _Inputs, maint: mt.Maintainers | None, file_text=None, tree_name:
     rev = i.rev
     by_msgid = {m.msgid: m for m in i.mails}
     cover_msgid = rev.cover.msgid if rev.cover_id and rev.cover else None
-    given = rv.attribute(i.mails)
+    parsed = {m.msgid: rv.followup_trailers(m.body) for m in i.mails if m.is_reply}
+    given = rv.attribute(i.mails, parsed=parsed)
     cover_trailers = [_as_cover(t) for t in given.get(cover_msgid, [])] if cover_msgid else []
     sides = [rv.PatchSide(p.message.msgid, p.number, _title(p.subject), p.patch_id,
                           rv.dedup(given.get(p.message.msgid, []))) for p in i.patches]
     carried = _carried(i, sides)
     owners = _owners(i.mails, by_msgid)
-    verdicts = _verdicts(i, owners)
+    verdicts = _verdicts(i, owners, parsed)
     later_trailers = _trailer_givers(given)
     next_pairs = rv.counterparts(sides, i.next_sides) if i.next_sides is not None else {}
     changed_next = {old.msgid: not same for _new, (old, same) in next_pairs.items()}
@@ -245,14 +267,14 @@ def _owners(mails: list[rv.ThreadMail], by_msgid: dict) -> dict[str, str]:
     return out
 
 
-def _verdicts(i: _Inputs, owners: dict[str, str]) -> dict[str, list[tuple[rv.ThreadMail, rp.Verdict]]]:
+def _verdicts(i: _Inputs, owners: dict[str, str], parsed: dict) -> dict[str, list[tuple[rv.ThreadMail, rp.Verdict]]]:
     author = {p.message.msgid: (p.author_email or i.rev.author_email) for p in i.patches}
     out: dict[str, list] = defaultdict(list)
     for m in i.mails:
         owner = owners.get(m.msgid)
         if owner is None:
             continue
-        v = rp.classify(m.body, m.from_email, author.get(owner, i.rev.author_email))
+        v = rp.classify(m.body, m.from_email, author.get(owner, i.rev.author_email), parsed.get(m.msgid))
         out[owner].append((m, v))
     return out
 
@@ -370,10 +392,10 @@ def _open_ids(revs: list[Revision]) -> set[int]:
 def _store_batch(revs: list[Revision], tree: Tree | None) -> list[int]:
     inputs = _load(revs)
     open_ids = _open_ids(revs)
-    trees: dict[int, tuple] = {}
+    trees = _Trees(revs, tree)
     out_states, out_people = [], []
     for i in inputs:
-        t, commit = _tree_for(i.rev, tree)
+        t, commit = trees.of(i.rev)
         maint = None
         if t is not None and commit:
             try:
@@ -381,7 +403,6 @@ def _store_batch(revs: list[Revision], tree: Tree | None) -> list[int]:
             except (KeyError, ValueError, OSError) as exc:
                 log.warning("MAINTAINERS of %s at %s unreadable: %s", t.name, commit, exc)
         data = compute(i, maint, _file_text(t, commit) if maint else None, t.name if maint else "")
-        trees[i.rev.id] = (t, commit)
         s = data["summary"]
         out_states.append(ReviewState(revision=i.rev, state=s["state"], patches=s["patches"],
                                       reviewed=s["reviewed"], stale=s["stale"],
