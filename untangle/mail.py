@@ -25,7 +25,8 @@ from . import deps, msgid as msgids, patchid, subject as subjects
 _TRAILER = re.compile(
     r"^([A-Z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*-by|Fixes|Link|Closes|Cc):\s*(.+?)\s*$", re.M)
 _TAG_LINE = re.compile(r"^(base-commit|change-id|prerequisite-[a-z-]+):\s*(\S.*?)\s*$", re.M | re.I)
-_DIFF_START = re.compile(r"^(diff --git |Index: |--- (a/|/dev/null))", re.M)
+# quilt (and diff -u) patches have no "diff --git" line: "--- dir.orig/f" then "+++ dir/f".
+_DIFF_START = re.compile(r"^(diff --git |Index: |--- (a/|/dev/null)|--- [^\s-][^\n]*\n\+\+\+ \S)", re.M)
 _IN_BODY = re.compile(r"^(From|Subject|Date):[ \t]*(.*)$")
 _LIST_ID = re.compile(r"<([^<>]+)>")
 
@@ -474,10 +475,27 @@ def parse_files(diff: str) -> list[FileChange]:
             current.path = line[10:]
         elif line.startswith("copy from "):
             current.status, current.old_path = "copied", line[10:]
+    if not files:
+        files = _unified_files(diff)
     for change in files:
         if change.status not in ("renamed", "copied") and change.old_path == change.path:
             change.old_path = None
     return files
+
+
+_UNIFIED = re.compile(r"^--- (\S+)[^\n]*\n\+\+\+ (\S+)", re.M)
+
+
+def _unified_files(diff: str) -> list[FileChange]:
+    """Files of a diff without "diff --git" lines (quilt, diff -u): each "---"/"+++" pair,
+    its first path component dropped as `patch -p1` does."""
+    out = []
+    for old, new in _UNIFIED.findall(diff):
+        old_path, new_path = (None if p == "/dev/null" else p.split("/", 1)[-1] for p in (old, new))
+        status = "added" if old_path is None else "deleted" if new_path is None else "modified"
+        out.append(FileChange(path=new_path or old_path, old_path=old_path, old_blob=None, new_blob=None,
+                              status=status))
+    return out
 
 
 # --- parsing a stream in child processes ----------------------------------------

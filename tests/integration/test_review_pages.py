@@ -74,3 +74,27 @@ def test_new_revision_since_you_reviewed_lists_v8_for_whom_reviewed_v7(reviewed,
     new = client.get("/review/?reviewer=vbabka@suse.cz&new=1").context["states"]
     assert [s.revision.msgid for s in new] == [MAPPING_V8]
     assert new[0].reviewer_roles == []  # nothing given on v8 yet
+
+
+@pytest.mark.django_db(transaction=True)
+def test_in_chromium_the_graph_page_shows_the_chains_review_and_the_queue_its_reviewers(demo, page):
+    from tests.support.browser import screenshot
+    ids = list(Revision.objects.values_list("id", flat=True))
+    compute_missing(ids)
+    review.recompute(ids)
+    page.goto(f"{page.base}/graph/{UFFD_V3}/")
+    panel = page.locator("#review-panel")
+    rows = panel.locator("table.review-chain tbody tr")
+    assert rows.count() == 2  # this series, then mapping v7 it needs
+    assert "needs KVM: Mapping guest_memfd" in rows.nth(1).inner_text()
+    assert LIAM in panel.inner_text()
+    panel.scroll_into_view_if_needed()
+    shot = screenshot(panel, "graph-review-uffd-minor-v3", full_page=False)
+    page.goto(f"{page.base}/series/{UFFD_V3}/")
+    screenshot(page.locator("#patches"), "series-review-patches", full_page=False)
+    page.goto(f"{page.base}/review/?reviewer={LIAM}")
+    assert page.locator("#review-queue tbody tr").count() == 1
+    assert "support for uffd minor" in page.inner_text("#review-queue")
+    page.goto(f"{page.base}/review/")
+    queue = screenshot(page, "review-queue")
+    assert shot.stat().st_size > 10_000 and queue.stat().st_size > 10_000

@@ -75,3 +75,17 @@ def test_nul_bytes_are_dropped_from_headers_and_bodies():
            + base64.encodebytes(b"bad \x00 byte\n"))
     m = mail.parse(raw)
     assert m.title == "nul" and "\x00" not in m.body and "bad  byte" in m.body
+
+
+def test_a_quilt_patch_without_diff_git_lines_is_a_patch_with_its_files():
+    raw = (b"From: Randy Dunlap <rdunlap@example.org>\nSubject: [PATCH] KUnit: Docs: fix a typo\n"
+           b"Message-ID: <quilt-1@example.org>\nDate: Tue, 27 Oct 2020 11:48:53 -0700\n\n"
+           b"Fix a wording typo.\n\nSigned-off-by: Randy Dunlap <rdunlap@example.org>\n---\n"
+           b" Documentation/dev-tools/kunit/faq.rst |    2 +-\n 1 file changed\n\n"
+           b"--- linux-next-20201027.orig/Documentation/dev-tools/kunit/faq.rst\n"
+           b"+++ linux-next-20201027/Documentation/dev-tools/kunit/faq.rst\n"
+           b"@@ -90,1 +90,1 @@ things to try.\n-can run be\n+can be\n")
+    m = mail.parse(raw)
+    assert m.kind == "patch" and m.commit_message.endswith("Signed-off-by: Randy Dunlap <rdunlap@example.org>")
+    assert [(f.path, f.old_path, f.status) for f in m.files] == [
+        ("Documentation/dev-tools/kunit/faq.rst", None, "modified")]
