@@ -9,7 +9,8 @@
    pointing inside its copy, until there are --target revisions;
 3. stores graphs for the sampled revisions and applies the demo chain (for a tree page);
 4. starts gunicorn on 127.0.0.1 and sends --requests GETs from --clients threads over the
-   series list (pages and filters), series pages, graph pages and a tree file page;
+   series list (pages and filters), series pages, graph pages, a tree file page and the
+   reviewer queues (/review/ with reviewer, path, list and new filters);
 5. prints p50/p95/max per page kind, the share of pages served from the page cache, the
    CPU per request of gunicorn, PostgreSQL and the client, and the errors: first for one
    client (--single requests: the service time), then for --clients. Bounded: stops after
@@ -50,6 +51,10 @@ def import_archive() -> None:
     t = time.monotonic()
     ingest(messages_from_path(KSELFTEST_ARCHIVE), "linux-kselftest")
     print(f"imported {Revision.objects.count()} revisions in {time.monotonic() - t:.0f} s")
+    from reviewapp.services import review
+    t = time.monotonic()
+    review.recompute(list(Revision.objects.values_list("id", flat=True)))
+    print(f"review state of every revision in {time.monotonic() - t:.0f} s")
 
 
 SUFFIX = "~rep"  # copies' msgids end in "~rep<N>"; real message-ids never contain "~rep"
@@ -66,6 +71,9 @@ COPIED = {
     "reviewapp_trailer": {"message_id": "reviewapp_message", "patch_id": "reviewapp_patch",
                           "revision_id": "reviewapp_revision"},
     "reviewapp_dependency": {"source_id": "reviewapp_revision", "target_revision_id": "reviewapp_revision"},
+    # Review state (issue 19): the panels and the /review/ queues read these.
+    "reviewapp_reviewstate": {"revision_id": "reviewapp_revision"},
+    "reviewapp_reviewperson": {"revision_id": "reviewapp_revision", "series_id": "reviewapp_series"},
 }
 BLOB_EXPR = ("CASE WHEN {c} IS NULL OR {c} ~ '^0*$' THEN {c} "
              "ELSE substr(md5({c} || %(s)s), 1, length({c})) END")
@@ -153,6 +161,9 @@ def prepare(sample: int) -> dict:
                .values_list("id", flat=True))
     picked = Revision.objects.filter(id__in=rng.sample(ids, min(sample, len(ids))))
     compute_missing([r.id for r in picked])
+    from reviewapp.services import review
+    review.recompute(list(Revision.objects.filter(msgid__in=[c[0] for c in demo.DEMO_CHAINS])
+                          .values_list("id", flat=True)))
     return {"revs": [r.msgid for r in picked], "file": f"/tree/{run.id}/mm/userfaultfd.c"}
 
 
@@ -161,12 +172,16 @@ def urls(kind: str, ctx: dict, rng: random.Random) -> str:
     if kind == "list":
         return rng.choice(["/", f"/?page={rng.randint(1, 2000)}", "/?q=selftests+kvm", "/?author=shuah",
                            "/?state=incomplete&version=2", "/?since=2020-01-01&until=2020-06-30"])
+    if kind == "review":
+        return rng.choice(["/review/", f"/review/?page={rng.randint(1, 60)}", "/review/?reviewer=shuah@kernel.org",
+                           "/review/?reviewer=skhan@linuxfoundation.org&new=1", "/review/?path=tools/testing/selftests/kvm/",
+                           "/review/?list=linux-kselftest", "/review/?reviewer=keescook@chromium.org&path=tools/"])
     m = quote(rng.choice(ctx["revs"]), safe="@")
     return {"series": f"/series/{m}/", "graph": f"/graph/{m}/", "file": ctx["file"]}[kind]
 
 
 def load(base: str, ctx: dict, clients: int, total: int) -> dict:
-    kinds = ("list", "series", "graph", "file")
+    kinds = ("list", "series", "graph", "file", "review")
     times = {k: [] for k in kinds}
     hits = dict.fromkeys(kinds, 0)
     errors = []
@@ -180,7 +195,7 @@ def load(base: str, ctx: dict, clients: int, total: int) -> dict:
                 if left[0] <= 0:
                     return
                 left[0] -= 1
-            kind = kinds[rng.randrange(4)]
+            kind = kinds[rng.randrange(len(kinds))]
             url = base + urls(kind, ctx, rng)
             t = time.monotonic()
             try:
