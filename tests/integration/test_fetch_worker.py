@@ -5,7 +5,7 @@ import socket
 import pytest
 from django.core.management import call_command
 
-from reviewapp.models import FetchRequest, Message, Revision
+from reviewapp.models import FetchRequest, Message, Revision, ReviewState
 from reviewapp.services import fetch
 from tests.conftest import wait_for
 from worker import tasks
@@ -28,6 +28,12 @@ def test_thread_fetched_by_msgid_arrives_through_a_real_worker(lore_settings, ce
     assert done.revisions == [UFFD_V3]
     rev = Revision.objects.get(msgid=UFFD_V3)
     assert (rev.received, rev.expected, rev.complete) == (6, 6, True)
+    # The mail's arrival sends the review state's computation to the worker too.
+    state = wait_for(lambda: ReviewState.objects.filter(revision=rev).first())
+    assert state is not None, celery_worker_proc.log()
+    # The real v3 thread has no replies: six patches, nobody has spoken yet.
+    assert (state.state, state.patches, state.reviewed) == ("waiting", 6, 0)
+    assert [p["number"] for p in state.data["patches"]] == [1, 2, 3, 4, 5, 6]
 
 
 @pytest.fixture

@@ -1,41 +1,19 @@
-"""Review state (issue 19): stored by the worker when mail arrives, read by the API and the
-CLI; trailers equal to `b4 am`'s on real threads of the kselftest archive; carried and
+"""Review state (issue 19), read by the API and the CLI (that the worker stores it when mail
+arrives: tests/integration/test_fetch_worker.py); trailers equal to `b4 am`'s on real threads of the kselftest archive; carried and
 stale reviews on real revision pairs; objections and the chain on the demo story."""
 import json
 
 import pytest
 from django.core.management import call_command
 
-from reviewapp.models import FetchRequest, Revision, ReviewPerson, ReviewState
-from reviewapp.services import fetch, ingest, review
-from tests.conftest import wait_for
+from reviewapp.models import Revision, ReviewPerson, ReviewState
+from reviewapp.services import ingest, review
 from tests.support import b4_compare
 from tests.support.shared import KSELFTEST_ARCHIVE, require
-from worker import tasks
 
-UFFD_V3 = "20250404154352.23078-1-kalyazin@amazon.com"  # ../shared/lore
 DEMO_V3 = "20250404132740.18342-1-kalyazin@amazon.com"
 DEMO_MAPPING_V7 = "20250318142233.2716254-1-tabba@google.com"
 DEMO_RESTRICTED = "20250319101548.2791123-1-tabba@google.com"
-
-
-@pytest.fixture
-def lore_settings(lore_inbox, settings):
-    settings.LORE_URL = lore_inbox.url  # before the worker starts: it reads settings then
-    return settings
-
-
-@pytest.mark.django_db(transaction=True)
-def test_review_state_is_stored_by_the_worker_when_mail_arrives(lore_settings, celery_worker_proc):
-    req = fetch.request_fetch(f"<{UFFD_V3}>")
-    tasks.fetch_thread.delay(req.id)
-    done = wait_for(lambda: FetchRequest.objects.filter(id=req.id, state__in=["done", "failed"]).first())
-    assert done.state == "done", done.error + celery_worker_proc.log()
-    state = wait_for(lambda: ReviewState.objects.filter(revision__msgid=UFFD_V3).first())
-    assert state is not None, celery_worker_proc.log()
-    # The real v3 thread has no replies: six patches, nobody has spoken yet.
-    assert (state.state, state.patches, state.reviewed) == ("waiting", 6, 0)
-    assert [p["number"] for p in state.data["patches"]] == [1, 2, 3, 4, 5, 6]
 
 
 @pytest.fixture
