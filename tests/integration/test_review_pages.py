@@ -63,17 +63,29 @@ def test_the_queue_lists_open_revisions_oldest_first_and_filters_by_reviewer_pat
     assert client.get("/review/?new=1").status_code == 400
 
 
-def test_new_revision_since_you_reviewed_lists_v8_for_whom_reviewed_v7(reviewed, client):
-    v7_patch = Revision.objects.get(msgid=MAPPING_V7).patches.order_by("number").first()
-    reply = (f"From: Vlastimil Babka <vbabka@suse.cz>\nSubject: Re: {v7_patch.subject}\n"
-             f"Message-ID: <vb-1@suse.cz>\nIn-Reply-To: <{v7_patch.message.msgid}>\n"
-             f"References: <{MAPPING_V7}> <{v7_patch.message.msgid}>\n"
-             f"Date: Wed, 19 Mar 2025 10:00:00 +0000\n\n> +x\n> +y\n\nReviewed-by: Vlastimil Babka <vbabka@suse.cz>\n")
-    result = ingest.ingest([reply.encode()], "kvm", workers=0)
+def _reply(patch, who: str, msgid: str, trailer: str) -> bytes:
+    return (f"From: {who}\nSubject: Re: {patch.subject}\nMessage-ID: <{msgid}>\n"
+            f"In-Reply-To: <{patch.message.msgid}>\nReferences: <{patch.revision.msgid}> <{patch.message.msgid}>\n"
+            f"Date: Wed, 19 Mar 2025 10:00:00 +0000\n\n> +x\n> +y\n\n{trailer}: {who}\n").encode()
+
+
+def test_v8_carries_the_review_of_its_unchanged_patch_and_keeps_the_changed_ones_as_stale(reviewed, client):
+    v7 = {p.number: p for p in Revision.objects.get(msgid=MAPPING_V7).patches.select_related("message", "revision")}
+    result = ingest.ingest([_reply(v7[1], "Vlastimil Babka <vbabka@suse.cz>", "vb-1@suse.cz", "Reviewed-by"),
+                            _reply(v7[3], "Sean Christopherson <seanjc@google.com>", "sc-1@google.com", "Acked-by")],
+                           "kvm", workers=0)
     review.recompute(sorted(result.revisions))
+    v8 = {p["number"]: p for p in ReviewState.objects.get(revision__msgid=MAPPING_V8).data["patches"]}
+    got = {n: [(t["email"], t["carried_from"], t["stale"]) for t in p["trailers"] if t["via"] != "own"]
+           for n, p in v8.items()}
+    # v8 1/4 is v7 1/4 unchanged (same patch-id); v8 3/4 changed.
+    assert got == {1: [("vbabka@suse.cz", 7, False)], 2: [], 3: [("seanjc@google.com", 7, True)], 4: []}
+    html = client.get(f"/series/{MAPPING_V8}/").content.decode()
+    assert "carried from v7" in html and "given on v7, changed since" in html
+    # New since he reviewed: his review of v7 is carried to v8, but he has not reviewed v8 itself.
     new = client.get("/review/?reviewer=vbabka@suse.cz&new=1").context["states"]
     assert [s.revision.msgid for s in new] == [MAPPING_V8]
-    assert new[0].reviewer_roles == []  # nothing given on v8 yet
+    assert new[0].reviewer_roles == []
 
 
 @pytest.mark.django_db(transaction=True)
