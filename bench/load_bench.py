@@ -72,7 +72,7 @@ COPIED = {
                           "revision_id": "reviewapp_revision"},
     "reviewapp_dependency": {"source_id": "reviewapp_revision", "target_revision_id": "reviewapp_revision"},
     # Review state (issue 19): the panels and the /review/ queues read these.
-    "reviewapp_reviewstate": {"revision_id": "reviewapp_revision"},
+    "reviewapp_reviewstate": {"revision_id": "reviewapp_revision", "series_id": "reviewapp_series"},
     "reviewapp_reviewperson": {"revision_id": "reviewapp_revision", "series_id": "reviewapp_series"},
 }
 BLOB_EXPR = ("CASE WHEN {c} IS NULL OR {c} ~ '^0*$' THEN {c} "

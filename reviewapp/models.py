@@ -413,11 +413,18 @@ class ReviewState(models.Model):
     # In the reviewer queues: the newest revision of its series and not merged into a tree.
     open = models.BooleanField(default=True)
     waiting_since = models.DateTimeField(null=True, blank=True)  # the revision's date
+    # The revision's, copied so the queue's filters read this table alone (100k revisions).
+    series = models.ForeignKey(Series, null=True, on_delete=models.CASCADE, related_name="+")
+    version = models.PositiveIntegerField(default=1)
+    mailing_list = models.ForeignKey(MailingList, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    files = models.TextField(blank=True, default="")  # "\n" + one changed path a line (at most FILES_KEPT)
     data = models.JSONField(default=dict)
     computed = models.DateTimeField(auto_now=True)
 
+    FILES_KEPT = 2000
+
     class Meta:
-        indexes = [models.Index(fields=["open", "waiting_since"], name="review_queue_order")]
+        indexes = [models.Index(fields=["open", "waiting_since", "id"], name="review_queue_order")]
 
 
 class ReviewPerson(models.Model):

@@ -214,7 +214,7 @@ def review_queue(params) -> dict:
     reviewed an earlier revision), path prefix and list; `new=1` keeps the ones whose
     earlier revision the reviewer reviewed and this one not yet. Four queries a page."""
     from django.db.models import Exists, OuterRef
-    from .models import PatchFile, ReviewPerson
+    from .models import ReviewPerson
     qs = ReviewState.objects.filter(open=True)
     reviewer = (params.get("reviewer") or "").strip().lower()[:300]
     prefix = (params.get("path") or "").strip().lstrip("/")[:300]
@@ -223,27 +223,30 @@ def review_queue(params) -> dict:
     if new_only and not reviewer:
         raise BadRequest("new: give reviewer=EMAIL too (new revisions since that person reviewed)")
     if list_name:
-        if not MailingList.objects.filter(name=list_name).exists():
+        found = MailingList.objects.filter(name=list_name).values_list("id", flat=True).first()
+        if found is None:
             raise BadRequest(f"list: no mailing list named {list_name[:100]!r}")
-        qs = qs.filter(revision__mailing_list__name=list_name)
+        qs = qs.filter(mailing_list_id=found)
     if reviewer:
+        # IN over the person's (few) rows first, hashed; the version test only on what is left.
         people = ReviewPerson.objects.filter(email=reviewer)
-        here = people.filter(revision_id=OuterRef("revision_id"))
-        earlier = people.filter(series_id=OuterRef("revision__series_id"), role=ReviewPerson.REVIEWED,
-                                version__lt=OuterRef("revision__version"))
+        here = people.values("revision_id")
+        reviewed = people.filter(role=ReviewPerson.REVIEWED)
+        earlier = reviewed.filter(series_id=OuterRef("series_id"), version__lt=OuterRef("version"))
         if new_only:
-            qs = qs.filter(Exists(earlier)).exclude(Exists(here.filter(role=ReviewPerson.REVIEWED)))
+            qs = qs.filter(series_id__in=reviewed.values("series_id")).filter(Exists(earlier)).exclude(
+                revision_id__in=reviewed.values("revision_id"))
         else:
-            qs = qs.filter(Exists(here) | Exists(earlier))
+            qs = qs.filter(Q(revision_id__in=here) | Q(series_id__in=reviewed.values("series_id"))).filter(
+                Q(revision_id__in=here) | Exists(earlier))
     if prefix:
-        qs = qs.filter(Exists(PatchFile.objects.filter(patch__revision_id=OuterRef("revision_id"),
-                                                       path__startswith=prefix)))
+        qs = qs.filter(files__contains="\n" + prefix)
     ids_qs = qs.order_by("waiting_since", "id").values_list("id", flat=True)
     key = {"reviewer": reviewer, "path": prefix, "list": list_name, "new": new_only, "q": "review"}
     page = params_.page(_CountCachedPaginator(ids_qs, REVIEW_PAGE_SIZE, key=key), params)
     ids = list(page.object_list)
     rows = {s.id: s for s in ReviewState.objects.filter(id__in=ids).select_related("revision", "revision__mailing_list")
-            .defer("data")}
+            .defer("data", "files")}
     roles = {}
     if reviewer and ids:
         for rid, role in ReviewPerson.objects.filter(email=reviewer, revision_id__in=[rows[i].revision_id for i in ids

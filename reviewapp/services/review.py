@@ -405,7 +405,8 @@ def _store_batch(revs: list[Revision], tree: Tree | None) -> list[int]:
         states.append({"revision_id": i.rev.id, "state": s["state"], "patches": s["patches"],
                        "reviewed": s["reviewed"], "stale": s["stale"], "objections_open": s["objections_open"],
                        "tree": data["tree"], "data": data, "open": i.rev.id in open_ids,
-                       "waiting_since": i.rev.date})
+                       "waiting_since": i.rev.date, "series_id": i.rev.series_id, "version": i.rev.version,
+                       "mailing_list_id": i.rev.mailing_list_id, "files": _files_column(i)})
         people += _people(i.rev, data)
     with transaction.atomic():
         ids = [r.id for r in revs]
@@ -415,6 +416,11 @@ def _store_batch(revs: list[Revision], tree: Tree | None) -> list[int]:
         insert_rows(ReviewState, states, copy)
         insert_rows(ReviewPerson, people, copy)
     return [r.id for r in revs]
+
+
+def _files_column(i: _Inputs) -> str:
+    paths = sorted({path for paths in i.files.values() for path in paths})[:ReviewState.FILES_KEPT]
+    return "".join("\n" + p for p in paths)
 
 
 def _maintainers(trees: "_Trees", rev: Revision) -> tuple[mt.Maintainers | None, Tree | None, str]:
