@@ -67,5 +67,7 @@ def database_from_url(url: str) -> dict:
         return {"ENGINE": "django.db.backends.postgresql", "NAME": unquote(parsed.path.lstrip("/")),
                 "USER": unquote(parsed.username or ""), "PASSWORD": unquote(parsed.password or ""),
                 "HOST": parsed.hostname or "", "PORT": str(parsed.port or ""),
-                "CONN_MAX_AGE": env_int("DB_CONN_MAX_AGE", 60, minimum=0)}
+                "CONN_MAX_AGE": env_int("DB_CONN_MAX_AGE", 60, minimum=0),
+                # JIT compiling a page's query cost 400 ms to save 0 (docs/review.md): short queries only here.
+                "OPTIONS": {"options": "-c jit=off"}}
     raise ConfigError(f"DATABASE_URL={url!r}: use sqlite:///path or postgres://user@host:port/db")

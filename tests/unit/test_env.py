@@ -10,6 +10,7 @@ from tests.conftest import REPO
 
 def test_postgres_url_gives_postgres_settings():
     db = database_from_url("postgres://root:s%40cret@127.0.0.1:5432/test")
+    assert db["OPTIONS"] == {"options": "-c jit=off"}  # no JIT for the pages' short queries
     assert (db["ENGINE"], db["NAME"], db["USER"], db["PASSWORD"], db["HOST"], db["PORT"]) == \
         ("django.db.backends.postgresql", "test", "root", "s@cret", "127.0.0.1", "5432")
 
