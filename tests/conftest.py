@@ -52,6 +52,18 @@ def demo(data_dir, demo_source):
     return trees.add_tree("demo", str(demo_source))
 
 
+@pytest.fixture
+def demo_reviewed(demo):
+    """The demo with what the worker stores after its mail: graphs and review state."""
+    from reviewapp.models import Revision
+    from reviewapp.services import review
+    from reviewapp.services.graph import compute_missing
+    ids = list(Revision.objects.values_list("id", flat=True))
+    compute_missing(ids)
+    review.recompute(ids)
+    return demo
+
+
 def _database_url(db: dict) -> str:
     if db["ENGINE"].endswith("sqlite3"):
         return f"sqlite:///{Path(db['NAME']).resolve()}"

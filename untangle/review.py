@@ -166,6 +166,13 @@ class Given:
     def to_json(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_json(cls, stored: dict, **changes) -> "Given":
+        """Back from a stored trailer (one without its raw value), with changes."""
+        fields = {k: stored[k] for k in ("kind", "name", "email", "from_msgid") if k in stored}
+        fields.update({k: stored[k] for k in ("date", "via", "carried_from", "stale") if k in stored})
+        return cls(value=stored.get("value", ""), **{**fields, **changes})
+
 
 def _parent(mail: ThreadMail, by_id: dict[str, ThreadMail]) -> ThreadMail | None:
     if mail.in_reply_to is None:

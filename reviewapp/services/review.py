@@ -17,7 +17,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connection, transaction
 
-from untangle import gitrepo, maintainers as mt, replies as rp, review as rv
+from untangle import gitrepo, grouping, maintainers as mt, replies as rp, review as rv, subject as subjects
 
 from ..models import (ApplyRun, Message, Patch, PatchFile, Revision, ReviewPerson, ReviewState,
                       Trailer, Tree)
@@ -175,7 +175,6 @@ def _load_neighbours(inputs: dict[int, _Inputs]) -> None:
 
 
 def _title(subject: str) -> str:
-    from untangle import subject as subjects
     return subjects.parse(subject).title if subject else ""
 
 
@@ -228,8 +227,7 @@ def _own(t: Trailer, p: Patch) -> rv.Given:
 
 
 def _trailer_json(t: rv.Given) -> dict:
-    return {"kind": t.kind, "name": t.name, "email": t.email, "from_msgid": t.from_msgid,
-            "carried_from": t.carried_from, "stale": t.stale, "via": t.via, "date": t.date}
+    return {k: v for k, v in t.to_json().items() if k != "value"}  # the stored shape keeps no raw value
 
 
 def _carried(i: _Inputs, sides: list[rv.PatchSide]) -> dict[str, list[rv.Given]]:
@@ -238,36 +236,29 @@ def _carried(i: _Inputs, sides: list[rv.PatchSide]) -> dict[str, list[rv.Given]]
         return {}
     old_sides = []
     for p in prev.get("patches", []):
-        given = [rv.Given(**{k: t[k] for k in ("kind", "name", "email", "from_msgid", "carried_from", "stale",
-                                               "via", "date")}, value="")
-                 for t in p["trailers"] if t["via"] != "own" and t["kind"] in rv.REVIEW_KINDS]
+        given = [rv.Given.from_json(t) for t in p["trailers"] if t["via"] != "own" and t["kind"] in rv.REVIEW_KINDS]
         # Trailers the previous revision carried keep counting; its cover's reach every patch.
         old_sides.append(rv.PatchSide(p["msgid"], p["number"], p.get("title", ""), p.get("patch_id"),
                                       [t for t in given if t.via != "cover" or t.carried_from is not None]))
-    cover = [rv.Given(kind=t["kind"], name=t["name"], email=t["email"], value="", from_msgid=t["from_msgid"],
-                      date=t.get("date", ""), via="cover")
+    cover = [rv.Given.from_json(t, via="cover", carried_from=None, stale=False)
              for t in ((prev.get("cover") or {}).get("trailers") or []) if t["kind"] in rv.REVIEW_KINDS]
     return rv.carried(old_sides, prev.get("version") or max(i.rev.version - 1, 1), cover, sides)
 
 
 def _owners(mails: list[rv.ThreadMail], by_msgid: dict) -> dict[str, str]:
-    """reply msgid -> the patch or cover it is about (walking up through replies)."""
+    """reply msgid -> the patch or cover it is about: ingest's own walk (grouping.owner_of_reply),
+    which is how the reply came to be this revision's."""
+    rows = {m.msgid: {"msgid": m.msgid, "kind": m.kind, "in_reply_to": m.in_reply_to,
+                      "references": list(m.references)} for m in by_msgid.values()}
     out = {}
     for m in mails:
-        if not m.is_reply:
-            continue
-        cur, seen = m, {m.msgid}
-        while cur is not None and cur.is_reply:
-            parent = by_msgid.get(cur.in_reply_to) if cur.in_reply_to else next(
-                (by_msgid[r] for r in reversed(cur.references) if r in by_msgid), None)
-            if parent is None or parent.msgid in seen:
-                cur = None
-                break
-            seen.add(parent.msgid)
-            cur = parent
-        if cur is not None:
-            out[m.msgid] = cur.msgid
+        if m.is_reply and (owner := grouping.owner_of_reply(rows[m.msgid], rows.get, _is_root)) is not None:
+            out[m.msgid] = owner["msgid"]
     return out
+
+
+def _is_root(row: dict) -> bool:
+    return not row["in_reply_to"] and not row["references"]
 
 
 def _verdicts(i: _Inputs, owners: dict[str, str], parsed: dict) -> dict[str, list[tuple[rv.ThreadMail, rp.Verdict]]]:

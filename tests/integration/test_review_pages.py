@@ -5,7 +5,6 @@ import pytest
 
 from reviewapp.models import Revision, ReviewState
 from reviewapp.services import ingest, review
-from reviewapp.services.graph import compute_missing
 from tests.support.demo import MAPPING_V8, UFFD_V3
 
 pytestmark = pytest.mark.django_db
@@ -14,14 +13,7 @@ RESTRICTED = "20250319101548.2791123-1-tabba@google.com"
 LIAM = "liam.howlett@oracle.com"
 
 
-@pytest.fixture
-def reviewed(demo):
-    ids = list(Revision.objects.values_list("id", flat=True))
-    compute_missing(ids)
-    review.recompute(ids)
-
-
-def test_uffd_minor_v3_shows_liams_comments_per_patch_and_the_chain_it_needs(reviewed, client):
+def test_uffd_minor_v3_shows_liams_comments_per_patch_and_the_chain_it_needs(demo_reviewed, client):
     html = client.get(f"/series/{UFFD_V3}/").content.decode()
     panel = html.split('id="review-panel"', 1)[1].split("</section>", 1)[0]
     assert "Review comments from " in panel and LIAM in panel
@@ -39,14 +31,14 @@ def test_uffd_minor_v3_shows_liams_comments_per_patch_and_the_chain_it_needs(rev
     assert all(t["email"] != LIAM for p in data["patches"] for t in p["trailers"])
 
 
-def test_the_graph_page_shows_the_bot_report_on_the_series_restricted_mapping_needs(reviewed, client):
+def test_the_graph_page_shows_the_bot_report_on_the_series_restricted_mapping_needs(demo_reviewed, client):
     html = client.get(f"/graph/{RESTRICTED}/").content.decode()
     panel = html.split('id="review-panel"', 1)[1].split("</section>", 1)[0]
     assert "objections" in panel and "lockdep report" in panel
     assert '202503221412.5e7a9c1d-lkp@intel.com/"' in panel  # the report's mail, linked
 
 
-def test_the_queue_lists_open_revisions_oldest_first_and_filters_by_reviewer_path_and_list(reviewed, client):
+def test_the_queue_lists_open_revisions_oldest_first_and_filters_by_reviewer_path_and_list(demo_reviewed, client):
     everything = client.get("/review/").context["states"]
     msgids = [s.revision.msgid for s in everything]
     assert UFFD_V3 in msgids and MAPPING_V8 in msgids
@@ -69,7 +61,7 @@ def _reply(patch, who: str, msgid: str, trailer: str) -> bytes:
             f"Date: Wed, 19 Mar 2025 10:00:00 +0000\n\n> +x\n> +y\n\n{trailer}: {who}\n").encode()
 
 
-def test_v8_carries_the_review_of_its_unchanged_patch_and_keeps_the_changed_ones_as_stale(reviewed, client):
+def test_v8_carries_the_review_of_its_unchanged_patch_and_keeps_the_changed_ones_as_stale(demo_reviewed, client):
     v7 = {p.number: p for p in Revision.objects.get(msgid=MAPPING_V7).patches.select_related("message", "revision")}
     result = ingest.ingest([_reply(v7[1], "Vlastimil Babka <vbabka@suse.cz>", "vb-1@suse.cz", "Reviewed-by"),
                             _reply(v7[3], "Sean Christopherson <seanjc@google.com>", "sc-1@google.com", "Acked-by")],
@@ -89,11 +81,8 @@ def test_v8_carries_the_review_of_its_unchanged_patch_and_keeps_the_changed_ones
 
 
 @pytest.mark.django_db(transaction=True)
-def test_in_chromium_the_graph_page_shows_the_chains_review_and_the_queue_its_reviewers(demo, page):
+def test_in_chromium_the_graph_page_shows_the_chains_review_and_the_queue_its_reviewers(demo_reviewed, page):
     from tests.support.browser import screenshot
-    ids = list(Revision.objects.values_list("id", flat=True))
-    compute_missing(ids)
-    review.recompute(ids)
     page.goto(f"{page.base}/graph/{UFFD_V3}/")
     panel = page.locator("#review-panel")
     rows = panel.locator("table.review-chain tbody tr")
