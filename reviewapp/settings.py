@@ -93,7 +93,6 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
      "processed_folder": str(VAR_DIR / "broker-done"), "store_processed": False,
      "control_folder": str(VAR_DIR / "broker-control")}
     if CELERY_BROKER_URL.startswith("filesystem") else {})
-CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

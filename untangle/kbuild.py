@@ -22,6 +22,8 @@ import shutil
 import time
 from pathlib import Path
 
+from untangle import sandbox
+
 __all__ = ["KernelBuild", "validate", "fragment_text", "evict"]
 
 KCONFIG_DIR = Path(__file__).resolve().parent / "kconfig"
@@ -128,10 +130,9 @@ class KernelBuild:
         return argv + (["-s"] if quiet else []) + list(targets)
 
     def _sh(self, argv: list[str], timeout: float, on_output=None) -> tuple[int, str, bool]:
-        from untangle import suite as s  # the sandbox lives there
-        limits = s._Limits(cpu_s=self.spec.get("timeout_s", 3600),
+        limits = sandbox.Limits(cpu_s=self.spec.get("timeout_s", 3600),
                            memory_mb=self.spec.get("memory_mb", 2048), fsize_mb=512)
-        return s._run_sandboxed(argv, self._env(), cwd=self._p("kbuild"), ro=[], rw=[],
+        return sandbox.run_sandboxed(argv, self._env(), cwd=self._p("kbuild"), ro=[], rw=[],
                                 timeout=timeout, limits=limits, sandbox=self.run.sandbox,
                                 bwrap=self.run.bwrap, on_output=on_output, maps=self._maps(),
                                 cwd_host=self.dir)

@@ -1,13 +1,12 @@
-"""The Celery app. Settings come from Django's (CELERY_* names)."""
+"""The worker's Celery app: reviewapp.taskqueue's, with the tasks of worker/ registered on it.
+Settings come from Django's (CELERY_* names)."""
 import os
 from pathlib import Path
 
-from celery import Celery
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "reviewapp.settings")
 
-app = Celery("reviewapp")
-app.config_from_object("django.conf:settings", namespace="CELERY")
+from reviewapp.taskqueue import app  # noqa: E402  (the app web processes send with)
+
 app.autodiscover_tasks(["worker"])
 
 

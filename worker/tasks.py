@@ -2,6 +2,8 @@
 import logging
 
 from celery import shared_task
+
+from reviewapp import taskqueue as names
 from django.conf import settings
 
 from untangle import lore
@@ -9,7 +11,7 @@ from untangle import lore
 log = logging.getLogger("reviewapp.tasks")
 
 
-@shared_task(bind=True, acks_late=True)
+@shared_task(name=names.FETCH_THREAD, bind=True, acks_late=True)
 def fetch_thread(self, request_id: int) -> None:
     from reviewapp.services import fetch
     if not fetch.claim(request_id):

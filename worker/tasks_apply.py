@@ -3,12 +3,14 @@ import logging
 
 from celery import shared_task
 
+from reviewapp import taskqueue as names
+
 log = logging.getLogger("reviewapp.tasks")
 
 __all__ = ["fetch_tree", "apply_run"]
 
 
-@shared_task(acks_late=True)
+@shared_task(name=names.FETCH_TREE, acks_late=True)
 def fetch_tree(tree_id: int) -> None:
     """Build or refresh a tree's mirror; the caller claimed it (state "fetching")."""
     from reviewapp.services import trees
@@ -18,7 +20,7 @@ def fetch_tree(tree_id: int) -> None:
         log.warning("fetch_tree %s: %s", tree_id, exc)
 
 
-@shared_task(acks_late=True)
+@shared_task(name=names.APPLY_RUN, acks_late=True)
 def apply_run(run_id: int) -> None:
     """Apply a queued run; the conditional claim makes a redelivery a no-op."""
     from reviewapp.models import ApplyRun

@@ -10,12 +10,14 @@ import logging
 
 from celery import shared_task
 
+from reviewapp import taskqueue as names
+
 log = logging.getLogger("reviewapp.tasks")
 
 __all__ = ["send_due_digests"]
 
 
-@shared_task(name="worker.tasks.send_due_digests", acks_late=True, ignore_result=True)
+@shared_task(name=names.SEND_DUE_DIGESTS, acks_late=True, ignore_result=True)
 def send_due_digests() -> list[dict]:
     from reviewapp.services import digests
     results = digests.send_due()

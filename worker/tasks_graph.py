@@ -7,12 +7,14 @@ import logging
 
 from celery import shared_task
 
+from reviewapp import taskqueue as names
+
 log = logging.getLogger("reviewapp.tasks")
 
 __all__ = ["recompute_graphs", "fetch_graph", "compute_missing_graphs"]
 
 
-@shared_task(acks_late=True)
+@shared_task(name=names.RECOMPUTE_GRAPHS, acks_late=True)
 def recompute_graphs(revision_ids: list[int]) -> list[int]:
     """New mail touched these revisions: recompute every graph they may change."""
     from reviewapp.services.graph import recompute_after_import
@@ -21,14 +23,14 @@ def recompute_graphs(revision_ids: list[int]) -> list[int]:
     return done
 
 
-@shared_task(name="worker.tasks.compute_missing_graphs", acks_late=True, ignore_result=True)
+@shared_task(name=names.COMPUTE_MISSING_GRAPHS, acks_late=True, ignore_result=True)
 def compute_missing_graphs(limit: int = 500) -> list[int]:
     """Beat's sweep: first graphs for revisions that have none (a send lost to a broker outage)."""
     from reviewapp.services.graph import compute_missing, revisions_without_graph
     return compute_missing(revisions_without_graph(limit))
 
 
-@shared_task(acks_late=True)
+@shared_task(name=names.FETCH_GRAPH, acks_late=True)
 def fetch_graph(revision_id: int) -> None:
     """Fetch what the graph of one revision references but we do not store."""
     from reviewapp.models import Revision

@@ -3,6 +3,8 @@ worker as it starts, so a run its killed predecessor held is not left "running".
 import logging
 
 from celery import shared_task
+
+from reviewapp import taskqueue as names
 from celery.signals import worker_ready
 
 log = logging.getLogger("reviewapp.tasks")
@@ -10,7 +12,7 @@ log = logging.getLogger("reviewapp.tasks")
 __all__ = ["reap_leases"]
 
 
-@shared_task(name="worker.tasks.reap_leases", ignore_result=True)
+@shared_task(name=names.REAP_LEASES, ignore_result=True)
 def reap_leases() -> list[dict]:
     from reviewapp.services import leases
     return [{"kind": r.kind, "id": r.id, "outcome": r.outcome} for r in leases.reap()]

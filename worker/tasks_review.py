@@ -7,12 +7,14 @@ import logging
 
 from celery import shared_task
 
+from reviewapp import taskqueue as names
+
 log = logging.getLogger("reviewapp.tasks")
 
 __all__ = ["recompute_reviews", "compute_missing_reviews"]
 
 
-@shared_task(name="worker.tasks.recompute_reviews", acks_late=True, ignore_result=True)
+@shared_task(name=names.RECOMPUTE_REVIEWS, acks_late=True, ignore_result=True)
 def recompute_reviews(revision_ids: list[int]) -> list[int]:
     """New mail touched these revisions: their review state (and their next revisions')."""
     from reviewapp.services.review import recompute
@@ -21,7 +23,7 @@ def recompute_reviews(revision_ids: list[int]) -> list[int]:
     return done
 
 
-@shared_task(name="worker.tasks.compute_missing_reviews", acks_late=True, ignore_result=True)
+@shared_task(name=names.COMPUTE_MISSING_REVIEWS, acks_late=True, ignore_result=True)
 def compute_missing_reviews(limit: int = 500) -> list[int]:
     """Beat's sweep: review state for revisions that have none."""
     from reviewapp.services.review import recompute_missing

@@ -7,13 +7,15 @@ import logging
 
 from celery import shared_task
 
+from reviewapp import taskqueue as names
+
 __all__ = ["run_suite"]
 
 log = logging.getLogger("reviewapp.tasks")
 
 
 # Named for the route in settings (worker.tasks re-exports it from there).
-@shared_task(name="worker.tasks.run_suite", acks_late=True)
+@shared_task(name=names.RUN_SUITE, acks_late=True)
 def run_suite(suite_run_id: int) -> None:
     # No retries: the service turns every failure into an "error" verdict on the row.
     from reviewapp.services import suites

@@ -9,12 +9,14 @@ import logging
 
 from celery import shared_task
 
+from reviewapp import taskqueue as names
+
 log = logging.getLogger("reviewapp.tasks")
 
 __all__ = ["sync_list", "sync_lists"]
 
 
-@shared_task(name="worker.tasks_sync.sync_lists", acks_late=True, ignore_result=True)
+@shared_task(name=names.SYNC_LISTS, acks_late=True, ignore_result=True)
 def sync_lists() -> list[dict]:
     from reviewapp.services import sync
     results = sync.sync_all()
@@ -23,7 +25,7 @@ def sync_lists() -> list[dict]:
     return [{"run": r.run_id, "list": r.list_name, "status": r.status} for r in results]
 
 
-@shared_task(name="worker.tasks_sync.sync_list", acks_late=True, ignore_result=True)
+@shared_task(name=names.SYNC_LIST, acks_late=True, ignore_result=True)
 def sync_list(name: str, run_id: int | None = None) -> dict:
     """One list, asked for by a maintainer (API) or re-queued by the lease reaper (run_id);
     a busy list is left to the sync running it."""

@@ -12,7 +12,8 @@ import pytest
 
 from reviewapp.models import ApplyRun, Revision
 from reviewapp.services import apply, suites
-from untangle.suite import WEAK_SANDBOX_SETTING, run_suite, sandbox_kind
+from untangle.sandbox import WEAK_SANDBOX_SETTING
+from untangle.suite import run_suite, sandbox_kind
 
 UFFD_V3 = "20250404132740.18342-1-kalyazin@amazon.com"
 
