@@ -74,6 +74,7 @@ COPIED = {
     # Review state (issue 19): the panels and the /review/ queues read these.
     "reviewapp_reviewstate": {"revision_id": "reviewapp_revision", "series_id": "reviewapp_series"},
     "reviewapp_reviewperson": {"revision_id": "reviewapp_revision", "series_id": "reviewapp_series"},
+    "reviewapp_reviewqueueentry": {"revision_id": "reviewapp_revision"},
 }
 BLOB_EXPR = ("CASE WHEN {c} IS NULL OR {c} ~ '^0*$' THEN {c} "
              "ELSE substr(md5({c} || %(s)s), 1, length({c})) END")

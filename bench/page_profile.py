@@ -33,7 +33,7 @@ def sample(n: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=50)
-    ap.add_argument("--kind", choices=("list", "series", "graph", "file"), action="append")
+    ap.add_argument("--kind", choices=("list", "series", "graph", "file", "review"), action="append")
     ap.add_argument("--top", type=int, default=0)
     args = ap.parse_args()
     import django
@@ -53,6 +53,7 @@ def main() -> None:
         for url in chosen[:5]:
             client.get(url)  # warm caches and imports
         prof, wall, sql, queries = cProfile.Profile(), 0.0, 0.0, 0
+        per_url: dict[str, list[float]] = {}
         for url in chosen:
             with CaptureQueriesContext(connection) as captured:
                 t = time.perf_counter()
@@ -61,12 +62,16 @@ def main() -> None:
                 response = client.get(url)
                 if args.top:
                     prof.disable()
-                wall += time.perf_counter() - t
+                took = time.perf_counter() - t
+                wall += took
+                per_url.setdefault(url.split("page=")[0], []).append(took)
             assert response.status_code == 200, (url, response.status_code)
             queries += len(captured.captured_queries)
             sql += sum(float(q["time"]) for q in captured.captured_queries)
         n = len(chosen)
         print(f"{kind}: {wall / n * 1000:.1f} ms a request, SQL {sql / n * 1000:.1f} ms in {queries / n:.1f} queries")
+        for url, times in sorted(per_url.items(), key=lambda kv: -max(kv[1])):
+            print(f"  {url}: mean {sum(times) / len(times) * 1000:.1f} ms, max {max(times) * 1000:.1f} ms, n={len(times)}")
         if args.top:
             pstats.Stats(prof).sort_stats("cumulative").print_stats(args.top)
 

@@ -73,7 +73,7 @@ STAGES = [
     ('suite', [
         ['run_suite'],
         ['QEMU, bubblewrap'],
-        ['suite.py, tap.py', 'kbuild.py, kconfig/'],
+        ['suite.py, tap.py', 'kbuild.py, sandbox.py', 'kconfig/'],
         ['suites.py'],
         ['Suite, SuiteRun'],
         ['suite run page'],
@@ -83,7 +83,7 @@ STAGES = [
         ['MAINTAINERS, .mailmap (trees)'],
         ['review.py (b4 trailer rules)', 'replies.py (comments, objections)', 'maintainers.py'],
         ['review.py (batches, stores)'],
-        ['ReviewState, ReviewPerson'],
+        ['ReviewState, ReviewPerson,', 'ReviewQueueEntry'],
         ['review API, manage.py review', 'web/review.py: /review/ queues,', 'series and graph page panels'],
     ]),
     ('digest', [

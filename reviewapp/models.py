@@ -441,3 +441,23 @@ class ReviewPerson(models.Model):
         constraints = [models.UniqueConstraint(fields=["revision", "email", "role"], name="review_person_once")]
         indexes = [models.Index(fields=["email", "role"], name="review_person_by_email"),
                    models.Index(fields=["series", "email", "role"], name="review_person_in_series")]
+
+
+class ReviewQueueEntry(models.Model):
+    """One filter value under which an open revision appears in the reviewer queues: a person
+    (expected, commented, or reviewed an earlier revision), a person's "new since I reviewed",
+    a path (every file and directory it changes) or its list. Written only for open revisions
+    and rewritten with their ReviewState, so a filtered queue page is one index range read in
+    waiting order, whatever the archive's size."""
+    PERSON, NEW, PATH, LIST = "p", "n", "f", "l"
+    revision = models.ForeignKey(Revision, related_name="+", on_delete=models.CASCADE)
+    kind = models.CharField(max_length=1)
+    key = models.CharField(max_length=300)
+    waiting_since = models.DateTimeField(null=True, blank=True)
+    roles = models.CharField(max_length=60, blank=True)  # PERSON: "commented,expected"; empty: an earlier revision
+
+    PATH_KEYS_KEPT = 400  # per revision: its directories first, then files
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["revision", "kind", "key"], name="review_queue_entry_once")]
+        indexes = [models.Index(fields=["kind", "key", "waiting_since", "revision"], name="review_queue_by_key")]

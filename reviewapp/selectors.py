@@ -12,8 +12,10 @@ from django.db.models import Q
 from django.http import Http404
 from django.utils.functional import cached_property
 
+from untangle import review as review_rules
+
 from . import params as params_
-from .models import GraphSnapshot, MailingList, Message, Revision, ReviewState
+from .models import GraphSnapshot, MailingList, Message, Revision, ReviewQueueEntry, ReviewState
 
 
 def _chunked(items: Iterable) -> Iterator[list]:
@@ -206,71 +208,50 @@ def review_of(rev: Revision) -> dict | None:
 
 
 REVIEW_PAGE_SIZE = 50
-REVIEWER_ROWS_READ = 20_000  # one person's ReviewPerson rows read for a queue, at most
-
-
-def _queue_ids_for(reviewer: str, new_only: bool) -> list[int]:
-    """ReviewState ids of the open revisions a person is expected on, commented on, or whose
-    earlier revision they reviewed (new_only: only the last, and not reviewed here yet). Read
-    from that person's rows (an index range), not by testing every open revision."""
-    from .models import ReviewPerson
-    rows = list(ReviewPerson.objects.filter(email=reviewer).values_list("revision_id", "series_id", "version", "role")
-                [:REVIEWER_ROWS_READ])
-    here = {rid for rid, _s, _v, _r in rows}
-    reviewed_here = {rid for rid, _s, _v, role in rows if role == ReviewPerson.REVIEWED}
-    first_reviewed: dict[int, int] = {}
-    for _rid, sid, version, role in rows:
-        if role == ReviewPerson.REVIEWED:
-            first_reviewed[sid] = min(version, first_reviewed.get(sid, version))
-    later = set()
-    for part in _chunked(list(first_reviewed)):
-        for sid_id, rid, sid, version in (ReviewState.objects.filter(open=True, series_id__in=part)
-                                          .values_list("id", "revision_id", "series_id", "version")):
-            if version > first_reviewed[sid]:
-                later.add((sid_id, rid))
-    if new_only:
-        return sorted(sid_id for sid_id, rid in later if rid not in reviewed_here)
-    ids = {sid_id for sid_id, _rid in later}
-    for part in _chunked(list(here)):
-        ids.update(ReviewState.objects.filter(open=True, revision_id__in=part).values_list("id", flat=True))
-    return sorted(ids)
 
 
 def review_queue(params) -> dict:
     """One page of /review/: open revisions (the newest of their series, not merged), those
     waiting longest first, filtered by reviewer (expected per MAINTAINERS, commented, or
-    reviewed an earlier revision), path prefix and list; `new=1` keeps the ones whose
-    earlier revision the reviewer reviewed and this one not yet. Four queries a page."""
-    from .models import ReviewPerson
-    qs = ReviewState.objects.filter(open=True)
+    reviewed an earlier revision), path (a file or directory) and list; `new=1` keeps the
+    ones whose earlier revision the reviewer reviewed and this one not yet. Each filter is
+    one index range of ReviewQueueEntry; filters combine as semi-joins. Four queries a page."""
     reviewer = (params.get("reviewer") or "").strip().lower()[:300]
-    prefix = (params.get("path") or "").strip().lstrip("/")[:300]
+    prefix = (params.get("path") or "").strip()[:300]
     list_name = (params.get("list") or "").strip()[:200]
     new_only = params_.flag(params, "new")
     if new_only and not reviewer:
         raise BadRequest("new: give reviewer=EMAIL too (new revisions since that person reviewed)")
+    keys = []
+    if reviewer:
+        keys.append((ReviewQueueEntry.NEW if new_only else ReviewQueueEntry.PERSON, reviewer))
+    path_key = review_rules.path_filter_key(prefix)
+    if path_key:
+        keys.append((ReviewQueueEntry.PATH, path_key))
     if list_name:
         found = MailingList.objects.filter(name=list_name).values_list("id", flat=True).first()
         if found is None:
             raise BadRequest(f"list: no mailing list named {list_name[:100]!r}")
-        qs = qs.filter(mailing_list_id=found)
-    if reviewer:
-        qs = qs.filter(id__in=_queue_ids_for(reviewer, new_only))
-    if prefix:
-        qs = qs.filter(files__contains="\n" + prefix)
-    ids_qs = qs.order_by("waiting_since", "id").values_list("id", flat=True)
-    key = {"reviewer": reviewer, "path": prefix, "list": list_name, "new": new_only, "q": "review"}
+        keys.append((ReviewQueueEntry.LIST, str(found)))
+    if keys:
+        (kind, value), rest = keys[0], keys[1:]
+        qs = ReviewQueueEntry.objects.filter(kind=kind, key=value)
+        for kind, value in rest:
+            qs = qs.filter(revision_id__in=ReviewQueueEntry.objects.filter(kind=kind, key=value).values("revision_id"))
+        ids_qs = qs.order_by("waiting_since", "revision_id").values_list("revision_id", flat=True)
+    else:
+        ids_qs = ReviewState.objects.filter(open=True).order_by("waiting_since", "id").values_list("revision_id",
+                                                                                                 flat=True)
+    key = {"reviewer": reviewer, "path": path_key, "list": list_name, "new": new_only, "q": "review"}
     page = params_.page(_CountCachedPaginator(ids_qs, REVIEW_PAGE_SIZE, key=key), params)
     ids = list(page.object_list)
-    rows = {s.id: s for s in ReviewState.objects.filter(id__in=ids).select_related("revision", "revision__mailing_list")
-            .defer("data", "files")}
+    rows = {s.revision_id: s for s in ReviewState.objects.filter(revision_id__in=ids)
+            .select_related("revision", "revision__mailing_list").defer("data", "files")}
     roles = {}
     if reviewer and ids:
-        for rid, role in ReviewPerson.objects.filter(email=reviewer, revision_id__in=[rows[i].revision_id for i in ids
-                                                                                     if i in rows]).values_list(
-                "revision_id", "role"):
-            roles.setdefault(rid, []).append(role)
+        roles = dict(ReviewQueueEntry.objects.filter(kind=ReviewQueueEntry.PERSON, key=reviewer, revision_id__in=ids)
+                     .values_list("revision_id", "roles"))
     states = [rows[i] for i in ids if i in rows]
     for s in states:
-        s.reviewer_roles = sorted(roles.get(s.revision_id, []))
-    return {"page": page, "states": states, "filters": key}
+        s.reviewer_roles = [r for r in roles.get(s.revision_id, "").split(",") if r]
+    return {"page": page, "states": states, "filters": {**key, "path": prefix}}

@@ -296,3 +296,21 @@ def _carry(t: Given, version: int, same: bool, via: str) -> Given:
     return Given(kind=t.kind, name=t.name, email=t.email, value=t.value, from_msgid=t.from_msgid,
                  date=t.date, via=via if t.via != "own" else "reply", carried_from=origin,
                  stale=t.stale or not same)
+
+
+def path_keys(paths, limit: int) -> list[str]:
+    """What a queue's path filter matches for a revision changing these files: every file and
+    every directory above it, as `git log -- PATH` reads a path ("mm" and "mm/" match
+    mm/userfaultfd.c, "mm/user" does not). Directories first (fewer, and what people filter
+    on), shallow before deep, then files; at most `limit`."""
+    files = {p.strip("/") for p in paths if p and p.strip("/")}
+    dirs = {f.rsplit("/", i)[0] for f in files for i in range(1, f.count("/") + 1)}
+    ordered = sorted(dirs, key=lambda d: (d.count("/"), d)) + sorted(files - dirs)
+    return ordered[:limit]
+
+
+def path_filter_key(prefix: str) -> str:
+    """A queue's ?path= value as the key path_keys stores: no leading or trailing slashes,
+    no empty or "." components."""
+    parts = [p for p in prefix.strip().split("/") if p and p != "."]
+    return "/".join(parts)

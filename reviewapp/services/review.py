@@ -19,8 +19,8 @@ from django.db import connection, transaction
 
 from untangle import gitrepo, grouping, maintainers as mt, replies as rp, review as rv, subject as subjects
 
-from ..models import (ApplyRun, Message, Patch, PatchFile, Revision, ReviewPerson, ReviewState,
-                      Trailer, Tree)
+from ..models import (ApplyRun, Message, Patch, PatchFile, Revision, ReviewPerson, ReviewQueueEntry,
+                      ReviewState, Trailer, Tree)
 from .ingest.bulk import chunked, insert_rows
 
 log = logging.getLogger("reviewapp.review")
@@ -403,10 +403,61 @@ def _store_batch(revs: list[Revision], tree: Tree | None) -> list[int]:
         ids = [r.id for r in revs]
         ReviewState.objects.filter(revision_id__in=ids).delete()
         ReviewPerson.objects.filter(revision_id__in=ids).delete()
+        ReviewQueueEntry.objects.filter(revision_id__in=ids).delete()
         copy = connection.vendor == "postgresql"  # COPY: bulk_create's arrays of big JSON cost seconds
         insert_rows(ReviewState, states, copy)
         insert_rows(ReviewPerson, people, copy)
+        # After this batch's people are stored: an open revision's earlier reviewers are read back.
+        insert_rows(ReviewQueueEntry, _queue_entries([i for i in inputs if i.rev.id in open_ids], people), copy)
     return [r.id for r in revs]
+
+
+def _queue_entries(inputs: list[_Inputs], people: list[dict]) -> list[dict]:
+    """The reviewer queues' rows of the open revisions among these (ReviewQueueEntry)."""
+    earlier = _earlier_reviewers([i.rev for i in inputs])
+    roles: dict[int, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for p in people:
+        roles[p["revision_id"]][p["email"]].add(p["role"])
+    rows = []
+    for i in inputs:
+        rev = i.rev
+
+        def row(kind, key, role_names=""):
+            rows.append({"revision_id": rev.id, "kind": kind, "key": key[:300], "waiting_since": rev.date,
+                         "roles": role_names[:60]})
+        here = roles.get(rev.id, {})
+        before = earlier.get((rev.series_id, rev.version), set())
+        for email in sorted(set(here) | before):
+            row(ReviewQueueEntry.PERSON, email, ",".join(sorted(here.get(email, ()))))
+            if email in before and ReviewPerson.REVIEWED not in here.get(email, ()):
+                row(ReviewQueueEntry.NEW, email)
+        paths = {path for paths in i.files.values() for path in paths}
+        for key in rv.path_keys(paths, ReviewQueueEntry.PATH_KEYS_KEPT):
+            row(ReviewQueueEntry.PATH, key)
+        if rev.mailing_list_id:
+            row(ReviewQueueEntry.LIST, str(rev.mailing_list_id))
+    # Keys cut to the column's width may meet: keep the first of each.
+    seen, unique = set(), []
+    for r in rows:
+        if (r["revision_id"], r["kind"], r["key"]) not in seen:
+            seen.add((r["revision_id"], r["kind"], r["key"]))
+            unique.append(r)
+    return unique
+
+
+def _earlier_reviewers(revs: list[Revision]) -> dict[tuple[int, int], set[str]]:
+    """(series, version) -> who reviewed an earlier revision of that series."""
+    found: dict[tuple[int, int], set[str]] = defaultdict(set)
+    versions: dict[int, set[int]] = defaultdict(set)
+    for r in revs:
+        versions[r.series_id].add(r.version)
+    for part in chunked(sorted(versions)):
+        for sid, version, email in (ReviewPerson.objects.filter(series_id__in=part, role=ReviewPerson.REVIEWED)
+                                    .values_list("series_id", "version", "email")):
+            for v in versions[sid]:
+                if version < v:
+                    found[(sid, v)].add(email)
+    return found
 
 
 def _files_column(i: _Inputs) -> str:

@@ -55,6 +55,25 @@ def test_the_queue_lists_open_revisions_oldest_first_and_filters_by_reviewer_pat
     assert client.get("/review/?new=1").status_code == 400
 
 
+def test_the_path_filter_reads_a_file_or_directory_as_git_does_and_combines_with_the_others(demo_reviewed, client):
+    def queue(query):
+        return [s.revision.msgid for s in client.get(f"/review/?{query}").context["states"]]
+
+    open_states = list(ReviewState.objects.filter(open=True).order_by("waiting_since", "id"))
+
+    def touching(path):  # read from the stored file list, not from the queue's own rows
+        return [s.revision.msgid for s in open_states
+                if any(f == path or f.startswith(path + "/") for f in s.files.split("\n") if f)]
+    for path in ("virt/kvm", "virt", "mm", "tools/testing/selftests", "include/linux/kvm_host.h"):
+        assert queue(f"path={path}") == queue(f"path=/{path}/") == touching(path), path
+    assert touching("virt/kvm") and queue("path=virt/kv") == []  # part of a name is no path
+    both = queue(f"reviewer={LIAM}&path=virt/kvm")
+    assert both == [UFFD_V3]
+    assert queue(f"reviewer={LIAM}&path=Documentation/no-such-dir") == []
+    kvm = ReviewState.objects.get(revision__msgid=UFFD_V3).revision.mailing_list.name
+    assert queue(f"reviewer={LIAM}&path=virt/kvm&list={kvm}") == [UFFD_V3]
+
+
 def _reply(patch, who: str, msgid: str, trailer: str) -> bytes:
     return (f"From: {who}\nSubject: Re: {patch.subject}\nMessage-ID: <{msgid}>\n"
             f"In-Reply-To: <{patch.message.msgid}>\nReferences: <{patch.revision.msgid}> <{patch.message.msgid}>\n"
@@ -99,3 +118,20 @@ def test_in_chromium_the_graph_page_shows_the_chains_review_and_the_queue_its_re
     page.goto(f"{page.base}/review/")
     queue = screenshot(page, "review-queue")
     assert shot.stat().st_size > 10_000 and queue.stat().st_size > 10_000
+
+
+def test_queue_rows_escape_what_mail_authors_wrote_and_say_how_long_each_waited(demo_reviewed, client):
+    from datetime import timedelta
+
+    from reviewapp.web.review import waited
+    Revision.objects.filter(msgid=UFFD_V3).update(title='<script>alert("x")</script> & more',
+                                                 author_name="<b>Nikita</b>")
+    html = client.get("/review/").content.decode()
+    row = next(r for r in html.split("<tr>") if UFFD_V3 in r)
+    assert "<script>" not in row and "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; more" in row
+    assert "&lt;b&gt;Nikita&lt;/b&gt;" in row
+    state = ReviewState.objects.get(revision__msgid=UFFD_V3)
+    assert state.waiting_since.strftime("%Y-%m-%d") in row
+    now = state.waiting_since
+    assert [waited(now - timedelta(days=d), now) for d in (0, 1, 6, 15, 61, 800)] == [
+        "today", "1 day", "6 days", "2 weeks", "2 months", "2 years"]

@@ -102,3 +102,20 @@ def test_an_address_one_domain_level_apart_or_with_an_extension_is_the_sender_as
     assert rv.same_address("foo+kernel@example.org", "FOO@example.org")
     assert not rv.same_address("foo@a.b.example.org", "foo@example.org")
     assert not rv.same_address("bar@example.org", "foo@example.org")
+
+
+def test_a_path_filter_matches_files_and_every_directory_above_them_as_git_pathspecs_do():
+    keys = rv.path_keys(["mm/userfaultfd.c", "/mm/memory.c", "include/linux/mm.h", "mm"], limit=100)
+    # Directories first, shallow before deep; a file named like a directory is kept once.
+    assert keys == ["include", "mm", "include/linux", "include/linux/mm.h", "mm/memory.c", "mm/userfaultfd.c"]
+    assert rv.path_filter_key("/mm/") == rv.path_filter_key("mm") == rv.path_filter_key("./mm//") == "mm"
+    assert rv.path_filter_key("mm/user") not in keys  # a part of a name is not a path
+    assert rv.path_filter_key("/") == ""
+
+
+def test_path_keys_are_bounded_and_keep_directories_before_files():
+    paths = [f"drivers/gpu/drm/d{i}/f{j}.c" for i in range(50) for j in range(20)]
+    keys = rv.path_keys(paths, limit=60)
+    assert len(keys) == 60
+    assert keys[:3] == ["drivers", "drivers/gpu", "drivers/gpu/drm"]
+    assert all(not k.endswith(".c") for k in keys[:53]) and keys[53].endswith(".c")
