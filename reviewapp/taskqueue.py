@@ -5,6 +5,9 @@ nothing outside worker/ imports the worker: a web host needs no worker code on i
 The names are the ones the tasks were registered under when they were sent by import, so
 messages already queued by an older process still find their task.
 """
+from functools import cache
+from pathlib import Path
+
 from celery import Celery
 
 FETCH_THREAD = "worker.tasks.fetch_thread"
@@ -32,4 +35,16 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 
 
 def send(name: str, *args) -> None:
+    ensure_broker_dirs()
     app.send_task(name, args=list(args))
+
+
+@cache
+def ensure_broker_dirs() -> None:
+    """The filesystem transport (the default, needing no server) wants its folders, in the
+    sending process as in the worker."""
+    from django.conf import settings
+    for key in ("data_folder_in", "data_folder_out", "processed_folder", "control_folder"):
+        folder = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get(key)
+        if folder:
+            Path(folder).mkdir(parents=True, exist_ok=True)
