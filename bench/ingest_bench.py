@@ -52,8 +52,8 @@ def build_mbox(path: Path, count: int) -> int:
     return written
 
 
-def build_from_archive(path: Path, archive: Path, limit: int | None, copies: int) -> int:
-    """The first `limit` mails of a real archive, `copies` times; copy c > 0 has
+def build_from_archive(path: Path, archive: Path, limit: int | None, copies: int, skip: int = 0) -> int:
+    """`limit` mails of a real archive after its first `skip`, `copies` times; copy c > 0 has
     every msgid rewritten (Message-ID, In-Reply-To, References) so it is new mail
     that threads like the original."""
     from untangle.mbox import messages_from_path
@@ -61,7 +61,9 @@ def build_from_archive(path: Path, archive: Path, limit: int | None, copies: int
     with open(path, "wb") as out:
         for copy in range(copies):
             for n, raw in enumerate(messages_from_path(archive)):
-                if limit is not None and n >= limit:
+                if n < skip:
+                    continue
+                if limit is not None and n >= skip + limit:
                     break
                 head, sep, body = raw.partition(b"\n\n")
                 if copy:
@@ -194,14 +196,15 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None, help="parser processes (0: inline)")
     parser.add_argument("--json", action="store_true", help="one JSON line instead of prose")
     parser.add_argument("--archive", type=Path, help="a real list archive (mbox[.gz]) instead of ../shared/lore")
-    parser.add_argument("--limit", type=int, help="only the archive's first N mails")
+    parser.add_argument("--limit", type=int, help="only N of the archive's mails")
+    parser.add_argument("--skip", type=int, default=0, help="after its first N (a slice: --skip 15000 --limit 5000)")
     parser.add_argument("--copies", type=int, default=1, help="the archive replicated, msgids rewritten")
     parser.add_argument("--graphs", action="store_true", help="then compute every revision's graph")
     args = parser.parse_args()
     args.mbox.parent.mkdir(parents=True, exist_ok=True)
     if not args.mbox.exists():
         if args.archive:
-            build_from_archive(args.mbox, args.archive, args.limit, args.copies)
+            build_from_archive(args.mbox, args.archive, args.limit, args.copies, args.skip)
         else:
             build_mbox(args.mbox, args.count)
     if args.mode == "all":

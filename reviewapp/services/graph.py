@@ -23,6 +23,7 @@ import contextlib
 import contextvars
 import copy
 import logging
+import re
 from dataclasses import asdict, dataclass, field, replace
 
 from django.conf import settings
@@ -34,6 +35,7 @@ from untangle import deps, graph as g, lore
 
 from ..models import Dependency, GraphSnapshot, Message, Patch, PatchFile, Revision
 from . import fetch as fetch_service
+from .ingest.bulk import chunked
 from ..selectors import resolve_msgids
 
 log = logging.getLogger("reviewapp.graph")
@@ -230,8 +232,8 @@ def _read_blob_edges(rev: Revision) -> list[dict]:
     if not olds:
         return []
     cond = Q()
-    for prefix in olds:
-        cond |= Q(new_blob__startswith=prefix)
+    for prefix in olds:  # a range, not a LIKE: served by the index on SQLite too
+        cond |= Q(new_blob__gte=prefix, new_blob__lt=prefix + "g")
     producers = (PatchFile.objects.filter(cond).exclude(patch__revision=rev)
                  .exclude(patch__revision=None).exclude(patch__revision__series=rev.series_id)
                  .select_related("patch__message", "patch__revision")
@@ -340,9 +342,19 @@ def _by_change_id(change_id: str, version: int | None) -> Revision | None:
     return qs.order_by("-version", "-date").first()
 
 
+_HEX = re.compile(r"[0-9a-f]+")
+
+
 def _by_patch_id(patch_id: str) -> Revision | None:
-    patch = (Patch.objects.filter(patch_id__startswith=patch_id.lower()[:40]).exclude(revision=None)
-             .select_related("revision").order_by("-date").first())
+    """The newest stored revision with a patch of this patch-id. Stored ids are full (40
+    lowercase hex); a shortened one is a range of them. Both are index ranges on either
+    database: a LIKE 'abc%' is not (SQLite's LIKE ignores case, so it scans every patch)."""
+    wanted = patch_id.strip().lower()[:40]
+    if not _HEX.fullmatch(wanted) or len(wanted) < 7:
+        return None
+    found = Patch.objects.filter(patch_id=wanted) if len(wanted) == 40 else \
+        Patch.objects.filter(patch_id__gte=wanted, patch_id__lt=wanted + "g")  # "g": after every hex digit
+    patch = found.exclude(revision=None).select_related("revision").order_by("-date", "-id").first()
     return patch.revision if patch else None
 
 
@@ -513,6 +525,20 @@ def _preload_chunk(memo: dict, revs: list[Revision]) -> None:
         newer = (_first_by_date(list(claimed.values())) or _first_by_date(nexts.get(r.id, []), "version")
                  or _first_by_date([f for f in family.get(r.series_id, []) if f.version > r.version], "version"))
         memo[("newer", r.id)] = newer
+    _preload_patch_ids(memo, [e["target"] for r in revs for e in memo[("stored-edges", r.id)]
+                              if e["target_type"] == "patch-id"])
+
+
+def _preload_patch_ids(memo: dict, targets: list[str]) -> None:
+    """The revisions that full patch-ids name (b4's prerequisite-patch-id), one query a chunk."""
+    wanted = {t for t in targets if len(t) == 40 and _HEX.fullmatch(t) and ("patch-id", t) not in memo}
+    found: dict[str, Revision] = {}
+    for part in chunked(sorted(wanted)):
+        for p in (Patch.objects.filter(patch_id__in=part).exclude(revision=None).select_related("revision")
+                  .order_by("-date", "-id")):
+            found.setdefault(p.patch_id, p.revision)
+    for t in wanted:
+        memo[("patch-id", t)] = found.get(t)
 
 
 def _add_newer(c: _Collector) -> list[g.Edge]:

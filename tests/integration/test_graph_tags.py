@@ -311,3 +311,49 @@ def test_fetch_depth_limits_how_far_threads_are_fetched(tmp_path, settings):
         data = graph_for(rev("b-0@ex.org"), fetch=True, depth=1)
     assert [f["msgid"] for f in data["fetched"]] == ["mid-0@ex.org"]
     assert node(data, "far-0@ex.org")["state"] == "missing"
+
+
+def test_an_abbreviated_or_uppercase_prerequisite_patch_id_still_names_its_revision():
+    ingest(posting("a", "mm: a", files=(("f.c", "1111111", "2222222"), ("h.c", "6666666", "7777777"))))
+    pid = Patch.objects.get(message__msgid="a-2@ex.org").patch_id
+    ingest(posting("b", "mm: b", frm=BOB, files=(("g.c", "4444444", "5555555"),),
+                   cover=f"prerequisite-patch-id: {pid[:12]}"))
+    ingest(posting("c", "mm: c", frm=CAROL, files=(("k.c", "8888888", "9999999"),),
+                   cover=f"prerequisite-patch-id: {pid.upper()}"))
+    for stem in ("b", "c"):
+        [e] = edges_of(graph_for(rev(f"{stem}-0@ex.org")), "depends-on")
+        assert e["to"] == "a-0@ex.org", stem
+
+
+def _full_scans(sql: str, params, table: str) -> list[str]:
+    """The plan lines that read every row of `table` (none when an index serves the query)."""
+    from django.db import connection
+    with connection.cursor() as cur:
+        if connection.vendor == "postgresql":
+            cur.execute("SET LOCAL enable_seqscan = off")  # a tiny table is scanned anyway otherwise
+            cur.execute("EXPLAIN " + sql, params)
+            return [r[0] for r in cur.fetchall() if f"Seq Scan on {table}" in r[0]]
+        cur.execute("EXPLAIN QUERY PLAN " + sql, params)
+        return [r[-1] for r in cur.fetchall() if r[-1].startswith(f"SCAN {table}")]
+
+
+def test_patch_id_and_blob_producer_lookups_are_served_by_indexes_on_this_database():
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from reviewapp.services import graph as graph_service
+    ingest(posting("a", "mm: a", files=(("f.c", "1111111", "2222222"),)))
+    ingest(posting("b", "mm: b", frm=BOB, files=(("f.c", "2222222", "3333333"),)))
+    pid = Patch.objects.get(message__msgid="a-1@ex.org").patch_id
+    b = rev("b-0@ex.org")
+    for name, call in (("full patch-id", lambda: graph_service._by_patch_id(pid)),
+                       ("short patch-id", lambda: graph_service._by_patch_id(pid[:10])),
+                       ("blob producers, one revision", lambda: graph_service._read_blob_edges(b)),
+                       ("blob producers, a batch", lambda: graph_service._preload_blob_edges({}, [b]))):
+        with CaptureQueriesContext(connection) as seen:
+            call()
+        assert seen.captured_queries, name
+        for q in seen.captured_queries:
+            # Django's captured SQL has its parameters inlined: EXPLAIN it as it ran.
+            for table in ("reviewapp_patch", "reviewapp_patchfile"):
+                assert _full_scans(q["sql"], None, table) == [], (name, q["sql"])
