@@ -4,7 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models.functions import Substr
 
-from untangle import address
+from untangle import address, grouping
 
 
 class MailingList(models.Model):
@@ -102,6 +102,11 @@ class Revision(models.Model):
     @property
     def author(self) -> str:
         return address.display(self.author_name, self.author_email)
+
+    @property
+    def partial_root(self) -> str | None:
+        """The cover (thread root) of a posting only part of which reached this list, or None."""
+        return grouping.partial_root(self.anchor)
 
     def __str__(self):
         return f"{self.title} v{self.version}"

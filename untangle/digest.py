@@ -126,6 +126,15 @@ class MissingDependency:
 
 
 @dataclass(frozen=True)
+class PartialPosting:
+    """A series only some patches of which reached the list (the rest went to other lists)."""
+
+    received: int
+    expected: int
+    cover_msgid: str  # the absent thread root the patches answer
+
+
+@dataclass(frozen=True)
 class DigestItem:
     """One revision reported in a digest."""
 
@@ -145,6 +154,7 @@ class DigestItem:
     missing: tuple[MissingDependency, ...] = ()
     reviews: ReviewCounts = ReviewCounts()
     progress: ReviewProgress | None = None
+    partial: PartialPosting | None = None
 
 
 @dataclass(frozen=True)
@@ -410,6 +420,10 @@ def _new_section(numbered: Numbered, first: bool) -> list[str]:
             str(item.list or "")) if x)
         if byline:
             lines += wrap(byline, "    ")
+        if item.partial:
+            p = item.partial
+            lines += wrap(f"partial: {p.received} of {p.expected} patches reached this list; the cover "
+                          f"<{p.cover_msgid}> and the others went to other lists.", "    ")
         chain = item.chain
         if chain:
             lines += wrap("built on, in apply order:", "    ")

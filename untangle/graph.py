@@ -33,6 +33,7 @@ class Node:
     missing_patches: list[int] = field(default_factory=list)
     missing: bool = False  # could not be fetched (error says why)
     error: str = ""
+    partial_root: str | None = None  # only part of it reached this list; its cover is this absent mail
 
 
 @dataclass
@@ -374,6 +375,9 @@ def _incomplete_problems(order, nodes: Nodes) -> list[Problem]:
             continue
         missing = node.missing_patches
         what = f": patches {', '.join(map(str, missing))} are missing" if missing else ": some patches are missing"
+        if node.partial_root:
+            what = (f": it reached this list only in part (patches {', '.join(map(str, missing))} and the "
+                    f"cover <{node.partial_root}> went to other lists); fetch the whole thread")
         out.append(Problem(ProblemKind.INCOMPLETE.value, f"{label(m, nodes)} is incomplete{what}", msgid=m))
     return out
 

@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from typing import Callable, Iterable
 
 from . import subject as subjects
+from .deps import is_same_posting
 
 Lookup = Callable[[str], dict | None]
 _MAX_WALK = 200
@@ -136,15 +137,57 @@ def unthreaded_runs(mails: Iterable[dict]) -> dict[str, str]:
     return heads
 
 
-def anchor_of(mail: dict, lookup: Lookup) -> str:
-    """The msgid that names the revision a cover or patch belongs to."""
+def anchor_of(mail: dict, lookup: Lookup, partial: bool = True) -> str:
+    """The msgid that names the revision a cover or patch belongs to, or, for the
+    patches of a series that reached this list only in part, their partial_anchor
+    (partial=False: the mail the threading walk stops at, as before partial grouping)."""
     current = mail
     for _ in range(_MAX_WALK):
         parent = _parent(current, lookup)
         if parent is None or not _same_posting(current, parent):
-            return current["msgid"]
+            break
         current = parent
-    return current["msgid"]
+    return (partial and partial_anchor(current, lookup)) or current["msgid"]
+
+
+PARTIAL = "#partial/"  # in an anchor: the posting's cover (the thread root named first) is not stored
+
+
+def absent_root(mail: dict, lookup: Lookup) -> str | None:
+    """The mail this one answers that is not stored and that its posting hangs from: of the
+    absent mails after the newest stored one in its References (and In-Reply-To), the one
+    its own send-email run sent (same msgid stem), else the oldest. None when it answers
+    nothing, or when what it answers is stored."""
+    chain = [m for m in (mail.get("references") or []) if m and m != mail["msgid"]]
+    reply = mail.get("in_reply_to")
+    if reply and reply != mail["msgid"]:
+        chain = [m for m in chain if m != reply] + [reply]
+    if not chain or lookup(chain[-1]) is not None:
+        return None
+    stored = [i for i, m in enumerate(chain) if lookup(m) is not None]
+    absent = chain[stored[-1] + 1 if stored else 0:]
+    # A v2 sent in reply to v1's cover, neither here: the cover of its own send-email run.
+    own = [m for m in absent if is_same_posting(mail["msgid"], m)]
+    return own[0] if own else absent[0]
+
+
+def partial_anchor(mail: dict, lookup: Lookup) -> str | None:
+    """A patch of an N-patch posting whose cover went to other lists (only the patches
+    Cc'd here arrived): its revision is named by the absent thread root, the version, N
+    and the sender, as patchwork groups such patches (a v7 patch sent into the thread of
+    v8 is not part of v8). None for a mail that is not such a patch."""
+    if mail.get("kind") != "patch" or (mail.get("total") or 0) < 2 or not mail.get("number"):
+        return None
+    root = absent_root(mail, lookup)
+    if root is None or len(root) > 400:  # an anchor is at most 500 characters
+        return None
+    return f"{root}{PARTIAL}v{mail['version']}/{mail['total']}/{(mail.get('from_email') or '').lower()}"
+
+
+def partial_root(anchor: str) -> str | None:
+    """The absent thread root a partial anchor names (None for any other anchor)."""
+    root, sep, _ = anchor.partition(PARTIAL)
+    return root if sep else None
 
 
 def owner_of_reply(mail: dict, lookup: Lookup,

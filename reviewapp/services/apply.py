@@ -244,8 +244,11 @@ def _execute(run: ApplyRun, progress) -> None:
     incomplete = [r for r in chain if not r.complete]
     if incomplete:
         r = incomplete[0]
-        return _fail(run, f"<{r.msgid}> v{r.version} is incomplete: patches {r.missing} are missing",
-                     chain=chain_ids)
+        why = f"patches {r.missing} are missing"
+        if r.partial_root:
+            why = (f"only {r.received} of its {r.expected} patches reached this list (the cover "
+                   f"<{r.partial_root}> and patches {r.missing} went to other lists); fetch the whole thread")
+        return _fail(run, f"<{r.msgid}> v{r.version} is incomplete: {why}", chain=chain_ids)
     patches = patches_of(chain)
     patch_ids = [p.message.msgid for p in patches]
     earlier = _earlier_base(run, tree, chain_ids, patch_ids)

@@ -386,6 +386,7 @@ def build_item(rev: Revision, sub: Subscription, period: Period) -> pure.DigestI
         apply=apply, suite=_suite(rev, sub, period), stale=tuple(_stale(chain)),
         missing=tuple(missing), reviews=_reviews(rev, period.end), progress=_progress(rev, period),
         url=f"{base}/s/{rev.pk}",
+        partial=pure.PartialPosting(rev.received, rev.expected, rev.partial_root) if rev.partial_root else None,
         tree_url=f"{base}/tree/{applied_run.pk}/" if applied_run else None)
 
 

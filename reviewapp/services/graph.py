@@ -116,6 +116,7 @@ class GraphNode:
     expected: int | None
     files: list[str]
     ref: str | None = None
+    partial_root: str | None = None  # reached this list in part: the absent cover (thread root)
 
 
 @dataclass
@@ -179,7 +180,7 @@ def _revision_node(rev: Revision, role: str) -> CollectedNode:
                          series=str(rev.series_id), date=rev.date.isoformat() if rev.date else "",
                          files=files or None, base=rev.base_commit, missing_patches=list(rev.missing),
                          expected=rev.expected, received=rev.received, author=rev.author,
-                         revision_id=rev.id, role=role)
+                         revision_id=rev.id, role=role, partial_root=rev.partial_root)
 
 
 # ---------------------------------------------------------------- edges of one revision
@@ -745,7 +746,8 @@ def _graph_node(m: str, built: g.Graph, c: _Collector, order: list[str]) -> Grap
                      kind=mine.kind, label=g.label(m, c.nodes) if mine.kind == "revision" else m,
                      date=mine.date or "", error=mine.error, author=mine.author, base=mine.base,
                      received=mine.received, expected=mine.expected, files=mine.files or [],
-                     ref=mine.ref if mine.kind == "base" else None)
+                     ref=mine.ref if mine.kind == "base" else None,
+                     partial_root=mine.partial_root if mine.kind == "revision" else None)
 
 
 _EDGE_FIELDS = ("from", "to", "kind", "how", "evidence", "evidence_msgid", "target_type", "referred",

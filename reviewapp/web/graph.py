@@ -117,11 +117,15 @@ def _node_shape(n: dict, box: dict) -> dict:
         name = name[: -len(suffix)] if name.endswith(suffix) else name
         title = _short(name, 28) + suffix  # the version must survive the cut
         extra = f"{n['received']}/{n['expected']} patches" if not n["complete"] else (n.get("date") or "")[:10]
+        if n.get("partial_root"):
+            extra = f"{n['received']} of {n['expected']} on this list"
         line2 = f"{n['role']} · {n['state']} · {extra}"
         url = reverse("series-detail", args=[n["msgid"]])
     return dict(box, msgid=n["msgid"], state=state, role=n["role"], title=title, line2=line2, url=url,
                 hover=f"{n['subject']}\n<{n['msgid']}>\n{n['role']}, {n['state']}"
-                      + (f"\n{n['error']}" if n.get("error") else ""),
+                      + (f"\n{n['error']}" if n.get("error") else "")
+                      + (f"\npartial: the cover <{n['partial_root']}> and the other patches went to other lists"
+                         if n.get("partial_root") else ""),
                 root=n["role"] == "root", tx=box["x"] + 10, ty1=box["y"] + 21, ty2=box["y"] + 41)
 
 

@@ -1,4 +1,5 @@
 """Series list, a revision's page, the search box and fetch progress."""
+from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Count, Prefetch, prefetch_related_objects
@@ -41,6 +42,9 @@ def revision_detail(request, msgid):
                .only("msgid", "from_name", "from_email", "date", "subject", "revision_id")[:REPLIES_SHOWN],
                "files_shown": FILES_SHOWN}
     context.update(_patch_page(rev, request.GET))
+    if rev.partial_root:
+        context.update(partial_root=rev.partial_root, can_fetch=is_maintainer(request.user),
+                       lore_url=settings.LORE_URL)
     for panel in PANELS:
         context.update(panel.series_panel(request, rev))
     by_patch = review_web.review_by_patch(context.get("review"))

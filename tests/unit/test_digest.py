@@ -548,3 +548,10 @@ def test_review_words_name_the_state_and_what_moved_and_stay_as_they_were_withou
         " 2 new review trailers, 1 new objection, 3 reviews gone stale.")
     quiet = d.ReviewProgress(state="waiting", patches=2, reviewed=0)
     assert d._review_words(d.ReviewCounts(), quiet) == "no review tags yet. waiting: 0 of 2 patches reviewed."
+
+
+def test_a_series_that_reached_the_list_in_part_says_so_and_names_its_cover():
+    body = later([item(partial=d.PartialPosting(2, 6, "cover-1@example.org"))]).body
+    new = flat(section(body, "New series and revisions"))
+    assert "partial: 2 of 6 patches reached this list; the cover <cover-1@example.org>" in new
+    assert "partial:" not in flat(section(later([item()]).body, "New series and revisions"))

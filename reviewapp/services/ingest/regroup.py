@@ -80,7 +80,14 @@ class Regroup:
             self.lookup.add(row)
         self.lookup.preload(p for r in rows for p in [r["in_reply_to"], *(r["references"] or [])])
         self._find_unthreaded_runs(rows)
-        anchors = {self._anchor(r): None for r in rows if r["kind"] in POSTED}
+        anchors: dict[str, None] = {}
+        self.partial_rows: dict[str, list[dict]] = defaultdict(list)
+        for r in rows:
+            if r["kind"] in POSTED:
+                anchor = self._anchor(r)
+                anchors[anchor] = None
+                if grouping.partial_root(anchor):
+                    self.partial_rows[anchor].append(r)
         plans = [self._plan(a, ms) for a, ms in self._members(anchors).items() if ms]
         self._write_revisions(plans)
         touched = set(self.revs)
@@ -155,8 +162,13 @@ class Regroup:
         members: dict[str, list[dict]] = {a: [] for a in anchors}
         seen: set[str] = set()
         frontier = []
+        stored_partial = self._stored_partial_members([a for a in anchors if a in self.partial_rows])
         for anchor in anchors:
-            for row in [self.lookup(anchor), *self.run_members.get(anchor, ())]:
+            if anchor in self.partial_rows:  # no stored mail is the anchor: its patches are
+                seeds = [*self.partial_rows[anchor], *stored_partial.get(anchor, ())]
+            else:
+                seeds = [self.lookup(anchor), *self.run_members.get(anchor, ())]
+            for row in seeds:
                 if row is not None and row["msgid"] not in seen:
                     members[anchor].append(row)
                     seen.add(row["msgid"])
@@ -179,6 +191,17 @@ class Regroup:
                     members[anchor].append(child)
                     frontier.append(child["msgid"])
         return members
+
+    def _stored_partial_members(self, anchors: list[str]) -> dict[str, list[dict]]:
+        """The stored patches already grouped under these partial anchors."""
+        found: dict[str, list[dict]] = defaultdict(list)
+        for part in chunked(anchors):
+            for row in Message.objects.filter(revision__anchor__in=part, kind__in=POSTED).values(
+                    *LIGHT, "revision__anchor"):
+                anchor = row.pop("revision__anchor")
+                self.lookup.rows.setdefault(row["msgid"], row)
+                found[anchor].append(self.lookup.rows[row["msgid"]])
+        return found
 
     def _plan(self, anchor: str, members: list[dict]) -> _Plan:
         cover = next((m for m in members if m["kind"] == Message.COVER), None)
@@ -381,7 +404,9 @@ def _fill_revision(plan: _Plan, authors: dict[str, tuple[str, str]]) -> None:
     rev.author_name, rev.author_email = (
         (cover["from_name"], cover["from_email"]) if cover else
         authors.get(first["msgid"], (first["from_name"], first["from_email"])))
-    rev.mailing_list_id = first["mailing_list_id"]
+    # A cover fetched from the all-lists archive has no list: the posting stays on its patches'.
+    rev.mailing_list_id = first["mailing_list_id"] or next(
+        (m["mailing_list_id"] for m in members if m["mailing_list_id"]), None)
     rev.date = first["date"]
     rev.expected, rev.received = expected, len(numbers)
     rev.complete, rev.missing = complete, missing
