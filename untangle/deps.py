@@ -200,7 +200,34 @@ def _edges_for_tag(msgid: str, tag: str, value: str, line: str, change_id: str |
     sha = _SHA_RE.search(value.lower())
     if sha and kind == "depends-on":  # "Based-on: <sha>" names a base commit
         return [edge("base", sha.group(0), "commit")]
+    branch = _branch_in_value(value) if tag == "based-on" else None
+    if branch:  # "based-on: livepatching.git, for-5.9/selftests-cleanup": a branch of a tree
+        repo, ref = branch
+        if _VERSION_TAG_RE.fullmatch(ref):
+            return [edge("base", "v" + ref.lstrip("vV"), "commit", ref="tag")]
+        return [edge("base", ref, "commit", ref="branch", **({"repo": repo} if repo else {}))]
     return []
+
+
+_VERSION_TAG_RE = re.compile(r"v?\d+\.\d+(?:\.\d+)?(?:-rc\d+)?", re.I)
+
+
+_REPO_RE = re.compile(r"^(?:\S+://\S+|[\w.-]+\.git)$", re.I)
+_BRANCH_RE = re.compile(r"^[\w][\w.+-]*(?:/[\w.+-]+)*$")
+
+
+def _branch_in_value(value: str) -> tuple[str | None, str] | None:
+    """(repository, branch) of a Based-on: that names a branch, as people write it:
+    "tree.git, for-5.9/topic", "tree.git for-next", "kvm/next"."""
+    tokens = []
+    for t in (t.strip(",;()") for t in value.split()):
+        repo, dot_git, rest = t.partition(".git/")  # "tree.git/branch"
+        tokens += [repo + ".git", rest] if dot_git and rest else [t] if t else []
+    repos = [t for t in tokens if _REPO_RE.match(t)]
+    refs = [t for t in tokens if t not in repos and _BRANCH_RE.match(t)]
+    if len(refs) != 1 or len(tokens) > 4:
+        return None  # prose, or nothing branch-like: not for a tag to guess
+    return (repos[0] if repos else None), refs[0]
 
 
 # ---------------------------------------------------------------- prose

@@ -474,3 +474,35 @@ def test_prose_that_starts_like_a_change_log_is_not_a_heading(text):
 def test_a_dependency_under_a_change_log_heading_stays_a_dependency():
     body = f"Changes in v3:\n- rebased on top of {_LINK}\n"
     assert [e.kind for e in discover_text_edges("cover@x", body)] == ["depends-on"]
+
+
+def test_a_singular_change_heading_with_a_numbered_reference_names_the_previous_revision():
+    body = ("Series text.\n\nChange since v2 [2]:\n- fixed the locking\n\n"
+            "[2] https://lore.kernel.org/all/20250101-v2-0-abc@example.org/\n")
+    edges = discover_text_edges("cover@x", body)
+    assert [(e.kind, e.target, e.version) for e in edges] == [("previous-revision", "20250101-v2-0-abc@example.org", 2)]
+
+
+@pytest.mark.parametrize("line, target, extra", [
+    ("based-on: livepatching.git, for-5.9/selftests-cleanup", "for-5.9/selftests-cleanup",
+     {"ref": "branch", "repo": "livepatching.git"}),  # as linux-kselftest got it, 2020-06-10
+    ("Based-on: livepatching.git/for-5.9/selftests-cleanup", "for-5.9/selftests-cleanup",
+     {"ref": "branch", "repo": "livepatching.git"}),
+    ("Based-on: kvm/next", "kvm/next", {"ref": "branch"}),
+    ("Based-on: v6.14-rc7", "v6.14-rc7", {"ref": "tag"}),
+])
+def test_a_based_on_tag_naming_a_branch_or_tag_is_the_base(line, target, extra):
+    [edge] = discover_text_edges("cover@x", f"Cover.\n\n{line}\n")
+    assert (edge.kind, edge.target, edge.target_type, edge.how, edge.extra) == ("base", target, "commit", "tag", extra)
+
+
+def test_a_based_on_tag_in_prose_words_names_nothing():
+    assert discover_text_edges("cover@x", "Cover.\n\nBased-on: the latest mainline as of today\n") == []
+
+
+def test_based_on_in_a_patch_notes_between_two_separators_is_a_tag():
+    body = ("Fix a leak.\n\nSigned-off-by: Ann <ann@example.org>\n---\nBased-on: 20250101.1-1-x@example.org\n---\n"
+            " a.c | 1 +\n 1 file changed, 1 insertion(+)\n\ndiff --git a/a.c b/a.c\nindex 1111111..2222222 100644\n"
+            "--- a/a.c\n+++ b/a.c\n@@ -1 +1,2 @@\n a\n+b\n-- \n2.43.0\n")
+    [edge] = discover_text_edges("p1@x", body)
+    assert (edge.kind, edge.target, edge.how) == ("depends-on", "20250101.1-1-x@example.org", "tag")

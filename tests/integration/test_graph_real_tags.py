@@ -1,6 +1,7 @@
-"""b4's prerequisite-patch-id lines as real mail of the kselftest archive writes them (2020-2021,
-kunit series built on fixes not yet merged): each names a patch of another posting, which the
-graph finds through the stored patch-ids, computed alone or in a batch."""
+"""Formal tags as real mail of the kselftest archive writes them: b4's prerequisite-patch-id
+(2020-2021, kunit series built on fixes not yet merged), each naming a patch of another
+posting that the graph finds through the stored patch-ids, alone or in a batch; and a
+"based-on:" naming a branch of another tree."""
 import re
 
 import pytest
@@ -41,3 +42,18 @@ def test_real_prerequisite_patch_ids_name_the_newest_posting_of_that_patch_alone
     for r in revs:
         got = latest_snapshot(r).data
         assert got == {k: v for k, v in alone[r.msgid].items() if k not in ("snapshot", "fetched")}, r.msgid
+
+
+# Joe Lawrence, 2020-06-10, "[PATCH 0/3] selftests/livepatch: small script cleanups":
+# "based-on: livepatching.git, for-5.9/selftests-cleanup".
+_LIVEPATCH = "20200610172101.21910-1-joe.lawrence@redhat.com"
+
+
+def test_a_real_based_on_naming_a_branch_of_another_tree_is_the_graphs_base():
+    from tests.integration.test_kselftest_archive import _threads
+    ingest(_threads(_LIVEPATCH), workers=0)
+    data = graph_for(Revision.objects.get(msgid=_LIVEPATCH))
+    [base] = [e for e in data["edges"] if e["kind"] == "base"]
+    assert (base["to"], base["how"], base["extra"]) == (
+        "for-5.9/selftests-cleanup", "tag", {"ref": "branch", "repo": "livepatching.git"})
+    assert base["evidence"] == "based-on: livepatching.git, for-5.9/selftests-cleanup"
