@@ -337,23 +337,26 @@ def _full_scans(sql: str, params, table: str) -> list[str]:
         return [r[-1] for r in cur.fetchall() if r[-1].startswith(f"SCAN {table}")]
 
 
-def test_patch_id_and_blob_producer_lookups_are_served_by_indexes_on_this_database():
+def test_patch_id_change_id_and_blob_producer_lookups_are_served_by_indexes_on_this_database():
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     from reviewapp.services import graph as graph_service
-    ingest(posting("a", "mm: a", files=(("f.c", "1111111", "2222222"),)))
+    ingest(posting("a", "mm: a", files=(("f.c", "1111111", "2222222"),), cover="change-id: 20250101-helpers-abc123"))
     ingest(posting("b", "mm: b", frm=BOB, files=(("f.c", "2222222", "3333333"),)))
     pid = Patch.objects.get(message__msgid="a-1@ex.org").patch_id
+    assert graph_service._by_change_id("20250101-helpers-abc123", 1).msgid == "a-0@ex.org"
     b = rev("b-0@ex.org")
     for name, call in (("full patch-id", lambda: graph_service._by_patch_id(pid)),
                        ("short patch-id", lambda: graph_service._by_patch_id(pid[:10])),
                        ("blob producers, one revision", lambda: graph_service._read_blob_edges(b)),
-                       ("blob producers, a batch", lambda: graph_service._preload_blob_edges({}, [b]))):
+                       ("blob producers, a batch", lambda: graph_service._preload_blob_edges({}, [b])),
+                       ("change-id", lambda: graph_service._by_change_id("20250101-helpers-abc123", None)),
+                       ("change-id:v1", lambda: graph_service._by_change_id("20250101-helpers-abc123", 1))):
         with CaptureQueriesContext(connection) as seen:
             call()
         assert seen.captured_queries, name
         for q in seen.captured_queries:
             # Django's captured SQL has its parameters inlined: EXPLAIN it as it ran.
-            for table in ("reviewapp_patch", "reviewapp_patchfile"):
+            for table in ("reviewapp_patch", "reviewapp_patchfile", "reviewapp_revision", "reviewapp_series"):
                 assert _full_scans(q["sql"], None, table) == [], (name, q["sql"])
