@@ -5,9 +5,9 @@ one is a patch-id lookup for the graphs (issue 20 point 1).
 
   .venv/bin/python bench/b4_mail.py OUT.mbox [--series 600] [--patches 3] [--seed 1]
 
-Series k names 1-3 patches of up to 3 of the 10 series before it (so chains form), by their
-real stable patch-ids (untangle.patchid, as b4 computes them), half of them as
-prerequisite-change-id too. Paths are real kernel paths; a tenth of the series touch the
+A share of the series (--prereqs, default 0.3) names 1-3 patches of up to 3 of the 10 series
+before it (so chains form), by their real stable patch-ids (untangle.patchid, as b4 computes
+them), half of them as prerequisite-change-id too. Paths are real kernel paths; a tenth of the series touch the
 same few files.
 """
 import argparse
@@ -34,7 +34,7 @@ def _diff(path: str, k: int, i: int, rng: random.Random) -> str:
             f"+\tint b{i} = a + {i};  /* series {k} patch {i} */\n \treturn a;\n }}\n")
 
 
-def write(out: Path, series: int, patches: int, seed: int) -> int:
+def write(out: Path, series: int, patches: int, seed: int, prereqs: float = 0.3) -> int:
     rng = random.Random(seed)
     made: list[dict] = []  # per series: change-id, version, patch-ids
     written = 0
@@ -48,7 +48,8 @@ def write(out: Path, series: int, patches: int, seed: int) -> int:
             paths = [rng.choice(SHARED) if rng.random() < 0.1 else rng.choice(PATHS) for _ in range(patches)]
             diffs = [_diff(p, k, i, rng) for i, p in enumerate(paths, 1)]
             lines = [f"base-commit: {rng.getrandbits(160):040x}", f"change-id: {change}"]
-            for before in rng.sample(made[-10:], min(len(made[-10:]), rng.randint(0, 3))):
+            wanted = rng.randint(1, 3) if rng.random() < prereqs else 0
+            for before in rng.sample(made[-10:], min(len(made[-10:]), wanted)):
                 if rng.random() < 0.5:
                     lines.append(f"prerequisite-change-id: {before['change']}:v{before['version']}")
                 for pid in rng.sample(before["pids"], rng.randint(1, len(before["pids"]))):
@@ -83,8 +84,9 @@ def main() -> None:
     ap.add_argument("--series", type=int, default=600)
     ap.add_argument("--patches", type=int, default=3)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--prereqs", type=float, default=0.3, help="share of series naming prerequisites")
     args = ap.parse_args()
-    print(f"{write(args.out, args.series, args.patches, args.seed)} mails in {args.out}")
+    print(f"{write(args.out, args.series, args.patches, args.seed, args.prereqs)} mails in {args.out}")
 
 
 if __name__ == "__main__":

@@ -521,7 +521,13 @@ def _preload_chunk(memo: dict, revs: list[Revision]) -> None:
     for f in Revision.objects.filter(series_id__in={r.series_id for r in revs}).live():
         family.setdefault(f.series_id, []).append(f)
     _preload_blob_edges(memo, revs)
+    owner = {m: r.id for r in revs for m in names[r.id]}
+    dependents: dict[int, list[Dependency]] = {r.id: [] for r in revs}
+    for part in chunked(sorted(owner)):
+        for d in _dependents_query(part):
+            dependents[owner[d.target]].append(d)
     for r in revs:
+        memo[("dependents", r.id)] = dependents[r.id]
         memo[("deps", r.id)] = rows[r.id]
         memo[("files", r.id)] = sorted(files[r.id])
         memo[("stored-edges", r.id)] = _edges_from(rows[r.id], patches.pop(r.id))
@@ -613,13 +619,33 @@ def _add_dependents(c: _Collector) -> None:
         for msgid in _memo(("msgids", r.id), lambda r=r: list(r.messages.values_list("msgid", flat=True))):
             names[msgid] = r
     family = {r.series_id for r in members}
-    rows = (Dependency.objects.filter(target__in=list(names), target_type="msgid")
-            .exclude(source__in=members).exclude(source__series_id__in=family)
-            .exclude(source__msgid__startswith=Revision.STALE_PREFIX).select_related("source").order_by("id"))
-    for d in rows:
+    ids = {r.id for r in members}
+    found: dict[int, Dependency] = {}
+    for r in members:
+        for d in _dependents_of(r, [m for m, owner in names.items() if owner is r]):
+            if d.source_id not in ids and d.source.series_id not in family and d.target in names:
+                found[d.id] = d
+    for d in sorted(found.values(), key=lambda d: d.id):
         target = names[d.target]
         c.add_revision(d.source, "dependent" if d.kind == "depends-on" else "mentioned")
         c.edges.append(_dependency_edge(d, d.source.msgid, target.msgid))
+
+
+def _dependents_query(targets):
+    return (Dependency.objects.filter(target__in=list(targets), target_type="msgid")
+            .exclude(source__msgid__startswith=Revision.STALE_PREFIX).select_related("source"))
+
+
+def _dependents_of(rev: Revision, names: list[str]) -> list[Dependency]:
+    """Stored edges that name one of rev's mails (read once per batch: _preload_chunk).
+    Shared, not copied: callers only read them."""
+    memo = _MEMO.get()
+    if memo is not None and ("dependents", rev.id) in memo:
+        return memo[("dependents", rev.id)]
+    rows = list(_dependents_query(names))
+    if memo is not None:
+        memo[("dependents", rev.id)] = rows
+    return rows
 
 
 def _connect_known(c: _Collector) -> None:
@@ -827,7 +853,9 @@ def _comparable(data: dict) -> dict:
 
 def _store(rev: Revision, data: dict) -> GraphSnapshot:
     """A new snapshot when the graph differs from the last one, else the last one."""
-    with transaction.atomic():
+    # Inside a chunk's transaction (_graphs_in_chunks) no savepoint: two round trips saved a
+    # graph, and an error ends the chunk anyway.
+    with transaction.atomic(savepoint=False):
         last = GraphSnapshot.objects.select_for_update().filter(root=rev).order_by("-computed", "-id").first()
         if last is not None and _comparable(last.data) == _comparable(data):
             return last
@@ -902,9 +930,20 @@ def recompute_affected(revision_ids) -> list[int]:
     with _batch():
         roots = list(Revision.objects.filter(id__in=affected_roots(revision_ids)))
         _preload([r for r in roots if ("newer", r.id) not in (_MEMO.get() or {})])
-        for rev in roots:
-            graph_for(rev)
-            done.append(rev.id)
+        done += _graphs_in_chunks(roots)
+    return done
+
+
+STORE_CHUNK = 100  # graphs stored per transaction: one commit (a WAL flush on PostgreSQL) each
+
+
+def _graphs_in_chunks(revs: list[Revision]) -> list[int]:
+    done = []
+    for start in range(0, len(revs), STORE_CHUNK):
+        with transaction.atomic():
+            for rev in revs[start:start + STORE_CHUNK]:
+                graph_for(rev)
+                done.append(rev.id)
     return done
 
 
@@ -918,9 +957,7 @@ def compute_missing(revision_ids) -> list[int]:
     with _batch():
         revs = list(Revision.objects.filter(id__in=list(revision_ids)).exclude(graphs__isnull=False))
         _preload([r for r in revs if ("newer", r.id) not in (_MEMO.get() or {})])
-        for rev in revs:
-            graph_for(rev)
-            done.append(rev.id)
+        done += _graphs_in_chunks(revs)
     return done
 
 
