@@ -86,6 +86,14 @@ STAGES = [
         ['ReviewState, ReviewPerson,', 'ReviewQueueEntry'],
         ['review API, manage.py review', 'web/review.py: /review/ queues,', 'series and graph page panels'],
     ]),
+    ('in flight', [
+        ['compute_inflight (after a sync)'],
+        ['the list\'s tree (mirror)'],
+        ['inflight.py (pairs by shared files)', 'gitrepo_merge (merges in memory)'],
+        ['inflight.py (apply, compare)'],
+        ['InflightState, InflightConflict'],
+        ['/lists/<name>/inflight, conflict page,', 'series page line, API, manage.py inflight'],
+    ]),
     ('digest', [
         ['send_due_digests (beat)'],
         ['SMTP'],

@@ -65,5 +65,9 @@ def sync_list(name: str, run_id: int | None = None) -> None:
         _later(names.SYNC_LIST, name, run_id)
 
 
+def compute_inflight(list_name: str) -> None:
+    _later_if_broker_up(names.COMPUTE_INFLIGHT, list_name)
+
+
 def recompute_reviews(revision_ids: list[int]) -> None:
     _later_if_broker_up(names.RECOMPUTE_REVIEWS, revision_ids)

@@ -472,3 +472,33 @@ class ReviewQueueEntry(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["revision", "kind", "key"], name="review_queue_entry_once")]
         indexes = [models.Index(fields=["kind", "key", "waiting_since", "revision"], name="review_queue_by_key")]
+
+
+class InflightConflict(models.Model):
+    """Two open series of a list whose applied chains do not merge (services/inflight.py):
+    the files and hunks of both sides, from an in-memory three-way merge over what they share."""
+    mailing_list = models.ForeignKey(MailingList, related_name="inflight_conflicts", on_delete=models.CASCADE)
+    a = models.ForeignKey(Revision, related_name="+", on_delete=models.CASCADE)
+    b = models.ForeignKey(Revision, related_name="+", on_delete=models.CASCADE)
+    a_run = models.ForeignKey(ApplyRun, null=True, related_name="+", on_delete=models.SET_NULL)
+    b_run = models.ForeignKey(ApplyRun, null=True, related_name="+", on_delete=models.SET_NULL)
+    ancestor = models.CharField(max_length=64)  # the merge base: the tree's commit or their shared chain
+    files = models.JSONField(default=list)  # [{"path", "kind", "hunks": [{"ours", "theirs", "truncated"}], "hunk_count"}]
+    file_count = models.PositiveIntegerField(default=0)
+    hunk_count = models.PositiveIntegerField(default=0)
+    computed = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["a", "b"], name="inflight_conflict_once")]
+        indexes = [models.Index(fields=["b"], name="inflight_conflict_by_b")]
+
+
+class InflightState(models.Model):
+    """The last in-flight computation of a list (services/inflight.py): its open series with
+    their apply state, and how many pairs were compared; the conflicts are InflightConflict rows."""
+    mailing_list = models.OneToOneField(MailingList, related_name="inflight", on_delete=models.CASCADE)
+    tree = models.CharField(max_length=100)
+    open = models.JSONField(default=list)  # [{"msgid", "title", "version", "apply", "run", "error"}]
+    pairs_compared = models.PositiveIntegerField(default=0)
+    pairs_left_out = models.PositiveIntegerField(default=0)
+    computed = models.DateTimeField(auto_now=True)

@@ -255,3 +255,39 @@ def review_queue(params) -> dict:
     for s in states:
         s.reviewer_roles = [r for r in roles.get(s.revision_id, "").split(",") if r]
     return {"page": page, "states": states, "filters": {**key, "path": prefix}}
+
+
+# ---------------------------------------------------------------- in flight (issue 21)
+
+INFLIGHT_CONFLICTS_SHOWN = 500
+
+
+def _conflict_entry(c, other: Revision) -> dict:
+    return {"with": other.msgid, "title": other.title, "version": other.version, "ancestor": c.ancestor,
+            "files": [{"path": f["path"], "kind": f["kind"], "hunk_count": f["hunk_count"]} for f in c.files],
+            "file_count": c.file_count, "hunk_count": c.hunk_count, "id": c.id, "computed": c.computed}
+
+
+def conflicts_of(rev: Revision) -> list[dict]:
+    """The stored conflicts of one revision with the other open series of its list."""
+    from .models import InflightConflict
+    rows = (InflightConflict.objects.filter(Q(a=rev) | Q(b=rev)).select_related("a", "b")
+            .order_by("id")[:INFLIGHT_CONFLICTS_SHOWN])
+    return [_conflict_entry(c, c.b if c.a_id == rev.id else c.a) for c in rows]
+
+
+def inflight_of(mlist: MailingList) -> dict | None:
+    """A list's last in-flight computation: open series with their apply state, conflicts."""
+    from .models import InflightConflict, InflightState
+    state = InflightState.objects.filter(mailing_list=mlist).first()
+    if state is None:
+        return None
+    conflicts = [{"a": c.a.msgid, "b": c.b.msgid, "a_title": c.a.title, "b_title": c.b.title,
+                  "a_version": c.a.version, "b_version": c.b.version, "id": c.id,
+                  "files": [{"path": f["path"], "hunk_count": f["hunk_count"]} for f in c.files],
+                  "hunk_count": c.hunk_count}
+                 for c in InflightConflict.objects.filter(mailing_list=mlist).select_related("a", "b")
+                 .order_by("id")[:INFLIGHT_CONFLICTS_SHOWN]]
+    return {"list": mlist.name, "tree": state.tree, "computed": state.computed, "open": state.open,
+            "pairs_compared": state.pairs_compared, "pairs_left_out": state.pairs_left_out,
+            "conflicts": conflicts}

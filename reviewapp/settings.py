@@ -19,6 +19,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LORE_URL = env_url("LORE_URL", "https://lore.kernel.org/all", ("http", "https")).rstrip("/")
 GRAPH_DEPTH = env_int("REVIEWAPP_GRAPH_DEPTH", 5, minimum=0)
 REVIEW_TREE = env_str("REVIEWAPP_REVIEW_TREE", "")  # tree whose MAINTAINERS names expected reviewers when none applies
+INFLIGHT_DAYS = env_int("REVIEWAPP_INFLIGHT_DAYS", 60, minimum=1)  # open series of a list: posted within this many days
 FETCH_MAX_RETRIES = env_int("REVIEWAPP_FETCH_MAX_RETRIES", 3, minimum=0)
 # What one mail may cost an import; over a limit it is quarantined with the reason.
 INGEST_MAX_MAIL_BYTES = env_int("REVIEWAPP_MAX_MAIL_BYTES", 10 * 1024 * 1024, minimum=1024)

@@ -23,10 +23,11 @@ SEND_DUE_DIGESTS = "worker.tasks.send_due_digests"
 SYNC_LISTS = "worker.tasks_sync.sync_lists"
 SYNC_LIST = "worker.tasks_sync.sync_list"
 REAP_LEASES = "worker.tasks.reap_leases"
+COMPUTE_INFLIGHT = "worker.tasks.compute_inflight"
 
 ALL = (FETCH_THREAD, FETCH_TREE, APPLY_RUN, RECOMPUTE_GRAPHS, FETCH_GRAPH, COMPUTE_MISSING_GRAPHS,
        RECOMPUTE_REVIEWS, COMPUTE_MISSING_REVIEWS, RUN_SUITE, SEND_DUE_DIGESTS, SYNC_LISTS, SYNC_LIST,
-       REAP_LEASES)
+       REAP_LEASES, COMPUTE_INFLIGHT)
 
 # Configured from Django's settings (CELERY_* names) when first used; the worker registers
 # its tasks on this same app (worker/celery.py).

@@ -13,6 +13,7 @@ urlpatterns = [
     path("", include("reviewapp.web.browse")),
     path("", include("reviewapp.web.digests")),
     path("", include("reviewapp.web.review")),
+    path("", include("reviewapp.web.inflight")),
     path("", include("reviewapp.api.urls")),
 ]
 

@@ -7,6 +7,7 @@ Only the git layer talks to git (checked by import-linter). It is split into roo
   gitrepo_base    base choice for a series (guess_base -> BaseChoice)
   gitrepo_apply   applying a chain, one commit per patch (apply_chain -> ApplyResult)
   gitrepo_blame   which commit wrote each line (blame)
+  gitrepo_merge   three-way merges of applied chains in memory (merge_check, merge_base)
   gitrepo_read    trees, files, diffs, range-diffs, history, worktrees, exports
   gitrepo_patch   parsing and applying unified diffs (no git objects)
 
@@ -25,6 +26,8 @@ from untangle.gitrepo_apply import (  # noqa: F401
     apply_chain, commit_message, object_io_floor)
 from untangle.gitrepo_blame import (  # noqa: F401
     blame)
+from untangle.gitrepo_merge import (  # noqa: F401
+    MergeCheck, MergeError, merge_base, merge_check)
 from untangle.gitrepo_read import (  # noqa: F401
     blob_id, changed_files, diff, directories, export_tree, list_tree, patch_ids_since, range_diff, read_file,
     worktree)

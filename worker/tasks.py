@@ -27,6 +27,7 @@ def fetch_thread(self, request_id: int) -> None:
 from .tasks_apply import *  # noqa: E402,F401,F403
 from .tasks_digests import *  # noqa: E402,F401,F403
 from .tasks_graph import *  # noqa: E402,F401,F403
+from .tasks_inflight import *  # noqa: E402,F401,F403
 from .tasks_review import *  # noqa: E402,F401,F403
 from .tasks_leases import *  # noqa: E402,F401,F403
 from .tasks_suites import *  # noqa: E402,F401,F403

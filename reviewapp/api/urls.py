@@ -14,6 +14,7 @@ urlpatterns = [
     path("api/revisions/<path:msgid>/mbox", views.RevisionMbox.as_view(), name="api-revision-mbox"),
     path("api/revisions/<path:msgid>/graph", views.RevisionGraph.as_view(), name="api-revision-graph"),
     path("api/revisions/<path:msgid>/review", views.RevisionReview.as_view(), name="api-revision-review"),
+    path("api/revisions/<path:msgid>/conflicts", views.RevisionConflicts.as_view(), name="api-revision-conflicts"),
     path("api/revisions/<path:msgid>/", views.RevisionDetail.as_view(), name="api-revision"),
     path("api/trees/", views.TreeList.as_view(), name="api-trees"),
     path("api/trees/<str:name>/fetch", views.TreeFetch.as_view(), name="api-tree-fetch"),
@@ -26,4 +27,5 @@ urlpatterns = [
     path("api/chains/<int:run_id>/mbox", views.ChainMbox.as_view(), name="api-chain-mbox"),
     path("api/subscriptions/", views.Subscriptions.as_view(), name="api-subscriptions"),
     path("api/lists/<str:name>/sync", views.ListSync.as_view(), name="api-list-sync"),
+    path("api/lists/<str:name>/inflight", views.ListInflight.as_view(), name="api-list-inflight"),
 ]

@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 from untangle import msgid as msgids
 
 from ..models import ApplyRun, FetchRequest, MailingList, Revision, Series, Subscription, Suite, SuiteRun, Tree
-from ..selectors import review_of, revision_or_404
+from ..selectors import conflicts_of, inflight_of, review_of, revision_or_404
 from ..services import apply as apply_service, fetch, suites, sync, trees
 from ..services.graph import latest_snapshot
 from . import filters, serializers as ser
@@ -127,6 +127,34 @@ class RevisionReview(APIView):
         if data is None:
             raise Http404(f"no stored review state for <{rev.msgid}>: the worker computes it when "
                           f"mail arrives, or run `manage.py review`")
+        return Response(data)
+
+
+class RevisionConflicts(APIView):
+    """The open series of its list this revision's applied chain does not merge with
+    (stored by the in-flight computation of the list: `manage.py inflight`)."""
+
+    @extend_schema(parameters=[MSGID], responses={200: inline_serializer("RevisionConflicts", {
+        "msgid": s.CharField(), "conflicts": s.JSONField()}), 404: ser.ErrorSerializer})
+    def get(self, request, msgid):
+        rev = _revision(msgid)
+        return Response({"msgid": rev.msgid, "conflicts": conflicts_of(rev)})
+
+
+class ListInflight(APIView):
+    """A list's series in flight: open series with their apply state, and the pairs that conflict."""
+
+    @extend_schema(responses={200: inline_serializer("ListInflight", {
+        "list": s.CharField(), "tree": s.CharField(), "computed": s.DateTimeField(), "open": s.JSONField(),
+        "pairs_compared": s.IntegerField(), "pairs_left_out": s.IntegerField(), "conflicts": s.JSONField()}),
+        404: ser.ErrorSerializer})
+    def get(self, request, name):
+        mlist = MailingList.objects.filter(name=name).first()
+        if mlist is None:
+            raise Http404(f"no mailing list named {name[:100]!r}")
+        data = inflight_of(mlist)
+        if data is None:
+            raise Http404(f"nothing computed in flight for {mlist.name}: run `manage.py inflight {mlist.name}`")
         return Response(data)
 
 

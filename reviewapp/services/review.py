@@ -370,7 +370,7 @@ def recompute(revision_ids, tree: Tree | None = None) -> list[int]:
     return done
 
 
-def _open_ids(revs: list[Revision]) -> set[int]:
+def open_ids(revs: list[Revision]) -> set[int]:
     """The revisions that are the newest of their series and not merged into a tree."""
     newest: dict[int, tuple] = {}
     for sid, rid, version, date in (Revision.objects.live().filter(series_id__in={r.series_id for r in revs})
@@ -385,7 +385,7 @@ def _open_ids(revs: list[Revision]) -> set[int]:
 
 def _store_batch(revs: list[Revision], tree: Tree | None) -> list[int]:
     inputs = _load(revs)
-    open_ids = _open_ids(revs)
+    opened = open_ids(revs)
     trees = _Trees(revs, tree)
     found = [(i, *_maintainers(trees, i.rev)) for i in inputs]
     _fill_diffs([p for i, maint, _t, _c in found if maint is not None for p in i.patches])
@@ -395,7 +395,7 @@ def _store_batch(revs: list[Revision], tree: Tree | None) -> list[int]:
         s = data["summary"]
         states.append({"revision_id": i.rev.id, "state": s["state"], "patches": s["patches"],
                        "reviewed": s["reviewed"], "stale": s["stale"], "objections_open": s["objections_open"],
-                       "tree": data["tree"], "data": data, "open": i.rev.id in open_ids,
+                       "tree": data["tree"], "data": data, "open": i.rev.id in opened,
                        "waiting_since": i.rev.date, "series_id": i.rev.series_id, "version": i.rev.version,
                        "mailing_list_id": i.rev.mailing_list_id, "files": _files_column(i)})
         people += _people(i.rev, data)
@@ -408,7 +408,7 @@ def _store_batch(revs: list[Revision], tree: Tree | None) -> list[int]:
         insert_rows(ReviewState, states, copy)
         insert_rows(ReviewPerson, people, copy)
         # After this batch's people are stored: an open revision's earlier reviewers are read back.
-        insert_rows(ReviewQueueEntry, _queue_entries([i for i in inputs if i.rev.id in open_ids], people), copy)
+        insert_rows(ReviewQueueEntry, _queue_entries([i for i in inputs if i.rev.id in opened], people), copy)
     return [r.id for r in revs]
 
 

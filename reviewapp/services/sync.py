@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from untangle import gitinbox, lore
 
-from ..models import MailingList, Message, SyncCursor, SyncRun
+from ..models import MailingList, Message, SyncCursor, SyncRun, Tree
 from . import leases
 from .ingest import ingest
 
@@ -107,6 +107,9 @@ def sync_list(name: str, run_id: int | None = None) -> SyncResult:
         result.status = SyncRun.DONE
     SyncRun.objects.filter(pk=run.pk).update(status=result.status, error=result.error,
                                              finished_at=timezone.now(), heartbeat=timezone.now())
+    if result.status == SyncRun.DONE and result.stored and Tree.objects.filter(name=mlist.name).exists():
+        from .. import dispatch
+        dispatch.compute_inflight(mlist.name)  # new revisions may collide: the list's tree is known
     return result
 
 

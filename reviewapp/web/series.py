@@ -15,9 +15,10 @@ from ..permissions import is_maintainer, maintainer_required
 from ..selectors import revision_of_msgid, revision_or_404, series_page
 from ..services import fetch
 from ..pagecache import anonymous_cached
-from . import apply as apply_web, browse as browse_web, graph as graph_web, review as review_web, suites as suites_web
+from . import (apply as apply_web, browse as browse_web, graph as graph_web, inflight as inflight_web,
+               review as review_web, suites as suites_web)
 
-PANELS = (review_web, graph_web, apply_web, suites_web, browse_web)
+PANELS = (review_web, inflight_web, graph_web, apply_web, suites_web, browse_web)
 
 
 @anonymous_cached

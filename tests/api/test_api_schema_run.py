@@ -77,6 +77,12 @@ def stored(demo) -> ApplyRun:
     run = apply_service.apply(Revision.objects.get(msgid=FASTPATH), demo)
     assert run.status == ApplyRun.APPLIED
     suites.request_run(run, suites.ensure_default_suite(), force=True)  # queued: no worker here
+    # A list named for the demo tree, holding the demo's series: its in-flight state is computed.
+    from reviewapp.models import MailingList
+    from reviewapp.services import inflight
+    demo_list, _ = MailingList.objects.get_or_create(name="demo")
+    Revision.objects.update(mailing_list=demo_list)
+    inflight.compute("demo", days=36500)
     return run
 
 

@@ -7,7 +7,7 @@ from django.apps import apps
 from django.contrib.sessions.models import Session
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from reviewapp.models import AuditLog, FetchRequest, Revision, Subscription
+from reviewapp.models import AuditLog, FetchRequest, InflightConflict, MailingList, Revision, Subscription
 from reviewapp.services import digests, review
 from reviewapp.services.apply import apply
 from reviewapp.services.graph import graph_for
@@ -40,9 +40,15 @@ def ids(demo):
     review.recompute(list(Revision.objects.values_list("id", flat=True)))
     sub = Subscription.objects.create(address="rev@example.org", name="r")
     req = FetchRequest.objects.create(ref="x@example.org", msgid="x@example.org")
+    other = Revision.objects.exclude(id=uffd.id).first()
+    conflict = InflightConflict.objects.create(
+        mailing_list=uffd.mailing_list or MailingList.objects.create(name="kvm"), a=uffd, b=other,
+        ancestor=run.base, files=[{"path": "mm/userfaultfd.c", "kind": "content", "hunk_count": 1,
+                                   "hunks": [{"ours": ["a"], "theirs": ["b"], "truncated": False}]}],
+        file_count=1, hunk_count=1)
     return {"msgid": UFFD_V3, "rev_id": uffd.id, "run_id": run.id, "apply_run_id": run.id,
             "sha": run.head, "path": "mm/userfaultfd.c", "spec": f"{UFFD_V2}..{UFFD_V3}",
-            "request_id": req.id, "sub_id": sub.id, "token": digests.unsubscribe_token(sub),
+            "request_id": req.id, "conflict_id": conflict.id, "sub_id": sub.id, "token": digests.unsubscribe_token(sub),
             "name": "demo", "rest": "info/refs", "app_label": "reviewapp", "model_name": "revision",
             "object_id": str(uffd.id), "id": str(uffd.id), "content_type_id": "1", "url": "reviewapp/revision/"}
 

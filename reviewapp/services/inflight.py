@@ -1,0 +1,113 @@
+"""Series in flight together on one list: each open series applied with its chain onto the
+list's tree, then every pair whose results change a common file merged in memory over
+what they share (untangle.inflight picks the pairs, untangle.gitrepo_merge merges).
+
+Open: the newest revision of each series of the list that is not merged into a tree,
+posted within REVIEWAPP_INFLIGHT_DAYS. A pair that shares a prerequisite is merged over
+the shared chain (their merge base: chain commits are deterministic, so both runs hold the
+same commits for it), so the shared chain is never a conflict with itself; a series built
+on another contains it and merges cleanly.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from untangle import gitrepo, inflight as pure
+
+from ..models import ApplyRun, InflightConflict, InflightState, MailingList, Revision, Tree
+from . import trees
+from .apply import apply
+from .review import open_ids
+
+log = logging.getLogger("reviewapp.inflight")
+
+
+class InflightError(ValueError):
+    """The list or its tree is not known."""
+
+
+@dataclass
+class InflightResult:
+    list_name: str
+    tree: str
+    open: list[dict] = field(default_factory=list)  # per open series: msgid, title, version, apply state
+    conflicts: list[dict] = field(default_factory=list)
+    compared: int = 0
+    left_out: int = 0
+
+    def to_json(self) -> dict:
+        return {"list": self.list_name, "tree": self.tree, "open": self.open, "conflicts": self.conflicts,
+                "pairs_compared": self.compared, "pairs_left_out": self.left_out}
+
+
+def open_revisions(mlist: MailingList, days: int | None = None) -> list[Revision]:
+    """The list's open series (newest revision, not merged), posted in the last `days`."""
+    days = settings.INFLIGHT_DAYS if days is None else days
+    since = timezone.now() - timedelta(days=days)
+    recent = list(Revision.objects.live().filter(mailing_list=mlist, date__gte=since)
+                  .select_related("series").order_by("date", "id"))
+    opened = open_ids(recent) if recent else set()
+    return [r for r in recent if r.id in opened]
+
+
+def tree_of(mlist: MailingList, name: str | None = None) -> Tree:
+    """The tree a list's series are applied to: the one named, else the one named for the list."""
+    wanted = name or mlist.name
+    found = Tree.objects.filter(name=wanted).first()
+    if found is None:
+        raise InflightError(f"no tree named {wanted!r}: register the list's tree (manage.py tree add "
+                            f"{mlist.name} URL) or give --tree")
+    return found
+
+
+def compute(list_name: str, tree_name: str | None = None, days: int | None = None) -> InflightResult:
+    """Apply every open series of the list and store the conflicts between them."""
+    mlist = MailingList.objects.filter(name=list_name).first()
+    if mlist is None:
+        raise InflightError(f"no mailing list named {list_name!r}")
+    tree = tree_of(mlist, tree_name)
+    repo = trees.ensure_mirror(tree)
+    result = InflightResult(mlist.name, tree.name)
+    applied: dict[str, ApplyRun] = {}
+    revs = {}
+    for rev in open_revisions(mlist, days):
+        run = apply(rev, tree)
+        revs[rev.msgid] = rev
+        result.open.append({"msgid": rev.msgid, "title": rev.title, "version": rev.version,
+                            "apply": run.status, "run": run.id, "error": run.error[:300]})
+        if run.status == ApplyRun.APPLIED and run.head:
+            applied[rev.msgid] = run
+    files = {m: set(gitrepo.changed_files(repo, run.base, run.head)) for m, run in applied.items()}
+    pairs = pure.candidate_pairs(files)
+    result.compared, result.left_out = len(pairs.pairs), pairs.left_out
+    rows = []
+    for a, b in pairs.pairs:
+        ra, rb = applied[a], applied[b]
+        ancestor = gitrepo.merge_base(repo, ra.head, rb.head) or ra.base
+        check = gitrepo.merge_check(repo, ancestor, ra.head, rb.head)
+        if check.clean:
+            continue
+        first, second = sorted([(revs[a], ra), (revs[b], rb)], key=lambda x: x[0].id)
+        files_json = [{"path": f.path, "kind": f.kind, "hunk_count": f.hunk_count,
+                       "hunks": [{"ours": h.ours, "theirs": h.theirs, "truncated": h.truncated} for h in f.hunks]}
+                      for f in check.files]
+        rows.append(InflightConflict(mailing_list=mlist, a=first[0], b=second[0], a_run=first[1], b_run=second[1],
+                                     ancestor=ancestor, files=files_json, file_count=check.file_count,
+                                     hunk_count=check.hunk_count))
+        result.conflicts.append({"a": first[0].msgid, "b": second[0].msgid, "ancestor": ancestor,
+                                 "files": files_json, "hunk_count": check.hunk_count})
+    with transaction.atomic():
+        InflightConflict.objects.filter(mailing_list=mlist).delete()
+        InflightConflict.objects.bulk_create(rows)
+        InflightState.objects.update_or_create(mailing_list=mlist, defaults={
+            "tree": tree.name, "open": result.open, "pairs_compared": result.compared,
+            "pairs_left_out": result.left_out})
+    log.info("in flight on %s: %d open, %d pairs compared, %d conflicts", mlist.name, len(result.open),
+             result.compared, len(rows))
+    return result

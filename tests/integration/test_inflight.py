@@ -1,0 +1,139 @@
+"""Series in flight together on one list, applied onto a real git tree (the demo tree) and
+merged in memory pairwise: two series changing the same lines conflict, one built on
+another does not, one touching other files is not even compared."""
+import difflib
+import json
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from reviewapp.models import InflightConflict, Revision
+from reviewapp.services import inflight, trees
+from reviewapp.services.ingest import ingest
+from untangle import gitrepo
+
+pytestmark = pytest.mark.django_db
+
+LIST = "linux-mm"
+
+
+def _diff(path: str, old: str, new: str) -> str:
+    body = "".join(difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
+                                        f"a/{path}", f"b/{path}", n=3))
+    return f"diff --git a/{path} b/{path}\n{body}"
+
+
+def _posting(stem: str, title: str, who: str, changes: list[tuple[str, str, str]], day: int, cover: str = ""):
+    """A cover and one patch per (path, old text, new text), dated `day` days ago."""
+    when = (timezone.now() - timedelta(days=day)).strftime("%a, %d %b %Y %H:%M:%S +0000")
+    n = len(changes)
+    head = f"{stem}-0@example.org"
+    mails = [(f"From: {who}\nSubject: [PATCH 0/{n}] {title}\nMessage-ID: <{head}>\nDate: {when}\n\n"
+              f"{cover or 'A series.'}\n").encode()]
+    for i, (path, old, new) in enumerate(changes, 1):
+        mails.append((f"From: {who}\nSubject: [PATCH {i}/{n}] {title}: part {i}\nMessage-ID: <{stem}-{i}@example.org>\n"
+                      f"In-Reply-To: <{head}>\nReferences: <{head}>\nDate: {when}\n\n"
+                      f"Part {i}.\n\nSigned-off-by: {who}\n---\n{_diff(path, old, new)}-- \n2.47.0\n").encode())
+    return mails
+
+
+@pytest.fixture
+def tree(data_dir, demo_source):
+    return trees.add_tree(LIST, str(demo_source))
+
+
+def _file(tree, path: str) -> str:
+    repo = trees.ensure_mirror(tree)
+    return gitrepo.read_file(repo, gitrepo.default_branch(repo), path).decode()
+
+
+def _replace_line(text: str, index: int, new: str) -> str:
+    lines = text.splitlines(keepends=True)
+    lines[index] = new + "\n"
+    return "".join(lines)
+
+
+def test_same_lines_conflict_a_series_built_on_another_does_not_and_other_files_are_not_compared(tree, capsys):
+    shmem = _file(tree, "mm/shmem.c")
+    kvm = _file(tree, "virt/kvm/kvm_main.c")
+    line = len(shmem.splitlines()) // 2
+    a_text = _replace_line(shmem, line, "/* Ann: the shmem fault path, reworked */")
+    ingest(_posting("ann", "mm: shmem rework", "Ann Dev <ann@example.org>", [("mm/shmem.c", shmem, a_text)], 5),
+           LIST)
+    ingest(_posting("bob", "mm: shmem cleanup", "Bob Hack <bob@example.org>",
+                    [("mm/shmem.c", shmem, _replace_line(shmem, line, "/* Bob: the same line, otherwise */"))], 4),
+           LIST)
+    ingest(_posting("cat", "mm: on top of Ann's rework", "Cat Lee <cat@example.org>",
+                    [("mm/shmem.c", a_text, _replace_line(a_text, line + 2, "/* Cat: after Ann */"))], 3,
+                    cover="Based-on: <ann-0@example.org>"), LIST)
+    ingest(_posting("dan", "KVM: elsewhere", "Dan Kim <dan@example.org>",
+                    [("virt/kvm/kvm_main.c", kvm, _replace_line(kvm, 3, "/* Dan */"))], 2), LIST)
+    result = inflight.compute(LIST)
+    assert {s["msgid"]: s["apply"] for s in result.open} == {
+        "ann-0@example.org": "applied", "bob-0@example.org": "applied", "cat-0@example.org": "applied",
+        "dan-0@example.org": "applied"}
+    pairs = {(c["a"], c["b"]) for c in result.conflicts}
+    # Ann and Bob change one line two ways; Cat carries Ann's change, so Bob's collides with it too.
+    assert pairs == {("ann-0@example.org", "bob-0@example.org"), ("bob-0@example.org", "cat-0@example.org")}
+    assert result.compared == 3  # Dan shares no file with anyone: never merged
+    ann_bob = InflightConflict.objects.get(a__msgid="ann-0@example.org", b__msgid="bob-0@example.org")
+    [f] = ann_bob.files
+    assert (f["path"], f["kind"], f["hunk_count"]) == ("mm/shmem.c", "content", 1)
+    assert "/* Ann: the shmem fault path, reworked */" in f["hunks"][0]["ours"]
+    assert "/* Bob: the same line, otherwise */" in f["hunks"][0]["theirs"]
+    # Ann and Cat share Ann's chain: merged over it (their merge base is Ann's result), cleanly.
+    assert not InflightConflict.objects.filter(a__msgid="ann-0@example.org", b__msgid="cat-0@example.org").exists()
+    call_command("inflight", LIST, "--json")
+    out = json.loads(capsys.readouterr().out)
+    assert {(c["a"], c["b"]) for c in out["conflicts"]} == pairs and out["pairs_compared"] == 3
+
+
+def test_pages_and_api_show_the_conflicts_with_both_sides_hunks(tree, client):
+    shmem = _file(tree, "mm/shmem.c")
+    line = 10
+    ingest(_posting("ann", "mm: shmem rework", "Ann Dev <ann@example.org>",
+                    [("mm/shmem.c", shmem, _replace_line(shmem, line, "/* Ann <b>was</b> here */"))], 5), LIST)
+    ingest(_posting("bob", "mm: shmem cleanup", "Bob Hack <bob@example.org>",
+                    [("mm/shmem.c", shmem, _replace_line(shmem, line, "/* Bob */"))], 4), LIST)
+    assert client.get(f"/api/lists/{LIST}/inflight").status_code == 404  # nothing computed yet
+    inflight.compute(LIST)
+    page = client.get("/series/ann-0@example.org/").content.decode()
+    conflicts = page.split('id="conflicts"', 1)[1].split("</p>", 1)[0]
+    assert "mm: shmem cleanup v1" in conflicts and "mm/shmem.c, 1 hunk;" in conflicts
+    c = InflightConflict.objects.get()
+    detail = client.get(f"/conflicts/{c.id}/").content.decode()
+    assert "/* Ann &lt;b&gt;was&lt;/b&gt; here */" in detail and "/* Bob */" in detail and "<b>was" not in detail
+    listed = client.get(f"/lists/{LIST}/inflight").content.decode()
+    assert listed.count('class="badge conflict"') == 2 and f'href="/conflicts/{c.id}/"' in listed
+    api = client.get(f"/api/lists/{LIST}/inflight").json()
+    assert [(x["a"], x["b"]) for x in api["conflicts"]] == [("ann-0@example.org", "bob-0@example.org")]
+    assert {s["msgid"]: s["apply"] for s in api["open"]} == {"ann-0@example.org": "applied",
+                                                            "bob-0@example.org": "applied"}
+    mine = client.get("/api/revisions/bob-0@example.org/conflicts").json()
+    assert [(x["with"], x["hunk_count"], [f["path"] for f in x["files"]]) for x in mine["conflicts"]] == [
+        ("ann-0@example.org", 1, ["mm/shmem.c"])]
+
+
+def test_old_merged_away_and_superseded_series_are_not_in_flight(tree):
+    shmem = _file(tree, "mm/shmem.c")
+    ingest(_posting("old", "mm: long ago", "Ann Dev <ann@example.org>",
+                    [("mm/shmem.c", shmem, _replace_line(shmem, 5, "/* old */"))], 90), LIST)
+    ingest(_posting("v1", "mm: thing", "Bob Hack <bob@example.org>",
+                    [("mm/shmem.c", shmem, _replace_line(shmem, 7, "/* v1 */"))], 9), LIST)
+    v2 = _posting("v2", "mm: thing", "Bob Hack <bob@example.org>",
+                  [("mm/shmem.c", shmem, _replace_line(shmem, 7, "/* v2 */"))], 8)
+    v2 = [m.replace(b"[PATCH ", b"[PATCH v2 ") for m in v2]
+    ingest(v2, LIST)
+    assert Revision.objects.get(msgid="v2-0@example.org").version == 2
+    assert [r.msgid for r in inflight.open_revisions(inflight.MailingList.objects.get(name=LIST))] == [
+        "v2-0@example.org"]
+
+
+def test_a_list_without_its_tree_says_what_to_do(data_dir):
+    ingest([b"From: a@b.org\nSubject: [PATCH] x\nMessage-ID: <x-1@example.org>\n\nx\n"], "netdev")
+    with pytest.raises(inflight.InflightError, match="no tree named 'netdev'"):
+        inflight.compute("netdev")
+    with pytest.raises(inflight.InflightError, match="no mailing list named"):
+        inflight.compute("no-such-list")

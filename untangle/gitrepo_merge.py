@@ -1,0 +1,106 @@
+"""Whether two applied chains can live in one tree: a three-way merge of their results in
+memory (pygit2's merge_trees: no index file, no worktree), with the conflicting hunks of
+each file as both sides wrote them. Bounded: at most max_files files and max_lines lines a
+side of a hunk are kept; the counts are kept whole."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pygit2
+
+from untangle.gitrepo_repo import _open, _peel_commit
+
+
+@dataclass
+class ConflictHunk:
+    ours: list[str]
+    theirs: list[str]
+    truncated: bool = False
+
+
+@dataclass
+class ConflictFile:
+    path: str
+    kind: str = "content"  # content | modify/delete | add/add
+    hunks: list[ConflictHunk] = field(default_factory=list)
+    hunk_count: int = 0
+
+
+@dataclass
+class MergeCheck:
+    clean: bool
+    files: list[ConflictFile] = field(default_factory=list)
+    file_count: int = 0
+    tree: str | None = None  # the merged tree when clean
+
+    @property
+    def hunk_count(self) -> int:
+        return sum(f.hunk_count for f in self.files)
+
+
+class MergeError(ValueError):
+    """A commit to merge is not in the repository."""
+
+
+def merge_check(repo: Path | str, ancestor: str, ours: str, theirs: str,
+                max_files: int = 100, max_lines: int = 80) -> MergeCheck:
+    """Three-way merge of the trees of ours and theirs over ancestor's."""
+    r = _open(repo)
+    trees = []
+    for rev in (ancestor, ours, theirs):
+        commit = _peel_commit(r, rev)
+        if commit is None:
+            raise MergeError(f"{rev} is not a commit of {repo}")
+        trees.append(commit.tree)
+    index = r.merge_trees(*trees)
+    if index.conflicts is None:
+        return MergeCheck(True, tree=str(index.write_tree(r)))
+    files, count = [], 0
+    for base, mine, other in index.conflicts:
+        count += 1
+        if len(files) < max_files:
+            files.append(_conflict_file(r, base, mine, other, max_lines))
+    files.sort(key=lambda f: f.path)
+    return MergeCheck(False, files, count)
+
+
+def _conflict_file(r: pygit2.Repository, base, mine, other, max_lines: int) -> ConflictFile:
+    path = (mine or other or base).path
+    if mine is None or other is None:
+        return ConflictFile(path, "modify/delete", hunk_count=1)
+    result = r.merge_file_from_index(base, mine, other)
+    hunks = _hunks(result.contents, max_lines)
+    return ConflictFile(path, "content" if base is not None else "add/add", hunks, len(hunks))
+
+
+def _hunks(text: str, max_lines: int) -> list[ConflictHunk]:
+    """The <<<<<<< / ======= / >>>>>>> regions of a merged file."""
+    hunks: list[ConflictHunk] = []
+    side = None
+    ours: list[str] = []
+    theirs: list[str] = []
+    for line in text.splitlines():
+        if side is None and line.startswith("<<<<<<<"):
+            side, ours, theirs = "ours", [], []
+        elif side == "ours" and line.startswith("======="):
+            side = "theirs"
+        elif side == "theirs" and line.startswith(">>>>>>>"):
+            cut = len(ours) > max_lines or len(theirs) > max_lines
+            hunks.append(ConflictHunk(ours[:max_lines], theirs[:max_lines], cut))
+            side = None
+        elif side == "ours":
+            ours.append(line)
+        elif side == "theirs":
+            theirs.append(line)
+    return hunks
+
+
+def merge_base(repo: Path | str, a: str, b: str) -> str | None:
+    """The newest commit both a and b contain (the shared chain, when they share one)."""
+    r = _open(repo)
+    ca, cb = _peel_commit(r, a), _peel_commit(r, b)
+    if ca is None or cb is None:
+        raise MergeError(f"{a if ca is None else b} is not a commit of {repo}")
+    found = r.merge_base(ca.id, cb.id)
+    return str(found) if found else None
