@@ -501,4 +501,6 @@ class InflightState(models.Model):
     open = models.JSONField(default=list)  # [{"msgid", "title", "version", "apply", "run", "error"}]
     pairs_compared = models.PositiveIntegerField(default=0)
     pairs_left_out = models.PositiveIntegerField(default=0)
+    # The integration branch: {"ref", "branch", "base", "head", "included": [...], "skipped": [...]}
+    integration = models.JSONField(default=dict)
     computed = models.DateTimeField(auto_now=True)

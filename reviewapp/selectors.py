@@ -290,4 +290,4 @@ def inflight_of(mlist: MailingList) -> dict | None:
                  .order_by("id")[:INFLIGHT_CONFLICTS_SHOWN]]
     return {"list": mlist.name, "tree": state.tree, "computed": state.computed, "open": state.open,
             "pairs_compared": state.pairs_compared, "pairs_left_out": state.pairs_left_out,
-            "conflicts": conflicts}
+            "conflicts": conflicts, "integration": state.integration}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pygit2
 
-from untangle.gitrepo_repo import _open, _peel_commit
+from untangle.gitrepo_repo import COMMITTER_EMAIL, COMMITTER_NAME, _open, _peel_commit
 
 
 @dataclass
@@ -104,3 +104,77 @@ def merge_base(repo: Path | str, a: str, b: str) -> str | None:
         raise MergeError(f"{a if ca is None else b} is not a commit of {repo}")
     found = r.merge_base(ca.id, cb.id)
     return str(found) if found else None
+
+
+@dataclass
+class StackedSeries:
+    name: str
+    commits: list[str]  # the commits it added to the stack (none when all were there already)
+
+
+@dataclass
+class SkippedSeries:
+    name: str
+    files: list[str]  # where it conflicted with the stack
+
+
+@dataclass
+class Stack:
+    base: str
+    head: str
+    included: list[StackedSeries] = field(default_factory=list)
+    skipped: list[SkippedSeries] = field(default_factory=list)
+
+
+MAX_STACK_COMMITS = 5000  # commits of one chain replayed, at most
+
+
+def stack_chains(repo: Path | str, base: str, chains: list[tuple[str, str, str]], ref: str | None = None) -> Stack:
+    """Replay each chain (name, its base, its head) commit by commit onto the stack that
+    starts at base, in the order given; a chain with a conflict is left out whole. A
+    commit already on the stack (a shared prerequisite) adds nothing. Commits keep their
+    author and message (so provenance reads them as it reads a chain) and get the fixed
+    committer, dated as their author: the same input makes the same shas. ref, when
+    given, is pointed at the head."""
+    r = _open(repo)
+    start = _peel_commit(r, base)
+    if start is None:
+        raise MergeError(f"{base} is not a commit of {repo}")
+    tip = start
+    result = Stack(str(start.id), str(start.id))
+    for name, chain_base, head in chains:
+        commits = _commits_between(r, chain_base, head)
+        added, here, conflicts = [], tip, []
+        for c in commits:
+            index = r.merge_trees(c.parents[0].tree, here.tree, c.tree)
+            if index.conflicts is not None:
+                conflicts = sorted({(m or o or b).path for b, m, o in index.conflicts})
+                break
+            tree = index.write_tree(r)
+            if tree == here.tree.id:
+                continue
+            committer = pygit2.Signature(COMMITTER_NAME, COMMITTER_EMAIL, c.author.time, c.author.offset)
+            here = r[r.create_commit(None, c.author, committer, c.message, tree, [here.id])]
+            added.append(str(here.id))
+        if conflicts:
+            result.skipped.append(SkippedSeries(name, conflicts))
+            continue
+        tip = here
+        result.included.append(StackedSeries(name, added))
+    result.head = str(tip.id)
+    if ref:
+        r.references.create(ref, tip.id, force=True)
+    return result
+
+
+def _commits_between(r: pygit2.Repository, base: str, head: str) -> list[pygit2.Commit]:
+    """First-parent commits after base up to head, oldest first."""
+    stop = _peel_commit(r, base)
+    current = _peel_commit(r, head)
+    if stop is None or current is None:
+        raise MergeError(f"{base if stop is None else head} is not a commit of {r.path}")
+    out = []
+    while current.id != stop.id and current.parents and len(out) < MAX_STACK_COMMITS:
+        out.append(current)
+        current = current.parents[0]
+    return list(reversed(out))

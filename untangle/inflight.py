@@ -31,3 +31,22 @@ def candidate_pairs(files: dict[str, set[str]], max_pairs: int = 20000) -> Pairs
     ordered = sorted(shared)
     kept = ordered[:max_pairs]
     return Pairs(kept, {p: shared[p] for p in kept}, len(ordered) - len(kept))
+
+
+def stack_order(series: list[tuple[str, str, list[str]]]) -> list[str]:
+    """Names in the order an integration branch stacks them: a series after every open
+    series its chain contains (dependency order), else by date. series: (name, date as
+    ISO text, the msgids of its chain, itself included)."""
+    names = {name for name, _d, _c in series}
+    needs = {name: {m for m in chain if m in names and m != name} for name, _d, chain in series}
+    dates = {name: date for name, date, _c in series}
+    done: list[str] = []
+    placed: set[str] = set()
+    pending = sorted(names, key=lambda n: (dates[n], n))
+    while pending:
+        ready = [n for n in pending if needs[n] <= placed] or pending[:1]  # a cycle: by date
+        first = ready[0]
+        done.append(first)
+        placed.add(first)
+        pending.remove(first)
+    return done

@@ -146,7 +146,8 @@ class ListInflight(APIView):
 
     @extend_schema(responses={200: inline_serializer("ListInflight", {
         "list": s.CharField(), "tree": s.CharField(), "computed": s.DateTimeField(), "open": s.JSONField(),
-        "pairs_compared": s.IntegerField(), "pairs_left_out": s.IntegerField(), "conflicts": s.JSONField()}),
+        "pairs_compared": s.IntegerField(), "pairs_left_out": s.IntegerField(), "conflicts": s.JSONField(),
+        "integration": s.JSONField()}),
         404: ser.ErrorSerializer})
     def get(self, request, name):
         mlist = MailingList.objects.filter(name=name).first()

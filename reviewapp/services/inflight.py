@@ -40,10 +40,12 @@ class InflightResult:
     conflicts: list[dict] = field(default_factory=list)
     compared: int = 0
     left_out: int = 0
+    integration: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
         return {"list": self.list_name, "tree": self.tree, "open": self.open, "conflicts": self.conflicts,
-                "pairs_compared": self.compared, "pairs_left_out": self.left_out}
+                "pairs_compared": self.compared, "pairs_left_out": self.left_out,
+                "integration": self.integration}
 
 
 def open_revisions(mlist: MailingList, days: int | None = None) -> list[Revision]:
@@ -102,12 +104,39 @@ def compute(list_name: str, tree_name: str | None = None, days: int | None = Non
                                      hunk_count=check.hunk_count))
         result.conflicts.append({"a": first[0].msgid, "b": second[0].msgid, "ancestor": ancestor,
                                  "files": files_json, "hunk_count": check.hunk_count})
+    result.integration = _integration(repo, mlist, revs, applied, result)
     with transaction.atomic():
         InflightConflict.objects.filter(mailing_list=mlist).delete()
         InflightConflict.objects.bulk_create(rows)
         InflightState.objects.update_or_create(mailing_list=mlist, defaults={
             "tree": tree.name, "open": result.open, "pairs_compared": result.compared,
-            "pairs_left_out": result.left_out})
+            "pairs_left_out": result.left_out, "integration": result.integration})
     log.info("in flight on %s: %d open, %d pairs compared, %d conflicts", mlist.name, len(result.open),
              result.compared, len(rows))
     return result
+
+
+INTEGRATION_REF = "refs/heads/integration/{list}"
+
+
+def _integration(repo, mlist: MailingList, revs: dict[str, Revision], applied: dict[str, ApplyRun],
+                 result: InflightResult) -> dict:
+    """One branch of every open series that fits: stacked in dependency order, then by date,
+    each left out whole when it conflicts with what is stacked already (and said why)."""
+    branch = gitrepo.default_branch(repo)
+    base = gitrepo.resolve(repo, branch) if branch else None
+    if base is None:
+        return {"error": "the tree has no branch to stack on"}
+    order = pure.stack_order([(m, revs[m].date.isoformat() if revs[m].date else "", list(applied[m].chain))
+                              for m in applied])
+    ref = INTEGRATION_REF.format(list=mlist.name)
+    stack = gitrepo.stack_chains(repo, base, [(m, applied[m].base, applied[m].head) for m in order], ref=ref)
+    pairs = {frozenset((c["a"], c["b"])) for c in result.conflicts}
+    stacked = [s.name for s in stack.included]
+    skipped = [{"msgid": s.name, "files": s.files, "reason": "conflicts with what is stacked",
+                "with": [m for m in stacked if frozenset((m, s.name)) in pairs]} for s in stack.skipped]
+    skipped += [{"msgid": o["msgid"], "files": [], "with": [], "reason": f"does not apply alone: {o['apply']}"}
+                for o in result.open if o["msgid"] not in applied]
+    return {"ref": ref, "branch": branch, "base": stack.base, "head": stack.head,
+            "included": [{"msgid": s.name, "commits": len(s.commits)} for s in stack.included],
+            "skipped": skipped}

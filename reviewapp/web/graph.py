@@ -14,7 +14,7 @@ from untangle import msgid as msgids
 
 from ..models import GraphSnapshot
 from ..permissions import is_maintainer, maintainer_required
-from ..selectors import review_of, revision_or_404, stored_graph
+from ..selectors import conflicts_of, review_of, revision_or_404, stored_graph
 from ..wording import not_needed_sentence
 from ..pagecache import anonymous_cached
 
@@ -208,7 +208,7 @@ def graph_detail(request, msgid):
         "order": [nodes[m] for m in data["order"]],
         "newest_order": [nodes[m] for m in data["newest_order"]] if data.get("newest_differs") else [],
         "edge_styles": [(k, *v) for k, v in EDGE_STYLE.items()], "legend_states": LEGEND_STATES,
-        "chains": _chain_results(rev), "review": review_of(rev)})
+        "chains": _chain_results(rev), "review": review_of(rev), "conflicts": conflicts_of(rev)})
     return render(request, "graph/detail.html", ctx)
 
 

@@ -85,6 +85,18 @@ def test_same_lines_conflict_a_series_built_on_another_does_not_and_other_files_
     assert "/* Bob: the same line, otherwise */" in f["hunks"][0]["theirs"]
     # Ann and Cat share Ann's chain: merged over it (their merge base is Ann's result), cleanly.
     assert not InflightConflict.objects.filter(a__msgid="ann-0@example.org", b__msgid="cat-0@example.org").exists()
+    # The integration branch: Ann, then Cat on top of her, then Dan; Bob is left out, saying why.
+    i = result.integration
+    assert [s["msgid"] for s in i["included"]] == ["ann-0@example.org", "cat-0@example.org", "dan-0@example.org"]
+    assert [s["commits"] for s in i["included"]] == [1, 1, 1]  # Ann's commit is not replayed for Cat
+    assert i["skipped"] == [{"msgid": "bob-0@example.org", "files": ["mm/shmem.c"], "with": ["ann-0@example.org",
+                             "cat-0@example.org"], "reason": "conflicts with what is stacked"}]
+    repo = trees.ensure_mirror(tree)
+    assert gitrepo.resolve(repo, f"refs/heads/integration/{LIST}") == i["head"]
+    stacked = gitrepo.read_file(repo, i["head"], "mm/shmem.c").decode()
+    assert "/* Ann: the shmem fault path, reworked */" in stacked and "/* Cat: after Ann */" in stacked
+    assert "/* Bob" not in stacked
+    assert "/* Dan */" in gitrepo.read_file(repo, i["head"], "virt/kvm/kvm_main.c").decode()
     call_command("inflight", LIST, "--json")
     out = json.loads(capsys.readouterr().out)
     assert {(c["a"], c["b"]) for c in out["conflicts"]} == pairs and out["pairs_compared"] == 3
@@ -102,6 +114,10 @@ def test_pages_and_api_show_the_conflicts_with_both_sides_hunks(tree, client):
     page = client.get("/series/ann-0@example.org/").content.decode()
     conflicts = page.split('id="conflicts"', 1)[1].split("</p>", 1)[0]
     assert "mm: shmem cleanup v1" in conflicts and "mm/shmem.c, 1 hunk;" in conflicts
+    from reviewapp.services.graph import graph_for
+    graph_for(Revision.objects.get(msgid="bob-0@example.org"))
+    graph_page = client.get("/graph/bob-0@example.org/").content.decode()
+    assert "mm: shmem rework v1" in graph_page.split('id="conflicts"', 1)[1].split("</p>", 1)[0]
     c = InflightConflict.objects.get()
     detail = client.get(f"/conflicts/{c.id}/").content.decode()
     assert "/* Ann &lt;b&gt;was&lt;/b&gt; here */" in detail and "/* Bob */" in detail and "<b>was" not in detail

@@ -37,6 +37,12 @@ def render_text(data: dict) -> str:
         files = ", ".join(f"{f['path']} ({f['hunk_count']} hunk{'s' if f['hunk_count'] != 1 else ''})"
                           for f in c["files"])
         lines.append(f"  conflict: <{c['a']}> and <{c['b']}>: {files}")
+    i = data.get("integration") or {}
+    if i.get("head"):
+        lines.append(f"  integration branch {i['ref']}: {len(i['included'])} series on {i['branch']}, head {i['head'][:12]}")
+        for s in i["skipped"]:
+            lines.append(f"    left out <{s['msgid']}>: {s['reason']}"
+                         + (f" ({', '.join(s['with'])})" if s["with"] else ""))
     if data["pairs_left_out"]:
         lines.append(f"  {data['pairs_left_out']} more pairs share files and were not compared")
     return "\n".join(lines)
