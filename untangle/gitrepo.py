@@ -27,7 +27,7 @@ from untangle.gitrepo_apply import (  # noqa: F401
 from untangle.gitrepo_blame import (  # noqa: F401
     blame)
 from untangle.gitrepo_merge import (  # noqa: F401
-    MergeCheck, MergeError, Stack, merge_base, merge_check, stack_chains)
+    MergeCheck, MergeError, Stack, changed_paths, merge_base, merge_check, stack_chains)
 from untangle.gitrepo_read import (  # noqa: F401
     blob_id, changed_files, diff, directories, export_tree, list_tree, patch_ids_since, range_diff, read_file,
     worktree)

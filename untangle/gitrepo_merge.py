@@ -1,7 +1,9 @@
-"""Whether two applied chains can live in one tree: a three-way merge of their results in
-memory (pygit2's merge_trees: no index file, no worktree), with the conflicting hunks of
-each file as both sides wrote them. Bounded: at most max_files files and max_lines lines a
-side of a hunk are kept; the counts are kept whole."""
+"""Whether two applied chains can live in one tree, and one tree of all that fit: three-way
+merges in memory (no index file, no worktree), file by file over the paths both sides
+changed, with the conflicting hunks of each file as both sides wrote them; and the replay of
+chains commit by commit onto a stack (the integration branch). Costs follow the changes,
+not the tree's 80k files. Bounded: at most max_files files and max_lines lines a side of a
+hunk are kept; the counts are kept whole."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -9,7 +11,8 @@ from pathlib import Path
 
 import pygit2
 
-from untangle.gitrepo_repo import COMMITTER_EMAIL, COMMITTER_NAME, _open, _peel_commit
+from untangle.gitrepo_apply import _write_tree
+from untangle.gitrepo_repo import COMMITTER_EMAIL, COMMITTER_NAME, MODE_TREE, _open, _peel_commit
 
 
 @dataclass
@@ -45,7 +48,10 @@ class MergeError(ValueError):
 
 def merge_check(repo: Path | str, ancestor: str, ours: str, theirs: str,
                 max_files: int = 100, max_lines: int = 80) -> MergeCheck:
-    """Three-way merge of the trees of ours and theirs over ancestor's."""
+    """Three-way merge of the trees of ours and theirs over ancestor's, file by file: only
+    the paths both sides changed are merged (a kernel tree has 80k files; a whole-tree
+    merge costs 0.1 s, this a few ms). Renames are not followed: a file renamed on one side
+    and changed on the other is a modify/delete conflict."""
     r = _open(repo)
     trees = []
     for rev in (ancestor, ours, theirs):
@@ -53,16 +59,69 @@ def merge_check(repo: Path | str, ancestor: str, ours: str, theirs: str,
         if commit is None:
             raise MergeError(f"{rev} is not a commit of {repo}")
         trees.append(commit.tree)
-    index = r.merge_trees(*trees)
-    if index.conflicts is None:
-        return MergeCheck(True, tree=str(index.write_tree(r)))
+    base, mine, other = trees
+    changed_mine = _changed_paths(r, base, mine)
+    changed_other = _changed_paths(r, base, other)
     files, count = [], 0
-    for base, mine, other in index.conflicts:
+    for path in sorted(set(changed_mine) & set(changed_other)):
+        b, m = changed_mine[path]
+        o = changed_other[path][1]
+        if _same(m, o):
+            continue
+        merged = _merge_blobs(r, path, b, m, o)
+        if merged is not None:
+            continue
         count += 1
         if len(files) < max_files:
-            files.append(_conflict_file(r, base, mine, other, max_lines))
-    files.sort(key=lambda f: f.path)
-    return MergeCheck(False, files, count)
+            files.append(_conflict_file(r, _entry(path, b), _entry(path, m), _entry(path, o), max_lines))
+    return MergeCheck(not count, files, count)
+
+
+Blob = tuple  # (oid, filemode) of a blob at a path, or None where there is none
+
+
+def _same(a: Blob | None, b: Blob | None) -> bool:
+    return (a is None and b is None) or (a is not None and b is not None and a[0] == b[0])
+
+
+def _entry(path: str, blob: Blob | None):
+    return pygit2.IndexEntry(path, blob[0], blob[1]) if blob is not None else None
+
+
+def _merge_blobs(r: pygit2.Repository, path: str, base: Blob | None, mine: Blob | None,
+                 other: Blob | None) -> Blob | None:
+    """The merged blob of one path both sides changed, or None when it conflicts."""
+    if mine is None or other is None or base is None:
+        return None  # modify/delete, add/add: a conflict for a reviewer to see
+    result = r.merge_file_from_index(_entry(path, base), _entry(path, mine), _entry(path, other))
+    if not result.automergeable:
+        return None
+    return (r.create_blob(result.contents.encode("utf-8", "surrogateescape")), mine[1])
+
+
+def _changed_paths(r: pygit2.Repository, a: pygit2.Tree | None, b: pygit2.Tree | None,
+                   prefix: str = "") -> dict[str, tuple[Blob | None, Blob | None]]:
+    """path -> (blob in a, blob in b) for every blob path that differs; subtrees whose ids
+    are equal are not entered, so the cost follows the change, not the tree."""
+    out: dict[str, tuple[Blob | None, Blob | None]] = {}
+    if a is not None and b is not None and a.id == b.id:
+        return out
+    names = {e.name for e in (a or [])} | {e.name for e in (b or [])}
+    for name in names:
+        ea = a[name] if a is not None and name in a else None
+        eb = b[name] if b is not None and name in b else None
+        if ea is not None and eb is not None and ea.id == eb.id and ea.filemode == eb.filemode:
+            continue
+        path = prefix + name
+        ta = r[ea.id] if ea is not None and ea.filemode == MODE_TREE else None
+        tb = r[eb.id] if eb is not None and eb.filemode == MODE_TREE else None
+        if ta is not None or tb is not None:
+            out.update(_changed_paths(r, ta, tb, path + "/"))
+        blob_a = (ea.id, ea.filemode) if ea is not None and ta is None else None
+        blob_b = (eb.id, eb.filemode) if eb is not None and tb is None else None
+        if not _same(blob_a, blob_b):
+            out[path] = (blob_a, blob_b)
+    return out
 
 
 def _conflict_file(r: pygit2.Repository, base, mine, other, max_lines: int) -> ConflictFile:
@@ -146,11 +205,9 @@ def stack_chains(repo: Path | str, base: str, chains: list[tuple[str, str, str]]
         commits = _commits_between(r, chain_base, head)
         added, here, conflicts = [], tip, []
         for c in commits:
-            index = r.merge_trees(c.parents[0].tree, here.tree, c.tree)
-            if index.conflicts is not None:
-                conflicts = sorted({(m or o or b).path for b, m, o in index.conflicts})
+            tree, conflicts = _replay(r, here.tree, c)
+            if conflicts:
                 break
-            tree = index.write_tree(r)
             if tree == here.tree.id:
                 continue
             committer = pygit2.Signature(COMMITTER_NAME, COMMITTER_EMAIL, c.author.time, c.author.offset)
@@ -167,6 +224,38 @@ def stack_chains(repo: Path | str, base: str, chains: list[tuple[str, str, str]]
     return result
 
 
+def _replay(r: pygit2.Repository, onto: pygit2.Tree, c: pygit2.Commit) -> tuple[pygit2.Oid, list[str]]:
+    """c's change (from its first parent) made on the tree onto, path by path: (the new
+    tree, []) or (onto's id, the paths that conflict)."""
+    edits: dict[str, tuple | None] = {}
+    conflicts = []
+    for path, (before, after) in _changed_paths(r, c.parents[0].tree, c.tree).items():
+        here = _blob_at(onto, path)
+        if _same(here, after):
+            continue
+        if _same(here, before):
+            edits[path] = after
+            continue
+        merged = _merge_blobs(r, path, before, here, after)
+        if merged is None:
+            conflicts.append(path)
+        else:
+            edits[path] = merged
+    if conflicts:
+        return onto.id, sorted(conflicts)
+    if not edits:
+        return onto.id, []
+    return _write_tree(r, onto, edits) or r.TreeBuilder().write(), []
+
+
+def _blob_at(tree: pygit2.Tree, path: str) -> Blob | None:
+    try:
+        e = tree[path]
+    except KeyError:
+        return None
+    return (e.id, e.filemode) if e.filemode != MODE_TREE else None
+
+
 def _commits_between(r: pygit2.Repository, base: str, head: str) -> list[pygit2.Commit]:
     """First-parent commits after base up to head, oldest first."""
     stop = _peel_commit(r, base)
@@ -178,3 +267,13 @@ def _commits_between(r: pygit2.Repository, base: str, head: str) -> list[pygit2.
         out.append(current)
         current = current.parents[0]
     return list(reversed(out))
+
+
+def changed_paths(repo: Path | str, a: str, b: str) -> list[str]:
+    """Paths whose blob differs between commits a and b (a and b's trees walked only where
+    their ids differ)."""
+    r = _open(repo)
+    ca, cb = _peel_commit(r, a), _peel_commit(r, b)
+    if ca is None or cb is None:
+        raise MergeError(f"{a if ca is None else b} is not a commit of {repo}")
+    return sorted(_changed_paths(r, ca.tree, cb.tree))

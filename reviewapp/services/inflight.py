@@ -68,6 +68,36 @@ def tree_of(mlist: MailingList, name: str | None = None) -> Tree:
     return found
 
 
+def _still_valid_runs(revs: list[Revision], tree: Tree) -> dict[int, ApplyRun]:
+    """The last run of each revision on the tree, where nothing it read changed since: no
+    revision of its chain regrouped or given new patches (`updated`), no graph of the
+    revision computed after the run (its chain may differ), no fetch of the tree. Three queries for the list, so
+    an update after one new revision re-applies only what it touches."""
+    from django.db.models import Max
+
+    from ..models import GraphSnapshot
+    last: dict[int, ApplyRun] = {}
+    for run in (ApplyRun.objects.filter(root__in=revs, tree=tree, newest=False, given_base="",
+                                        status__in=[ApplyRun.APPLIED, ApplyRun.CONFLICT, ApplyRun.FAILED])
+                .order_by("root_id", "-created", "-id")):
+        last.setdefault(run.root_id, run)
+    graphs = dict(GraphSnapshot.objects.filter(root__in=list(last)).values("root").annotate(at=Max("computed"))
+                  .values_list("root", "at"))
+    chain_msgids = {m for run in last.values() for m in run.chain}
+    updated = dict(Revision.objects.filter(msgid__in=chain_msgids).values_list("msgid", "updated"))
+    valid = {}
+    for rid, run in last.items():
+        seen = [updated.get(m) for m in run.chain]
+        if not run.chain or None in seen or max(seen) > run.created:
+            continue
+        # The run computes its graph itself: a newer one is one computed after it finished.
+        if not run.finished or (graphs.get(rid) and graphs[rid] > run.finished) or \
+                (tree.fetched and tree.fetched > run.created):
+            continue
+        valid[rid] = run
+    return valid
+
+
 def compute(list_name: str, tree_name: str | None = None, days: int | None = None) -> InflightResult:
     """Apply every open series of the list and store the conflicts between them."""
     mlist = MailingList.objects.filter(name=list_name).first()
@@ -78,14 +108,16 @@ def compute(list_name: str, tree_name: str | None = None, days: int | None = Non
     result = InflightResult(mlist.name, tree.name)
     applied: dict[str, ApplyRun] = {}
     revs = {}
-    for rev in open_revisions(mlist, days):
-        run = apply(rev, tree)
+    opened = open_revisions(mlist, days)
+    earlier = _still_valid_runs(opened, tree)
+    for rev in opened:
+        run = earlier.get(rev.id) or apply(rev, tree)
         revs[rev.msgid] = rev
         result.open.append({"msgid": rev.msgid, "title": rev.title, "version": rev.version,
                             "apply": run.status, "run": run.id, "error": run.error[:300]})
         if run.status == ApplyRun.APPLIED and run.head:
             applied[rev.msgid] = run
-    files = {m: set(gitrepo.changed_files(repo, run.base, run.head)) for m, run in applied.items()}
+    files = {m: set(gitrepo.changed_paths(repo, run.base, run.head)) for m, run in applied.items()}
     pairs = pure.candidate_pairs(files)
     result.compared, result.left_out = len(pairs.pairs), pairs.left_out
     rows = []

@@ -153,3 +153,23 @@ def test_a_list_without_its_tree_says_what_to_do(data_dir):
         inflight.compute("netdev")
     with pytest.raises(inflight.InflightError, match="no mailing list named"):
         inflight.compute("no-such-list")
+
+
+def test_a_recompute_reuses_the_runs_nothing_changed_under_and_applies_the_new_revision(tree):
+    shmem = _file(tree, "mm/shmem.c")
+    kvm = _file(tree, "virt/kvm/kvm_main.c")
+    ingest(_posting("ann", "mm: shmem rework", "Ann Dev <ann@example.org>",
+                    [("mm/shmem.c", shmem, _replace_line(shmem, 10, "/* Ann */"))], 5), LIST)
+    ingest(_posting("dan", "KVM: elsewhere", "Dan Kim <dan@example.org>",
+                    [("virt/kvm/kvm_main.c", kvm, _replace_line(kvm, 3, "/* Dan */"))], 4), LIST)
+    first = {s["msgid"]: s["run"] for s in inflight.compute(LIST).open}
+    again = {s["msgid"]: s["run"] for s in inflight.compute(LIST).open}
+    assert again == first  # nothing changed: no apply at all
+    v2 = [m.replace(b"[PATCH ", b"[PATCH v2 ").replace(b"ann-", b"ann2-").replace(b"/* Ann */", b"/* Ann, v2 */")
+          for m in _posting("ann", "mm: shmem rework", "Ann Dev <ann@example.org>",
+                            [("mm/shmem.c", shmem, _replace_line(shmem, 10, "/* Ann */"))], 1)]
+    ingest(v2, LIST)
+    third = {s["msgid"]: s["run"] for s in inflight.compute(LIST).open}
+    assert set(third) == {"ann2-0@example.org", "dan-0@example.org"}  # v2 replaced v1
+    assert third["dan-0@example.org"] == first["dan-0@example.org"]
+    assert third["ann2-0@example.org"] not in first.values()
