@@ -165,8 +165,12 @@ def _integration(repo, mlist: MailingList, revs: dict[str, Revision], applied: d
     stack = gitrepo.stack_chains(repo, base, [(m, applied[m].base, applied[m].head) for m in order], ref=ref)
     pairs = {frozenset((c["a"], c["b"])) for c in result.conflicts}
     stacked = [s.name for s in stack.included]
-    skipped = [{"msgid": s.name, "files": s.files, "reason": "conflicts with what is stacked",
-                "with": [m for m in stacked if frozenset((m, s.name)) in pairs]} for s in stack.skipped]
+    skipped = []
+    for s in stack.skipped:
+        alone = [m for m in stacked if frozenset((m, s.name)) in pairs]
+        skipped.append({"msgid": s.name, "files": s.files, "with": alone, "reason": (
+            "conflicts with what is stacked" if alone else
+            "conflicts with what is stacked together (with no one stacked series alone)")})
     skipped += [{"msgid": o["msgid"], "files": [], "with": [], "reason": f"does not apply alone: {o['apply']}"}
                 for o in result.open if o["msgid"] not in applied]
     return {"ref": ref, "branch": branch, "base": stack.base, "head": stack.head,

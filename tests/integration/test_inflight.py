@@ -173,3 +173,20 @@ def test_a_recompute_reuses_the_runs_nothing_changed_under_and_applies_the_new_r
     assert set(third) == {"ann2-0@example.org", "dan-0@example.org"}  # v2 replaced v1
     assert third["dan-0@example.org"] == first["dan-0@example.org"]
     assert third["ann2-0@example.org"] not in first.values()
+
+
+def test_the_demo_story_the_series_built_on_mapping_v7_collide_with_v8_and_james_collides_with_none_of_them(demo):
+    from tests.support.demo import FASTPATH, MAPPING_V8, RESTRICTED, UFFD_V3
+    james = "20250109193512.2210387-1-jthoughton@google.com"
+    mlist = Revision.objects.get(msgid=UFFD_V3).mailing_list.name
+    result = inflight.compute(mlist, "demo", days=100000)
+    assert all(s["apply"] == "applied" for s in result.open), result.open
+    pairs = {frozenset((c["a"], c["b"])) for c in result.conflicts}
+    # v8 rewrote what v7 gave uffd minor v3, restricted mapping and the fast path to build on.
+    assert {frozenset((MAPPING_V8, m)) for m in (UFFD_V3, RESTRICTED, FASTPATH)} <= pairs
+    # James's userfault series is named by uffd minor v3 but changes none of its lines.
+    assert frozenset((james, UFFD_V3)) not in pairs
+    stacked = [s["msgid"] for s in result.integration["included"]]
+    assert UFFD_V3 in stacked and james in stacked
+    left = {s["msgid"]: s for s in result.integration["skipped"]}
+    assert left[MAPPING_V8]["with"] == [UFFD_V3] and "virt/kvm/guest_memfd.c" in left[MAPPING_V8]["files"]
