@@ -2,6 +2,7 @@
 what we did with it (fetches, dependencies, trees, applies, suite runs, digests)."""
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.db.models.functions import Substr
 
 from untangle import address, grouping
@@ -486,6 +487,7 @@ class InflightConflict(models.Model):
     files = models.JSONField(default=list)  # [{"path", "kind", "hunks": [{"ours", "theirs", "truncated"}], "hunk_count"}]
     file_count = models.PositiveIntegerField(default=0)
     hunk_count = models.PositiveIntegerField(default=0)
+    first_seen = models.DateTimeField(default=timezone.now)  # kept across recomputations: "new since" in digests
     computed = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -135,6 +135,18 @@ class PartialPosting:
 
 
 @dataclass(frozen=True)
+class ConflictNote:
+    """Another open series of the list this one does not merge with (reviewapp's in-flight)."""
+
+    subject: str
+    version: int | str | None
+    msgid: str
+    files: tuple[str, ...] = ()
+    hunks: int = 0
+    new_in_period: bool = False  # first seen in the digest's period
+
+
+@dataclass(frozen=True)
 class DigestItem:
     """One revision reported in a digest."""
 
@@ -155,6 +167,7 @@ class DigestItem:
     reviews: ReviewCounts = ReviewCounts()
     progress: ReviewProgress | None = None
     partial: PartialPosting | None = None
+    conflicts: tuple[ConflictNote, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -367,6 +380,17 @@ def _suite_words(suite: SuiteState | None) -> str | None:
     return text
 
 
+def _conflict_words(conflicts: Sequence[ConflictNote], first: bool) -> str:
+    shown = [c for c in conflicts if first or c.new_in_period]
+    if not shown:
+        return ""
+    parts = []
+    for c in shown:
+        where = ", ".join(c.files[:3]) + (f" and {len(c.files) - 3} more files" if len(c.files) > 3 else "")
+        parts.append(f'"{c.subject}" v{c.version} ({where}; {c.hunks} hunk{"s" if c.hunks != 1 else ""})')
+    return "does not merge with " + "; ".join(parts) + "."
+
+
 def _review_words(reviews: ReviewCounts, progress: ReviewProgress | None = None) -> str:
     parts = [f"{tag}: {reviews.of(tag)}" for tag in _REVIEW_TAGS if reviews.of(tag)]
     text = ", ".join(parts) + "." if parts else "no review tags yet."
@@ -548,6 +572,8 @@ def compose(subscription: DigestSubscription, items: Sequence[DigestItem], perio
     lines += _section("Selftest results", _simple_section(
         numbered, lambda i: _suite_words(i.suite)))
     lines += _section("Stale or missing dependencies", _deps_section(numbered, lore))
+    lines += _section("Conflicts in flight" if first else "New conflicts since the last digest",
+                      _simple_section(numbered, lambda i: _conflict_words(i.conflicts, first)))
     lines += _section("Review state", _simple_section(
         numbered, lambda i: _review_words(i.reviews, i.progress)))
     lines += _section("Links", _links_section(numbered, lore))

@@ -387,6 +387,7 @@ def build_item(rev: Revision, sub: Subscription, period: Period) -> pure.DigestI
         missing=tuple(missing), reviews=_reviews(rev, period.end), progress=_progress(rev, period),
         url=f"{base}/s/{rev.pk}",
         partial=pure.PartialPosting(rev.received, rev.expected, rev.partial_root) if rev.partial_root else None,
+        conflicts=_conflicts(rev, period),
         tree_url=f"{base}/tree/{applied_run.pk}/" if applied_run else None)
 
 
@@ -616,3 +617,16 @@ def subscribe(address: str, period: str = WEEKLY, lists=(), paths=(), trees=(), 
     return Subscription.objects.create(address=address.strip(), name=name, period=period,
                                        lists=lists, paths=clean_prefixes(paths),
                                        trees=clean_prefixes(trees), watched=clean_prefixes(watched))
+
+
+def _conflicts(rev: Revision, period: Period) -> tuple:
+    """The open series rev does not merge with, each marked new when first seen in the period."""
+    from ..models import InflightConflict
+    from django.db.models import Q
+    notes = []
+    for c in InflightConflict.objects.filter(Q(a=rev) | Q(b=rev)).select_related("a", "b").order_by("id")[:20]:
+        other = c.b if c.a_id == rev.id else c.a
+        notes.append(pure.ConflictNote(other.title, other.version, other.msgid,
+                                       tuple(f["path"] for f in c.files), c.hunk_count,
+                                       new_in_period=_in(c.first_seen, period)))
+    return tuple(notes)

@@ -137,6 +137,10 @@ def compute(list_name: str, tree_name: str | None = None, days: int | None = Non
         result.conflicts.append({"a": first[0].msgid, "b": second[0].msgid, "ancestor": ancestor,
                                  "files": files_json, "hunk_count": check.hunk_count})
     result.integration = _integration(repo, mlist, revs, applied, result)
+    seen = {(a, b): at for a, b, at in InflightConflict.objects.filter(mailing_list=mlist)
+            .values_list("a_id", "b_id", "first_seen")}
+    for row in rows:
+        row.first_seen = seen.get((row.a_id, row.b_id), row.first_seen)
     with transaction.atomic():
         InflightConflict.objects.filter(mailing_list=mlist).delete()
         InflightConflict.objects.bulk_create(rows)

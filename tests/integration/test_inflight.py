@@ -119,6 +119,9 @@ def test_pages_and_api_show_the_conflicts_with_both_sides_hunks(tree, client):
     graph_page = client.get("/graph/bob-0@example.org/").content.decode()
     assert "mm: shmem rework v1" in graph_page.split('id="conflicts"', 1)[1].split("</p>", 1)[0]
     c = InflightConflict.objects.get()
+    inflight.compute(LIST)  # recomputed: the row is new, the conflict is not
+    assert InflightConflict.objects.get().first_seen == c.first_seen
+    c = InflightConflict.objects.get()
     detail = client.get(f"/conflicts/{c.id}/").content.decode()
     assert "/* Ann &lt;b&gt;was&lt;/b&gt; here */" in detail and "/* Bob */" in detail and "<b>was" not in detail
     listed = client.get(f"/lists/{LIST}/inflight").content.decode()
@@ -127,6 +130,12 @@ def test_pages_and_api_show_the_conflicts_with_both_sides_hunks(tree, client):
     assert [(x["a"], x["b"]) for x in api["conflicts"]] == [("ann-0@example.org", "bob-0@example.org")]
     assert {s["msgid"]: s["apply"] for s in api["open"]} == {"ann-0@example.org": "applied",
                                                             "bob-0@example.org": "applied"}
+    from reviewapp.models import Subscription
+    from reviewapp.services import digests
+    sub = Subscription.objects.create(address="rev@example.org", name="mm", lists=[LIST])
+    item = digests.build_item(Revision.objects.get(msgid="bob-0@example.org"), sub, digests.preview_period(sub))
+    assert [(c.msgid, c.files, c.new_in_period) for c in item.conflicts] == [
+        ("ann-0@example.org", ("mm/shmem.c",), True)]
     mine = client.get("/api/revisions/bob-0@example.org/conflicts").json()
     assert [(x["with"], x["hunk_count"], [f["path"] for f in x["files"]]) for x in mine["conflicts"]] == [
         ("ann-0@example.org", 1, ["mm/shmem.c"])]

@@ -555,3 +555,16 @@ def test_a_series_that_reached_the_list_in_part_says_so_and_names_its_cover():
     new = flat(section(body, "New series and revisions"))
     assert "partial: 2 of 6 patches reached this list; the cover <cover-1@example.org>" in new
     assert "partial:" not in flat(section(later([item()]).body, "New series and revisions"))
+
+
+def test_new_conflicts_since_the_last_digest_name_the_other_series_and_files():
+    old = d.ConflictNote("mm: old clash", 2, "o@x", ("mm/memory.c",), 1, new_in_period=False)
+    new = d.ConflictNote("KVM: Mapping guest_memfd", 8, "m@x", ("virt/kvm/guest_memfd.c", "a.c", "b.c", "c.c"), 3,
+                         new_in_period=True)
+    body = later([item(conflicts=(old, new))]).body
+    text = flat(section(body, "New conflicts since the last digest"))
+    assert '"KVM: Mapping guest_memfd" v8 (virt/kvm/guest_memfd.c, a.c, b.c and 1 more files; 3 hunks)' in text
+    assert "mm: old clash" not in text
+    first = d.compose(subscription(), [item(conflicts=(old,))], WEEK, True, BASE, NOW).body
+    assert '"mm: old clash" v2 (mm/memory.c; 1 hunk)' in flat(section(first, "Conflicts in flight"))
+    assert "conflicts" not in later([item()]).body.lower()
