@@ -122,12 +122,13 @@ def compute(list_name: str, tree_name: str | None = None, days: int | None = Non
     result.compared, result.left_out = len(pairs.pairs), pairs.left_out
     rows = []
     for a, b in pairs.pairs:
-        ra, rb = applied[a], applied[b]
-        ancestor = gitrepo.merge_base(repo, ra.head, rb.head) or ra.base
-        check = gitrepo.merge_check(repo, ancestor, ra.head, rb.head)
+        # Stored and shown older revision first: its side is "ours" in every hunk.
+        first, second = sorted([(revs[a], applied[a]), (revs[b], applied[b])], key=lambda x: x[0].id)
+        ours, theirs = first[1], second[1]
+        ancestor = gitrepo.merge_base(repo, ours.head, theirs.head) or ours.base
+        check = gitrepo.merge_check(repo, ancestor, ours.head, theirs.head)
         if check.clean:
             continue
-        first, second = sorted([(revs[a], ra), (revs[b], rb)], key=lambda x: x[0].id)
         files_json = [{"path": f.path, "kind": f.kind, "hunk_count": f.hunk_count,
                        "hunks": [{"ours": h.ours, "theirs": h.theirs, "truncated": h.truncated} for h in f.hunks]}
                       for f in check.files]
@@ -172,10 +173,13 @@ def _integration(repo, mlist: MailingList, revs: dict[str, Revision], applied: d
     skipped = []
     for s in stack.skipped:
         alone = [m for m in stacked if frozenset((m, s.name)) in pairs]
-        skipped.append({"msgid": s.name, "files": s.files, "with": alone, "reason": (
+        skipped.append({"msgid": s.name, "title": f"{revs[s.name].title} v{revs[s.name].version}",
+                        "with_titles": [f"{revs[m].title} v{revs[m].version}" for m in alone],
+                        "files": s.files, "with": alone, "reason": (
             "conflicts with what is stacked" if alone else
             "conflicts with what is stacked together (with no one stacked series alone)")})
-    skipped += [{"msgid": o["msgid"], "files": [], "with": [], "reason": f"does not apply alone: {o['apply']}"}
+    skipped += [{"msgid": o["msgid"], "title": f"{o['title']} v{o['version']}", "with_titles": [],
+                 "files": [], "with": [], "reason": f"does not apply alone: {o['apply']}"}
                 for o in result.open if o["msgid"] not in applied]
     return {"ref": ref, "branch": branch, "base": stack.base, "head": stack.head,
             "included": [{"msgid": s.name, "commits": len(s.commits)} for s in stack.included],

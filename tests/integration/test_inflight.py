@@ -89,8 +89,10 @@ def test_same_lines_conflict_a_series_built_on_another_does_not_and_other_files_
     i = result.integration
     assert [s["msgid"] for s in i["included"]] == ["ann-0@example.org", "cat-0@example.org", "dan-0@example.org"]
     assert [s["commits"] for s in i["included"]] == [1, 1, 1]  # Ann's commit is not replayed for Cat
-    assert i["skipped"] == [{"msgid": "bob-0@example.org", "files": ["mm/shmem.c"], "with": ["ann-0@example.org",
-                             "cat-0@example.org"], "reason": "conflicts with what is stacked"}]
+    assert i["skipped"] == [{"msgid": "bob-0@example.org", "title": "mm: shmem cleanup v1", "files": ["mm/shmem.c"],
+                             "with": ["ann-0@example.org", "cat-0@example.org"],
+                             "with_titles": ["mm: shmem rework v1", "mm: on top of Ann's rework v1"],
+                             "reason": "conflicts with what is stacked"}]
     repo = trees.ensure_mirror(tree)
     assert gitrepo.resolve(repo, f"refs/heads/integration/{LIST}") == i["head"]
     stacked = gitrepo.read_file(repo, i["head"], "mm/shmem.c").decode()
@@ -199,3 +201,38 @@ def test_the_demo_story_the_series_built_on_mapping_v7_collide_with_v8_and_james
     assert UFFD_V3 in stacked and james in stacked
     left = {s["msgid"]: s for s in result.integration["skipped"]}
     assert left[MAPPING_V8]["with"] == [UFFD_V3] and "virt/kvm/guest_memfd.c" in left[MAPPING_V8]["files"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_in_chromium_the_inflight_page_and_a_conflicts_two_sides(demo, page):
+    from tests.support.browser import screenshot
+    from tests.support.demo import MAPPING_V8, UFFD_V3
+    mlist = Revision.objects.get(msgid=UFFD_V3).mailing_list.name
+    inflight.compute(mlist, "demo", days=100000)
+    page.goto(f"{page.base}/lists/{mlist}/inflight")
+    rows = page.locator("#inflight-conflicts tbody tr")
+    assert rows.count() == InflightConflict.objects.count() >= 1
+    assert "left out" in page.inner_text("#integration-skipped")
+    listed = screenshot(page, "inflight-list")
+    c = InflightConflict.objects.get(a__msgid=UFFD_V3, b__msgid=MAPPING_V8) if InflightConflict.objects.filter(
+        a__msgid=UFFD_V3, b__msgid=MAPPING_V8).exists() else InflightConflict.objects.get(a__msgid=MAPPING_V8,
+                                                                                      b__msgid=UFFD_V3)
+    page.goto(f"{page.base}/conflicts/{c.id}/")
+    hunk = page.locator("table.conflict-hunk").first
+    assert hunk.locator("td").count() == 2 and "guest_memfd" in page.inner_text("h2")
+    shot = screenshot(page, "inflight-conflict")
+    page.goto(f"{page.base}/series/{UFFD_V3}/")
+    assert "Conflicts with:" in page.inner_text("#conflicts")
+    assert listed.stat().st_size > 10_000 and shot.stat().st_size > 10_000
+
+
+def test_each_side_of_a_stored_conflict_is_the_revision_it_names_whatever_their_msgids_sort_as(tree):
+    shmem = _file(tree, "mm/shmem.c")
+    ingest(_posting("zoe", "mm: first posted", "Zoe Ray <zoe@example.org>",
+                    [("mm/shmem.c", shmem, _replace_line(shmem, 12, "/* Zoe */"))], 5), LIST)
+    ingest(_posting("abe", "mm: posted later", "Abe Fox <abe@example.org>",
+                    [("mm/shmem.c", shmem, _replace_line(shmem, 12, "/* Abe */"))], 4), LIST)
+    inflight.compute(LIST)
+    c = InflightConflict.objects.get()
+    [hunk] = c.files[0]["hunks"]
+    assert c.a.msgid == "zoe-0@example.org" and "/* Zoe */" in hunk["ours"] and "/* Abe */" in hunk["theirs"]
