@@ -32,9 +32,12 @@ def integer(request, name: str) -> int | None:
     if value is None:
         return None
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
         raise ValidationError({name: "an integer"})
+    if not -2**63 <= number < 2**63:  # no row has such an id (and SQLite cannot bind it)
+        raise NoMatch(name)
+    return number
 
 
 class Filtered:
