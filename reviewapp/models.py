@@ -237,7 +237,11 @@ class ApplyRun(models.Model):
     QUEUED, RUNNING, APPLIED, CONFLICT, FAILED = (Status.QUEUED, Status.RUNNING, Status.APPLIED,
                                                   Status.CONFLICT, Status.FAILED)
     tree = models.ForeignKey(Tree, related_name="runs", on_delete=models.CASCADE)
-    root = models.ForeignKey(Revision, related_name="apply_runs", on_delete=models.CASCADE)
+    # A chain is rooted at a revision; a list's integration branch (services.inflight)
+    # stacks many chains and has no root.
+    root = models.ForeignKey(Revision, related_name="apply_runs", null=True, blank=True, on_delete=models.CASCADE)
+    integration_of = models.ForeignKey("MailingList", related_name="integration_runs", null=True, blank=True,
+                                       on_delete=models.CASCADE)
     newest = models.BooleanField(default=False)
     given_base = models.CharField(max_length=200, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=QUEUED, db_index=True)

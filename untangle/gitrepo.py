@@ -23,7 +23,7 @@ from untangle.gitrepo_mirror import (  # noqa: F401
 from untangle.gitrepo_base import (  # noqa: F401
     guess_base)
 from untangle.gitrepo_apply import (  # noqa: F401
-    apply_chain, commit_message, object_io_floor)
+    apply_chain, commit_message, object_io_floor, pin)
 from untangle.gitrepo_blame import (  # noqa: F401
     blame)
 from untangle.gitrepo_merge import (  # noqa: F401

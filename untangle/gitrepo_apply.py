@@ -415,6 +415,14 @@ def _update_refs(r: pygit2.Repository, ref_name: str | None, result: ApplyResult
     result.ref = ref_name if result.status == "applied" else (partial if result.head else None)
 
 
+def pin(repo: Path, ref: str, sha: str) -> str:
+    """Point ref (a name under refs/reviewapp/chains/ unless it starts with refs/) at sha,
+    which keeps a run's commits reachable and fetchable; returns the full ref name."""
+    name = _chain_ref(ref)
+    _set_ref(_open(repo), name, sha)
+    return name
+
+
 def _set_ref(r: pygit2.Repository, name: str, sha: str, tries: int = 10) -> None:
     """Write a ref; another process holding its lock (same ref) makes us retry."""
     for attempt in range(tries):

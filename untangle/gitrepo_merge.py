@@ -169,6 +169,7 @@ def merge_base(repo: Path | str, a: str, b: str) -> str | None:
 class StackedSeries:
     name: str
     commits: list[str]  # the commits it added to the stack (none when all were there already)
+    sources: list[str] = field(default_factory=list)  # the chain commit each one replays, in step
 
 
 @dataclass
@@ -203,7 +204,7 @@ def stack_chains(repo: Path | str, base: str, chains: list[tuple[str, str, str]]
     result = Stack(str(start.id), str(start.id))
     for name, chain_base, head in chains:
         commits = _commits_between(r, chain_base, head)
-        added, here, conflicts = [], tip, []
+        added, sources, here, conflicts = [], [], tip, []
         for c in commits:
             tree, conflicts = _replay(r, here.tree, c)
             if conflicts:
@@ -213,11 +214,12 @@ def stack_chains(repo: Path | str, base: str, chains: list[tuple[str, str, str]]
             committer = pygit2.Signature(COMMITTER_NAME, COMMITTER_EMAIL, c.author.time, c.author.offset)
             here = r[r.create_commit(None, c.author, committer, c.message, tree, [here.id])]
             added.append(str(here.id))
+            sources.append(str(c.id))
         if conflicts:
             result.skipped.append(SkippedSeries(name, conflicts))
             continue
         tip = here
-        result.included.append(StackedSeries(name, added))
+        result.included.append(StackedSeries(name, added, sources))
     result.head = str(tip.id)
     if ref:
         r.references.create(ref, tip.id, force=True)

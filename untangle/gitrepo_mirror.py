@@ -56,7 +56,21 @@ def _configure_remote(repo: Path, source: str, branches: list[str] | None) -> No
         cfg.set_multivar("remote.origin.fetch", "^$", "+refs/tags/*:refs/tags/*")
     else:
         cfg.set_multivar("remote.origin.fetch", "^$", "+refs/*:refs/*")
+    _keep_own_refs(repo)
     cfg["remote.origin.mirror"] = True
+
+
+# Refs the mirror writes itself (applied chains, integration branches). A fetch of every
+# ref with --prune deletes what the source does not have; negative refspecs keep them.
+OWN_REFS = ("refs/reviewapp/*", "refs/heads/integration/*")
+
+
+def _keep_own_refs(repo: Path) -> None:
+    cfg = _open(repo).config
+    have = set(cfg.get_multivar("remote.origin.fetch"))
+    for pattern in OWN_REFS:
+        if f"^{pattern}" not in have:
+            cfg.set_multivar("remote.origin.fetch", "^$", f"^{pattern}")
 
 
 def _set_head(repo: Path, branches: list[str] | None) -> None:
@@ -71,5 +85,7 @@ def _set_head(repo: Path, branches: list[str] | None) -> None:
 
 
 def mirror_fetch(path: Path) -> None:
-    """Fetch the configured refs into the mirror (prunes deleted branches)."""
+    """Fetch the configured refs into the mirror (prunes deleted branches, never the
+    mirror's own refs, also in a mirror configured before they were kept)."""
+    _keep_own_refs(path)
     _run(path, "fetch", "--quiet", "--prune", "--tags", "origin")

@@ -91,7 +91,9 @@ class TreeSerializer(serializers.ModelSerializer):
 
 class ApplyRunSerializer(serializers.ModelSerializer):
     tree = serializers.CharField(source="tree.name", read_only=True)
-    root = serializers.CharField(source="root.msgid", read_only=True)
+    root = serializers.CharField(source="root.msgid", read_only=True, allow_null=True)
+    integration_of = serializers.CharField(source="integration_of.name", read_only=True, allow_null=True,
+                                           help_text="the list whose integration branch this run is (root is null)")
     chain = serializers.JSONField(read_only=True)
     applied = serializers.JSONField(read_only=True)
     failed = serializers.JSONField(read_only=True)
@@ -99,7 +101,7 @@ class ApplyRunSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ApplyRun
-        fields = ["id", "tree", "root", "newest", "given_base", "status", "chain", "base",
+        fields = ["id", "tree", "root", "integration_of", "newest", "given_base", "status", "chain", "base",
                   "base_rule", "base_attempts", "progress", "total", "head", "tree_sha", "ref",
                   "applied", "failed", "cached", "error", "created", "finished"]
 

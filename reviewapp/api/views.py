@@ -221,7 +221,7 @@ class ApplyRuns(filters.Filtered, generics.ListCreateAPIView):
         return super().get(request, *args, **kwargs)
 
     def filtered(self):
-        qs = ApplyRun.objects.select_related("tree", "root")
+        qs = ApplyRun.objects.select_related("tree", "root", "integration_of")
         if (v := filters.param(self.request, "tree")) is not None:
             qs = qs.filter(tree__name=v)
         if (v := filters.param(self.request, "status")) is not None:
@@ -250,7 +250,7 @@ class ApplyRuns(filters.Filtered, generics.ListCreateAPIView):
 @extend_schema_view(get=extend_schema(parameters=[_id("run_id")]))
 class ApplyRunDetail(generics.RetrieveAPIView):
     serializer_class = ser.ApplyRunSerializer
-    queryset = ApplyRun.objects.select_related("tree", "root")
+    queryset = ApplyRun.objects.select_related("tree", "root", "integration_of")
     lookup_url_kwarg = "run_id"
 
 

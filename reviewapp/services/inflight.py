@@ -137,7 +137,7 @@ def compute(list_name: str, tree_name: str | None = None, days: int | None = Non
                                      hunk_count=check.hunk_count))
         result.conflicts.append({"a": first[0].msgid, "b": second[0].msgid, "ancestor": ancestor,
                                  "files": files_json, "hunk_count": check.hunk_count})
-    result.integration = _integration(repo, mlist, revs, applied, result)
+    result.integration, stacked = _integration(repo, mlist, revs, applied, result)
     seen = {(a, b): at for a, b, at in InflightConflict.objects.filter(mailing_list=mlist)
             .values_list("a_id", "b_id", "first_seen")}
     for row in rows:
@@ -145,6 +145,9 @@ def compute(list_name: str, tree_name: str | None = None, days: int | None = Non
     with transaction.atomic():
         InflightConflict.objects.filter(mailing_list=mlist).delete()
         InflightConflict.objects.bulk_create(rows)
+        if stacked is not None:
+            run = _integration_run(repo, mlist, tree, result.integration, stacked)
+            result.integration["run"] = run.id
         InflightState.objects.update_or_create(mailing_list=mlist, defaults={
             "tree": tree.name, "open": result.open, "pairs_compared": result.compared,
             "pairs_left_out": result.left_out, "integration": result.integration})
@@ -163,7 +166,7 @@ def _integration(repo, mlist: MailingList, revs: dict[str, Revision], applied: d
     branch = gitrepo.default_branch(repo)
     base = gitrepo.resolve(repo, branch) if branch else None
     if base is None:
-        return {"error": "the tree has no branch to stack on"}
+        return {"error": "the tree has no branch to stack on"}, None
     order = pure.stack_order([(m, revs[m].date.isoformat() if revs[m].date else "", list(applied[m].chain))
                               for m in applied])
     ref = INTEGRATION_REF.format(list=mlist.name)
@@ -181,6 +184,42 @@ def _integration(repo, mlist: MailingList, revs: dict[str, Revision], applied: d
     skipped += [{"msgid": o["msgid"], "title": f"{o['title']} v{o['version']}", "with_titles": [],
                  "files": [], "with": [], "reason": f"does not apply alone: {o['apply']}"}
                 for o in result.open if o["msgid"] not in applied]
-    return {"ref": ref, "branch": branch, "base": stack.base, "head": stack.head,
-            "included": [{"msgid": s.name, "commits": len(s.commits)} for s in stack.included],
-            "skipped": skipped}
+    summary = {"ref": ref, "branch": branch, "base": stack.base, "head": stack.head,
+               "included": [{"msgid": s.name, "commits": len(s.commits)} for s in stack.included],
+               "skipped": skipped}
+    return summary, _stacked_commits(stack, applied)
+
+
+def _stacked_commits(stack, applied: dict[str, ApplyRun]) -> tuple[list[str], list[dict]]:
+    """The integration branch as a chain: revision msgids in stacking order, and each
+    replayed commit with the patch mail it came from (what provenance reads)."""
+    patch_of = {e["commit"]: e["msgid"] for run in applied.values() for e in run.applied}
+    chain, entries = [], []
+    for s in stack.included:
+        chain += [m for m in applied[s.name].chain if m not in chain]
+        entries += [{"msgid": patch_of.get(src, ""), "commit": c} for c, src in zip(s.commits, s.sources)]
+    return chain, entries
+
+
+KEEP_INTEGRATION_RUNS = 20  # older ones go, unless a suite ran on them
+
+
+def _integration_run(repo, mlist: MailingList, tree: Tree, summary: dict, stacked) -> ApplyRun:
+    """The integration branch as a browsable run (/tree/<id>/, per-line provenance, suites):
+    one per head, so a recomputation that stacks the same commits keeps its permalinks."""
+    chain, entries = stacked
+    run = (ApplyRun.objects.filter(integration_of=mlist, tree=tree, head=summary["head"], base=summary["base"])
+           .order_by("-id").first())
+    if run is None:
+        now = timezone.now()
+        run = ApplyRun.objects.create(
+            tree=tree, integration_of=mlist, status=ApplyRun.APPLIED, chain=chain, base=summary["base"],
+            base_rule="integration", head=summary["head"], applied=entries, progress=len(entries),
+            total=len(entries), finished=now)
+        # Its own ref: the branch moves on, the run's commits stay reachable and fetchable.
+        run.ref = gitrepo.pin(repo, str(run.id), run.head)
+        run.save(update_fields=["ref"])
+    old = (ApplyRun.objects.filter(integration_of=mlist).exclude(id=run.id).filter(suite_runs__isnull=True)
+           .order_by("-id").values_list("id", flat=True)[KEEP_INTEGRATION_RUNS - 1:])
+    ApplyRun.objects.filter(id__in=list(old)).delete()
+    return run

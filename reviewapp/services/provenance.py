@@ -346,7 +346,7 @@ def runs_containing(rev: Revision, tree: Tree | None = None) -> list[ApplyRun]:
     """Browsable runs whose chain holds rev, newest first. The database picks the runs
     whose chain names rev (a series page must not read every run's JSON); whether every
     revision up to rev applied is checked here."""
-    qs = browsable_runs().order_by("-created")
+    qs = browsable_runs().filter(integration_of__isnull=True).order_by("-created")
     if tree is not None:
         qs = qs.filter(tree=tree)
     rooted = [r for r in qs.filter(root=rev)[:20] if _applied_all(r, rev.msgid)]

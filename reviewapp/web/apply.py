@@ -57,7 +57,7 @@ def run_json(request, run_id):
 
 
 def run_detail(request, run_id):
-    run = get_object_or_404(ApplyRun.objects.select_related("tree", "root"), id=run_id)
+    run = get_object_or_404(ApplyRun.objects.select_related("tree", "root", "integration_of"), id=run_id)
     revs = {r.msgid: r for r in Revision.objects.filter(msgid__in=run.chain)}
     msgids = [a["msgid"] for a in run.applied] + ([run.failed["msgid"]] if run.failed and run.failed.get("msgid") else [])
     subjects = {p.message.msgid: p for p in Patch.objects.filter(message__msgid__in=msgids).select_related("message")}
@@ -93,7 +93,7 @@ def tree_list(request):
     rows = [(t, trees.tree_dict(t)) for t in Tree.objects.order_by("name")]
     return render(request, "apply/trees.html", {
         "trees": rows, "can_fetch": is_maintainer(request.user),
-        "runs": ApplyRun.objects.select_related("tree", "root")[:20]})
+        "runs": ApplyRun.objects.select_related("tree", "root", "integration_of")[:20]})
 
 
 @maintainer_required("tree-fetch")

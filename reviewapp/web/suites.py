@@ -55,7 +55,8 @@ def artifact(request, run_id, name):
 
 def run_detail(request, run_id):
     run = get_object_or_404(SuiteRun.objects.select_related("suite", "apply_run__tree",
-                                                            "apply_run__root"), id=run_id)
+                                                            "apply_run__root", "apply_run__integration_of"),
+                              id=run_id)
     context = _run_context(run)
     context["can_start"] = is_maintainer(request.user)
     return render(request, "suites/run_detail.html", context)
@@ -73,13 +74,15 @@ def run_json(request, run_id):
 @require_POST
 def start(request, apply_run_id):
     """Queue a fresh run (a maintainer's "run again": never reuses a finished result)."""
-    apply_run = get_object_or_404(ApplyRun.objects.select_related("root"), id=apply_run_id)
+    apply_run = get_object_or_404(ApplyRun.objects.select_related("root", "integration_of"), id=apply_run_id)
     name = (request.POST.get("suite") or suites.DEFAULT_NAME).strip()
     suite = suites.builtin(name) or get_object_or_404(Suite, name=name)
     try:
         run = suites.request_run(apply_run, suite, user=request.user, force=True)
     except suites.NotApplied as exc:
         messages.error(request, str(exc))
+        if apply_run.root is None:
+            return redirect("list-inflight", name=apply_run.integration_of.name)
         return redirect("series-detail", msgid=apply_run.root.msgid)
     return redirect("suite-run", run_id=run.id)
 

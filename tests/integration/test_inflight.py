@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from reviewapp.models import InflightConflict, Revision
+from reviewapp.models import ApplyRun, InflightConflict, Revision
 from reviewapp.services import inflight, trees
 from reviewapp.services.ingest import ingest
 from untangle import gitrepo
@@ -236,3 +236,36 @@ def test_each_side_of_a_stored_conflict_is_the_revision_it_names_whatever_their_
     c = InflightConflict.objects.get()
     [hunk] = c.files[0]["hunks"]
     assert c.a.msgid == "zoe-0@example.org" and "/* Zoe */" in hunk["ours"] and "/* Abe */" in hunk["theirs"]
+
+
+def test_the_integration_branch_is_a_tree_browsed_line_by_line_to_its_series(tree, client):
+    shmem = _file(tree, "mm/shmem.c")
+    kvm = _file(tree, "virt/kvm/kvm_main.c")
+    line = len(shmem.splitlines()) // 2
+    a_text = _replace_line(shmem, line, "/* Ann: reworked */")
+    ingest(_posting("ann", "mm: shmem rework", "Ann Dev <ann@example.org>", [("mm/shmem.c", shmem, a_text)], 5),
+           LIST)
+    ingest(_posting("cat", "mm: on top of Ann's rework", "Cat Lee <cat@example.org>",
+                    [("mm/shmem.c", a_text, _replace_line(a_text, line + 2, "/* Cat: after Ann */"))], 3,
+                    cover="Based-on: <ann-0@example.org>"), LIST)
+    ingest(_posting("dan", "KVM: elsewhere", "Dan Kim <dan@example.org>",
+                    [("virt/kvm/kvm_main.c", kvm, _replace_line(kvm, 3, "/* Dan */"))], 2), LIST)
+    i = inflight.compute(LIST).integration
+    run = ApplyRun.objects.get(id=i["run"])
+    assert (run.root, run.integration_of.name, run.head, run.status) == (None, LIST, i["head"], "applied")
+    assert [a["msgid"] for a in run.applied] == ["ann-1@example.org", "cat-1@example.org", "dan-1@example.org"]
+    repo = trees.ensure_mirror(tree)
+    assert gitrepo.resolve(repo, run.ref) == run.head  # its own ref, kept when the branch moves on
+    stats = client.get(f"/tree/{run.id}/mm/shmem.c").content.decode().split('id="stats"', 1)[1].split("</p>", 1)[0]
+    assert "1 from mm: shmem rework v1" in stats and "1 from mm: on top of Ann&#x27;s rework v1" in stats
+    assert "from KVM: elsewhere" not in stats
+    assert "/* Dan */" in client.get(f"/tree/{run.id}/diff").content.decode()
+    assert client.get(f"/tree/h/{run.head}/virt/kvm/kvm_main.c").status_code == 200
+    listed = client.get(f"/lists/{LIST}/inflight").content.decode()
+    assert f'href="/tree/{run.id}/"' in listed and "Run on the integration branch" not in listed  # not a maintainer
+    api = client.get(f"/api/apply-runs/{run.id}/").json()
+    assert (api["root"], api["integration_of"], api["head"]) == (None, LIST, run.head)
+    # A series' own page browses its own chain, never the integration branch that holds it.
+    page = client.get("/series/ann-0@example.org/").content.decode()
+    assert f"/tree/{run.id}/" not in page
+    assert inflight.compute(LIST).integration["run"] == run.id  # nothing changed: the same run, same permalinks

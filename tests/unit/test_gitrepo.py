@@ -470,6 +470,21 @@ def test_mirror_from_path_and_from_bundle_then_fetch(repo: Path, tmp_path: Path)
         gitrepo.mirror_add(data, "../evil", str(repo))
 
 
+def test_fetch_of_every_ref_keeps_the_chain_and_integration_refs_the_mirror_wrote(repo: Path, tmp_path: Path):
+    c1 = commit(repo, "one", {"a": "1\n"})
+    git(repo, "branch", "gone-upstream")
+    m = gitrepo.mirror_add(tmp_path / "data", "all", str(repo))  # every ref, pruned at fetch
+    for ref in ("refs/reviewapp/chains/7", "refs/heads/integration/linux-mm"):
+        git(m, "update-ref", ref, c1)
+    git(repo, "branch", "-D", "gone-upstream")
+    c2 = commit(repo, "two", {"a": "2\n"})
+    gitrepo.mirror_fetch(m)
+    assert gitrepo.resolve(m, "master") == c2
+    assert gitrepo.resolve(m, "refs/heads/gone-upstream") is None  # still pruned
+    assert gitrepo.resolve(m, "refs/reviewapp/chains/7") == c1
+    assert gitrepo.resolve(m, "refs/heads/integration/linux-mm") == c1
+
+
 def test_resolve_unknown_revision_is_none(repo: Path):
     commit(repo, "one", {"a": "1\n"})
     assert gitrepo.resolve(repo, "nope") is None
