@@ -45,6 +45,7 @@ def main() -> int:
     ap.add_argument("--json", type=Path)
     ap.add_argument("--graphs", action="store_true", help="time the graphs each sync touched, too")
     ap.add_argument("--no-cli", action="store_true", help="skip the manage.py sync run")
+    ap.add_argument("--profile", type=Path, help="cProfile the last batch's graphs into this pstats file")
     args = ap.parse_args()
     from tests.support.archive_slice import write_slice
     from tests.support.public_inbox import serve_inbox
@@ -61,7 +62,9 @@ def main() -> int:
             for i, n in enumerate(args.new):
                 inbox.add(write_slice(tmp / f"new{i}-{n}.mbox", offset, n))
                 offset += n
-                rows.append(_timed("service", n, lambda: sync.sync_list("ks"), args.graphs))
+                last = i == len(args.new) - 1
+                rows.append(_timed("service", n, lambda: sync.sync_list("ks"), args.graphs,
+                                   args.profile if last else None))
             if args.no_cli:
                 return _report(connection.vendor, args, rows)
             inbox.add(write_slice(tmp / "cli.mbox", offset, 300))
@@ -90,7 +93,7 @@ def _report(vendor: str, args, rows: list[dict]) -> int:
     return 0
 
 
-def _timed(mode: str, n: int, run, graphs: bool = False) -> dict:
+def _timed(mode: str, n: int, run, graphs: bool = False, profile: Path | None = None) -> dict:
     start = time.perf_counter()
     res = run()
     seconds = time.perf_counter() - start
@@ -98,10 +101,17 @@ def _timed(mode: str, n: int, run, graphs: bool = False) -> dict:
     assert res.status == "done" and n - n // 100 <= res.read <= n, (res.status, res.read, n, res.error)
     row = {"mode": mode, "new": n, "read": res.read, "stored": res.stored, "seconds": round(seconds, 3)}
     if graphs:
+        import cProfile
         from reviewapp.services.graph import recompute_after_import
+        prof = cProfile.Profile() if profile else None
         start = time.perf_counter()
+        if prof:
+            prof.enable()
         row["graphs"] = len(recompute_after_import(res.revisions))
         row["graph_seconds"] = round(time.perf_counter() - start, 3)
+        if prof:
+            prof.disable()
+            prof.dump_stats(profile)
     return row
 
 

@@ -58,8 +58,8 @@ STAGES = [
         ['fetch_tree', 'apply_run', 'reap_leases (beat)'],
         ['kernel trees (git)'],
         ['gitrepo.py (front door)', 'gitrepo_repo, gitrepo_mirror', 'gitrepo_base, gitrepo_apply', 'gitrepo_patch'],
-        ['trees.py', 'apply.py', 'merged.py', 'leases.py'],
-        ['Tree, ApplyRun'],
+        ['trees.py (per-host mirrors)', 'apply.py', 'merged.py', 'leases.py', 'results.py (to other hosts)'],
+        ['Tree, ApplyRun', 'ChainBundle, SuiteArtifact'],
         ['apply run page'],
     ]),
     ('browse', [

@@ -272,6 +272,21 @@ class ApplyRun(models.Model):
         ordering = ["-created"]
 
 
+class ChainBundle(models.Model):
+    """A run's commits (base..head) as a git bundle, so a chain made on one host reaches
+    every other host's mirror through the database (services/results.py). Commits are
+    deterministic: one bundle per (tree, head), whichever run made it."""
+    tree = models.ForeignKey(Tree, related_name="bundles", on_delete=models.CASCADE)
+    head = models.CharField(max_length=64)
+    base = models.CharField(max_length=64)
+    data = models.BinaryField()
+    size = models.PositiveIntegerField(default=0)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tree", "head"], name="chainbundle_tree_head")]
+
+
 class Suite(models.Model):
     """A suite is data: steps, timeouts and the tree paths it needs."""
     name = models.CharField(max_length=100, unique=True)
@@ -303,6 +318,18 @@ class SuiteRun(models.Model):
 
     class Meta:
         ordering = ["-created"]
+
+
+class SuiteArtifact(models.Model):
+    """A file a suite run keeps for download (the built kernel, its .config), stored in the
+    database so any web host serves it, whichever worker built it."""
+    suite_run = models.ForeignKey(SuiteRun, related_name="artifacts", on_delete=models.CASCADE)
+    name = models.CharField(max_length=40)
+    data = models.BinaryField()
+    size = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["suite_run", "name"], name="suiteartifact_run_name")]
 
 
 class Subscription(models.Model):

@@ -1,5 +1,6 @@
 from pathlib import Path
 
+from . import tasknames
 from .env import database_from_url, env_bool, env_int, env_secret, env_str, env_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -36,6 +37,12 @@ GZIP_MAX_BYTES = env_int("REVIEWAPP_GZIP_MAX_BYTES", 4 * 1024 * 1024 * 1024, min
 GZIP_MAX_RATIO = env_int("REVIEWAPP_GZIP_MAX_RATIO", 25, minimum=1)
 BINARY_PATCH_MAX_BYTES = env_int("REVIEWAPP_BINARY_PATCH_MAX_BYTES", 16 * 1024 * 1024, minimum=1024)
 SUITE_AFTER_APPLY = env_bool("REVIEWAPP_SUITE_AFTER_APPLY", True)
+# What crosses hosts through the database (services/results.py): a chain's commits as a
+# bundle, a suite's kept files. Bigger ones stay on the host that made them.
+RESULT_MAX_BYTES = env_int("REVIEWAPP_RESULT_MAX_BYTES", 64 * 1024 * 1024, minimum=1024)
+# Local repositories (colon-separated) whose objects a new mirror borrows (git alternates):
+# a host with a kernel clone at hand makes its mirror without fetching the history again.
+GIT_REFERENCES = [p for p in env_str("REVIEWAPP_GIT_REFERENCES", "").split(":") if p]
 SYNC_BATCH = env_int("REVIEWAPP_SYNC_BATCH", 500, minimum=1)  # mails per transaction of a list sync
 SYNC_STALE = env_int("REVIEWAPP_SYNC_STALE", 900, minimum=1)  # seconds before a silent sync is taken over
 SYNC_TIMEOUT = env_int("REVIEWAPP_SYNC_TIMEOUT", 600, minimum=1)  # seconds per fetch from an archive
@@ -97,9 +104,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_DEFAULT_QUEUE = env_str("REVIEWAPP_QUEUE", "celery")
-# Boots take minutes: they get a queue (and in production a worker) of their own.
-CELERY_TASK_ROUTES = {"worker.tasks.run_suite": {"queue": env_str("REVIEWAPP_SUITE_QUEUE", "suite")}}
+# A queue per role (reviewapp/tasknames.py: ingest, apply, kernel, mail), so a worker host
+# serves what it is fit for with -Q. The prefix keeps deployments sharing a broker apart.
+QUEUE_PREFIX = env_str("REVIEWAPP_QUEUE_PREFIX", "")
+CELERY_TASK_DEFAULT_QUEUE = QUEUE_PREFIX + "ingest"
+CELERY_TASK_ROUTES = tasknames.routes(QUEUE_PREFIX)
 CELERY_BEAT_SCHEDULE = {
     "send-due-digests": {"task": "worker.tasks.send_due_digests", "schedule": 3600.0},
     "sync-followed-lists": {"task": "worker.tasks_sync.sync_lists", "schedule": float(SYNC_INTERVAL)},

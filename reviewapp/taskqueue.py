@@ -10,24 +10,10 @@ from pathlib import Path
 
 from celery import Celery
 
-FETCH_THREAD = "worker.tasks.fetch_thread"
-FETCH_TREE = "worker.tasks_apply.fetch_tree"
-APPLY_RUN = "worker.tasks_apply.apply_run"
-RECOMPUTE_GRAPHS = "worker.tasks_graph.recompute_graphs"
-FETCH_GRAPH = "worker.tasks_graph.fetch_graph"
-COMPUTE_MISSING_GRAPHS = "worker.tasks.compute_missing_graphs"
-RECOMPUTE_REVIEWS = "worker.tasks.recompute_reviews"
-COMPUTE_MISSING_REVIEWS = "worker.tasks.compute_missing_reviews"
-RUN_SUITE = "worker.tasks.run_suite"
-SEND_DUE_DIGESTS = "worker.tasks.send_due_digests"
-SYNC_LISTS = "worker.tasks_sync.sync_lists"
-SYNC_LIST = "worker.tasks_sync.sync_list"
-REAP_LEASES = "worker.tasks.reap_leases"
-COMPUTE_INFLIGHT = "worker.tasks.compute_inflight"
-
-ALL = (FETCH_THREAD, FETCH_TREE, APPLY_RUN, RECOMPUTE_GRAPHS, FETCH_GRAPH, COMPUTE_MISSING_GRAPHS,
-       RECOMPUTE_REVIEWS, COMPUTE_MISSING_REVIEWS, RUN_SUITE, SEND_DUE_DIGESTS, SYNC_LISTS, SYNC_LIST,
-       REAP_LEASES, COMPUTE_INFLIGHT)
+from .tasknames import (  # noqa: F401  (the names, for senders and the worker)
+    ALL, APPLY_RUN, COMPUTE_INFLIGHT, COMPUTE_MISSING_GRAPHS, COMPUTE_MISSING_REVIEWS, FETCH_GRAPH, FETCH_THREAD,
+    FETCH_TREE, REAP_LEASES, RECOMPUTE_GRAPHS, RECOMPUTE_REVIEWS, ROLES, RUN_SUITE, SEND_DUE_DIGESTS, SYNC_LIST,
+    SYNC_LISTS, queues, routes)
 
 # Configured from Django's settings (CELERY_* names) when first used; the worker registers
 # its tasks on this same app (worker/celery.py).

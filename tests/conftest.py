@@ -87,11 +87,14 @@ def celery_worker_proc(celery_worker_proc_factory):
 
 @pytest.fixture
 def celery_worker_proc_factory(settings, transactional_db, tmp_path, data_dir):
-    """Starts the worker when called, so a test can adjust settings first."""
+    """Starts a worker when called, so a test can adjust settings first. By default each
+    worker has queues of its own; workers given one `prefix` share them (hosts of one
+    deployment), each serving the `roles` it is given, on its own `data_dir` if given."""
     workers = []
 
-    def start():
-        gen = _worker(settings, tmp_path)
+    def start(prefix: str | None = None, roles: tuple[str, ...] | None = None, data_dir: Path | None = None,
+              name: str = "worker", env: dict | None = None):
+        gen = _worker(settings, tmp_path, prefix, roles, data_dir, name, env or {})
         worker = next(gen)
         workers.append(gen)
         return worker
@@ -109,7 +112,7 @@ def _route_tasks(app, default_queue: str, routes: dict) -> None:
     app.amqp._rtable = None
 
 
-def _worker(settings, tmp_path):
+def _worker(settings, tmp_path, prefix, roles, data_dir, name, extra_env):
     import os
     import subprocess
     import sys
@@ -118,13 +121,15 @@ def _worker(settings, tmp_path):
 
     from django.db import connection
 
+    from reviewapp import tasknames
     from worker.celery import app
 
-    queue = f"test-{uuid.uuid4().hex[:8]}"
-    _route_tasks(app, queue, {"worker.tasks.run_suite": {"queue": f"{queue}-suite"}})
+    prefix = prefix or f"test-{uuid.uuid4().hex[:8]}-"
+    _route_tasks(app, prefix + "ingest", tasknames.routes(prefix))
+    queues = [prefix + r for r in roles] if roles else tasknames.queues(prefix)
     env = dict(os.environ,
                DATABASE_URL=_database_url(connection.settings_dict),
-               REVIEWAPP_DATA_DIR=str(settings.DATA_DIR),
+               REVIEWAPP_DATA_DIR=str(data_dir or settings.DATA_DIR),
                LORE_URL=settings.LORE_URL,
                CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
                SMTP_HOST=settings.SMTP["host"], SMTP_PORT=str(settings.SMTP["port"]),
@@ -133,14 +138,15 @@ def _worker(settings, tmp_path):
                REVIEWAPP_LEASE_S=str(settings.LEASE_S),
                REVIEWAPP_LEASE_HEARTBEAT_S=str(settings.LEASE_HEARTBEAT_S),
                REVIEWAPP_LEASE_MAX_REQUEUES=str(settings.LEASE_MAX_REQUEUES),
-               REVIEWAPP_QUEUE=queue, REVIEWAPP_SUITE_QUEUE=f"{queue}-suite")
-    log_path = tmp_path / "worker.log"
+               REVIEWAPP_QUEUE_PREFIX=prefix, **extra_env)
+    log_path = tmp_path / f"{name}-{uuid.uuid4().hex[:6]}.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "worker", "worker", "-Q", f"{queue},{queue}-suite", "--pool", "solo",
+            [sys.executable, "-m", "celery", "-A", "worker", "worker", "-Q", ",".join(queues), "--pool", "solo",
+             "-n", f"{name}-{uuid.uuid4().hex[:6]}@%h",
              "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
             cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    worker = WorkerProcess(proc, queue, log_path)
+    worker = WorkerProcess(proc, prefix, log_path)
     try:
         deadline = time.monotonic() + 60
         while "ready." not in worker.log():
@@ -149,11 +155,12 @@ def _worker(settings, tmp_path):
             time.sleep(0.2)
         yield worker
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
         _route_tasks(app, settings.CELERY_TASK_DEFAULT_QUEUE, settings.CELERY_TASK_ROUTES)
 
 

@@ -19,7 +19,7 @@ working directory. Callers may import a room directly or use the names below.
 from untangle.gitrepo_repo import (  # noqa: F401
     CHAIN_REF_PREFIX, COMMITTER_EMAIL, COMMITTER_NAME, LINK_PREFIX, MODE_BLOB, MODE_TREE, commit_info, default_branch, resolve)
 from untangle.gitrepo_mirror import (  # noqa: F401
-    mirror_add, mirror_fetch)
+    BundleError, export_bundle, import_bundle, mirror_add, mirror_fetch)
 from untangle.gitrepo_base import (  # noqa: F401
     guess_base)
 from untangle.gitrepo_apply import (  # noqa: F401

@@ -13,14 +13,16 @@ from untangle.gitrepo_repo import (_NAME_RE, _open, _run)
 
 # ---------------------------------------------------------------- mirrors
 
-def mirror_add(data_dir: Path, name: str, source: str, branches: list[str] | None = None) -> Path:
+def mirror_add(data_dir: Path, name: str, source: str, branches: list[str] | None = None,
+               references: list[str] | None = None) -> Path:
     """Create (or refresh) the bare mirror data_dir/mirrors/<name>.git.
 
     source: a URL, a local repository path, or a git bundle file. branches:
     which branches to fetch (with all tags); None fetches every ref. An existing
     mirror gets its source and branch list updated and is fetched again. The
     mirror is built in a temporary directory and renamed into place, so a
-    reader never sees half a mirror.
+    reader never sees half a mirror. references: local repositories whose objects a new
+    mirror borrows (git alternates), so only what they lack is fetched.
     """
     if not _NAME_RE.match(name):
         raise ValueError(f"invalid mirror name {name!r}")
@@ -34,6 +36,7 @@ def mirror_add(data_dir: Path, name: str, source: str, branches: list[str] | Non
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=mirrors))
     try:
         _run(None, "init", "--bare", "-q", str(tmp))
+        _borrow_objects(tmp, references or [])
         _configure_remote(tmp, source, branches)
         mirror_fetch(tmp)
         _set_head(tmp, branches)
@@ -41,6 +44,19 @@ def mirror_add(data_dir: Path, name: str, source: str, branches: list[str] | Non
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return dest
+
+
+def _borrow_objects(repo: Path, references: list[str]) -> None:
+    """Alternates for each reference that is a repository here (bare or not); others are
+    ignored, so a host without the copy just fetches everything."""
+    stores = []
+    for ref in references:
+        for objects in (Path(ref) / "objects", Path(ref) / ".git" / "objects"):
+            if (objects / "pack").is_dir():
+                stores.append(str(objects.resolve()))
+                break
+    if stores:
+        (repo / "objects" / "info" / "alternates").write_text("".join(f"{s}\n" for s in stores))
 
 
 def _configure_remote(repo: Path, source: str, branches: list[str] | None) -> None:
@@ -89,3 +105,51 @@ def mirror_fetch(path: Path) -> None:
     mirror's own refs, also in a mirror configured before they were kept)."""
     _keep_own_refs(path)
     _run(path, "fetch", "--quiet", "--prune", "--tags", "origin")
+
+
+# ---------------------------------------------------------------- bundles: commits that cross hosts
+
+class BundleError(Exception):
+    """A bundle that could not be written or read; .missing_base when the repository lacks
+    the commit it was made on (fetch the mirror, then try again)."""
+
+    def __init__(self, message: str, missing_base: bool = False):
+        super().__init__(message)
+        self.missing_base = missing_base
+
+
+def export_bundle(repo: Path, ref: str, base: str, max_bytes: int) -> bytes:
+    """The commits of ref after base (and what they need that base lacks) as a git bundle,
+    at most max_bytes."""
+    with tempfile.TemporaryDirectory(prefix="bundle-", dir=repo) as t:
+        path = Path(t) / "run.bundle"
+        try:
+            _run(repo, "bundle", "create", "--quiet", str(path), ref, f"^{base}")
+        except Exception as exc:  # noqa: BLE001 - git's message says what is wrong
+            raise BundleError(f"bundle of {ref} over {base[:12]}: {_stderr(exc)}") from exc
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise BundleError(f"bundle of {ref} is {size} bytes, over the limit of {max_bytes}")
+        return path.read_bytes()
+
+
+def import_bundle(repo: Path, data: bytes, ref: str) -> str:
+    """Store a bundle's objects in repo and point ref at its head; returns the head."""
+    with tempfile.TemporaryDirectory(prefix="bundle-", dir=repo) as t:
+        path = Path(t) / "run.bundle"
+        path.write_bytes(data)
+        try:
+            out = _run(repo, "bundle", "unbundle", str(path))
+        except Exception as exc:  # noqa: BLE001
+            text = _stderr(exc)
+            raise BundleError(f"bundle for {ref}: {text}", missing_base="prerequisite" in text) from exc
+    head = out.split()[0] if out.strip() else ""
+    if not head:
+        raise BundleError(f"bundle for {ref} names no commit")
+    _run(repo, "update-ref", ref, head)
+    return head
+
+
+def _stderr(exc: Exception) -> str:
+    text = getattr(exc, "stderr", None)
+    return (text if isinstance(text, str) and text.strip() else str(exc)).strip()[:1000]

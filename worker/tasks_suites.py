@@ -1,6 +1,6 @@
 """Celery tasks for suites (thin: ids in, service call, state out).
 
-Suite runs go to their own queue ("suite", see settings.CELERY_TASK_ROUTES), so a long
+Suite runs go to the "kernel" queue (reviewapp/tasknames.py), so a long
 boot never holds up ingest or apply workers.
 """
 import logging

@@ -22,7 +22,7 @@ from untangle import gitrepo_apply, gitrepo_base, gitrepo_repo
 from .. import dispatch
 
 from ..models import ApplyRun, Message, Patch, PatchFile, Revision, Tree
-from . import leases, trees
+from . import leases, results, trees
 from .graph import GraphError, chain_for
 
 log = logging.getLogger("reviewapp.apply")
@@ -267,10 +267,11 @@ def _execute(run: ApplyRun, progress) -> None:
     if hit:
         return _reuse(run, hit, **fields)
     ApplyRun.objects.filter(id=run.id).update(cache_key=key, **fields)
-    result = gitrepo_apply.apply_chain(trees.mirror_of(tree), choice["sha"], [patch_dict(p) for p in patches],
+    result = gitrepo_apply.apply_chain(trees.ensure_mirror(tree), choice["sha"], [patch_dict(p) for p in patches],
                                  ref=str(run.id), progress=_progress_writer(run, progress),
                                  max_binary=settings.BINARY_PATCH_MAX_BYTES)
     failed = asdict(result.failed) if result.failed else None  # stored as JSON on the run
+    results.publish(tree, result.ref or "", choice["sha"], result.head or "")
     _finish(run, status=result.status, cache_key=key, head=result.head or "",
             tree_sha=result.tree or "", ref=result.ref or "",
             applied=[{"msgid": a.msgid, "commit": a.commit} for a in result.applied],

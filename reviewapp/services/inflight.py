@@ -21,7 +21,7 @@ from django.utils import timezone
 from untangle import gitrepo, inflight as pure
 
 from ..models import ApplyRun, InflightConflict, InflightState, MailingList, Revision, Tree
-from . import trees
+from . import results, trees
 from .apply import apply
 from .review import open_ids
 
@@ -116,6 +116,7 @@ def compute(list_name: str, tree_name: str | None = None, days: int | None = Non
         result.open.append({"msgid": rev.msgid, "title": rev.title, "version": rev.version,
                             "apply": run.status, "run": run.id, "error": run.error[:300]})
         if run.status == ApplyRun.APPLIED and run.head:
+            results.local_mirror(run)  # its commits may have been made on another host
             applied[rev.msgid] = run
     files = {m: set(gitrepo.changed_paths(repo, run.base, run.head)) for m, run in applied.items()}
     pairs = pure.candidate_pairs(files)
@@ -219,6 +220,7 @@ def _integration_run(repo, mlist: MailingList, tree: Tree, summary: dict, stacke
         # Its own ref: the branch moves on, the run's commits stay reachable and fetchable.
         run.ref = gitrepo.pin(repo, str(run.id), run.head)
         run.save(update_fields=["ref"])
+        results.publish(tree, run.ref, run.base, run.head)
     old = (ApplyRun.objects.filter(integration_of=mlist).exclude(id=run.id).filter(suite_runs__isnull=True)
            .order_by("-id").values_list("id", flat=True)[KEEP_INTEGRATION_RUNS - 1:])
     ApplyRun.objects.filter(id__in=list(old)).delete()

@@ -4,7 +4,7 @@ from datetime import timedelta
 from untangle import gitrepo_read, gitrepo_repo
 
 from ..models import Patch, Revision, Tree
-from .trees import mirror_of
+from .trees import TreeError, ensure_mirror
 
 # Commit dates follow posting dates; a day of slack covers clocks and time zones.
 SLACK = timedelta(days=1)
@@ -13,7 +13,10 @@ SLACK = timedelta(days=1)
 def upstream_patch_ids(since) -> set[str]:
     found: set[str] = set()
     for tree in Tree.objects.filter(state="ready"):
-        repo = mirror_of(tree)
+        try:
+            repo = ensure_mirror(tree)  # this host's copy (a cache)
+        except TreeError:
+            continue
         branch = gitrepo_repo.default_branch(repo)
         if branch:
             found |= gitrepo_read.patch_ids_since(repo, branch, since - SLACK if since else None)

@@ -111,11 +111,15 @@ def lore_url(msgid: str) -> str:
 
 # ---------------------------------------------------------------- loading a chain
 
-def repo_of(tree: Tree) -> Path:
-    """The bare mirror the apply service wrote the chain into."""
-    from .trees import mirror_of
-    path = mirror_of(tree)
-    return path if path.is_dir() or not tree.mirror_path else Path(tree.mirror_path)
+def repo_of(run: ApplyRun) -> Path:
+    """This host's mirror of the run's tree, holding the run's commits (imported from the
+    database when another host made them: services/results.py)."""
+    from .results import ResultMissing, local_mirror
+    from .trees import TreeError
+    try:
+        return local_mirror(run)
+    except (ResultMissing, TreeError) as exc:
+        raise BrowseError(str(exc)) from exc
 
 
 def browsable_runs():
@@ -141,7 +145,7 @@ def run_for_head(sha: str) -> ApplyRun:
 def load_chain(run: ApplyRun) -> Chain:
     if not run.head or not run.base:
         raise BrowseError(f"apply run {run.id} has no commits to show ({run.status})")
-    repo = repo_of(run.tree)
+    repo = repo_of(run)
     msgids = [a["msgid"] for a in run.applied]
     patches = {p.message.msgid: p for p in Patch.objects.filter(message__msgid__in=msgids)
                .select_related("message", "revision__series").prefetch_related("files")}

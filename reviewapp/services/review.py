@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -21,6 +20,7 @@ from untangle import gitrepo, grouping, maintainers as mt, replies as rp, review
 
 from ..models import (ApplyRun, Message, Patch, PatchFile, Revision, ReviewPerson, ReviewQueueEntry,
                       ReviewState, Trailer, Tree)
+from . import trees
 from .ingest.bulk import chunked, insert_rows
 
 log = logging.getLogger("reviewapp.review")
@@ -81,15 +81,19 @@ class _Trees:
 
 
 def _tree_head(tree: Tree) -> tuple[Tree | None, str]:
-    if tree.state != Tree.State.READY or not tree.mirror_path:
+    if tree.state != Tree.State.READY:
         return None, ""
-    head = next((h for b in (tree.branches or []) if (h := gitrepo.resolve(Path(tree.mirror_path), b))), None)
-    return tree, head or gitrepo.resolve(Path(tree.mirror_path), "HEAD") or ""
+    try:
+        repo = trees.ensure_mirror(tree)  # this host's copy (a cache)
+    except trees.TreeError:
+        return None, ""
+    head = next((h for b in (tree.branches or []) if (h := gitrepo.resolve(repo, b))), None)
+    return tree, head or gitrepo.resolve(repo, "HEAD") or ""
 
 
 def maintainers_of(tree: Tree, commit: str) -> mt.Maintainers | None:
     """The parsed MAINTAINERS at commit (kept per blob: parsing 6.1's takes ~0.5 s)."""
-    repo = Path(tree.mirror_path)
+    repo = trees.mirror_of(tree)
     blob = gitrepo.blob_id(repo, commit, "MAINTAINERS")
     if blob is None:
         return None
@@ -108,7 +112,7 @@ def maintainers_of(tree: Tree, commit: str) -> mt.Maintainers | None:
 def _file_text(tree: Tree, commit: str):
     def read(path: str) -> str | None:
         try:
-            return gitrepo.read_file(Path(tree.mirror_path), commit, path)[:1 << 20].decode("utf-8", "replace")
+            return gitrepo.read_file(trees.mirror_of(tree), commit, path)[:1 << 20].decode("utf-8", "replace")
         except (FileNotFoundError, KeyError):
             return None
     return read

@@ -22,7 +22,7 @@ from untangle.suite import (DEFAULT_SUITE, UFFD_KERNEL_SUITE, UFFD_KVM_KERNEL_SU
                             compare_with_base, run_suite, validate_suite)
 
 from ..models import ApplyRun, Suite, SuiteRun
-from . import leases, trees
+from . import leases, results
 
 log = logging.getLogger("reviewapp.suites")
 
@@ -239,12 +239,19 @@ def execute(suite_run: SuiteRun) -> SuiteRun:
         scratch = _scratch_dir(suite_run.id)
     except OSError as exc:  # a full or read-only data dir is an error verdict, not a stuck row
         return _store(suite_run, SuiteResult.error(f"scratch dir: {exc}"))
+    kept = artifacts_dir(suite_run)
     try:
         with leases.heartbeat(SuiteRun, suite_run.id):
             result = _execute(suite_run, apply_run, definition, scratch)
+            # Into the database: the web host that serves them is not this one.
+            result = result.with_problems(after=results.store_artifacts(suite_run, kept, KEPT_ARTIFACTS))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+        shutil.rmtree(kept, ignore_errors=True)
     return _store(suite_run, result)
+
+
+KEPT_ARTIFACTS = ("bzImage", "config")  # what a kernel-building suite keeps for download
 
 
 def _execute(suite_run: SuiteRun, apply_run: ApplyRun, definition: dict, scratch: Path) -> SuiteResult:
@@ -309,7 +316,7 @@ def _base_tests(apply_run: ApplyRun, definition: dict, scratch: Path) -> list[Su
     if cached.is_file():
         return [SuiteTest.from_json(t) for t in json.loads(cached.read_text())["tests"]]
     base_tree = scratch / "base"
-    gitrepo.export_tree(_mirror(apply_run.tree), apply_run.base, base_tree)
+    gitrepo.export_tree(_mirror(apply_run), apply_run.base, base_tree)
     result = run_suite(base_tree, definition, kernel_image(), scratch / "work-base",
                        **_run_options(definition, f"base:{apply_run.base}", None))
     if result.status not in REUSABLE:
@@ -321,7 +328,7 @@ def _base_tests(apply_run: ApplyRun, definition: dict, scratch: Path) -> list[Su
 
 def _last_patch_touching(apply_run: ApplyRun, paths: list[str]) -> str:
     """The msgid of the last applied patch whose commit changes one of ``paths``."""
-    repo = _mirror(apply_run.tree)
+    repo = _mirror(apply_run)
     for entry in reversed(apply_run.applied or []):
         changed = gitrepo.changed_files(repo, f"{entry['commit']}^", entry["commit"])
         if any(p == d.rstrip("/") or p.startswith(d) for p in changed for d in paths):
@@ -351,7 +358,7 @@ def export_paths(definition: dict) -> list[str] | None:
 def _export(apply_run: ApplyRun, definition: dict, dest: Path) -> list[str]:
     """Write the head's files into dest; returns notes about declared paths it lacks
     (their absence then shows up as a build error naming the missing source)."""
-    repo, notes = _mirror(apply_run.tree), []
+    repo, notes = _mirror(apply_run), []
     dest.mkdir(parents=True)
     paths = export_paths(definition)
     for path in paths or [None]:
@@ -362,11 +369,9 @@ def _export(apply_run: ApplyRun, definition: dict, dest: Path) -> list[str]:
     return notes
 
 
-def _mirror(tree) -> Path:
-    # The apply service writes chains into trees.mirror_of (derived from DATA_DIR);
-    # mirror_path is what the last fetch recorded, kept as a fallback.
-    path = trees.mirror_of(tree)
-    return path if path.is_dir() or not tree.mirror_path else Path(tree.mirror_path)
+def _mirror(apply_run: ApplyRun) -> Path:
+    # This host's mirror with the chain's commits: the apply may have run on another host.
+    return results.local_mirror(apply_run)
 
 
 def _progress(run_id: int, step: str, status: str) -> None:

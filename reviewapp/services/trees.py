@@ -3,6 +3,8 @@
 The mirror is the only copy we work in; chains are written into it as refs
 (refs/reviewapp/chains/<run id>) and it is served read-only over HTTP.
 """
+import contextlib
+import fcntl
 import logging
 import re
 from pathlib import Path
@@ -75,20 +77,55 @@ def claim_fetch(tree_id: int) -> bool:
 
 
 def fetch_tree(tree_id: int, claimed: bool = False) -> Tree:
-    """Create or refresh the mirror; records state/error/fetched on the row."""
+    """Create or refresh this host's mirror; records state/error/fetched on the row, which
+    every other host's mirror then follows (ensure_mirror)."""
     if not claimed and not claim_fetch(tree_id):
         raise TreeError(f"tree {tree_id} is being fetched by another process")
     tree = Tree.objects.get(id=tree_id)
     try:
-        path = gitrepo_mirror.mirror_add(Path(settings.DATA_DIR), tree.name, tree.source, tree.branches or None)
+        with _host_lock(tree):
+            path = _mirror_add(tree)
     except Exception as exc:  # git's own message is what the user needs
         msg = _git_message(exc)
         Tree.objects.filter(id=tree.id).update(state=ERROR, error=msg)
         raise TreeError(f"fetching {tree.name} from {tree.source} failed: {msg}") from exc
-    Tree.objects.filter(id=tree.id).update(state=READY, error="", mirror_path=str(path),
-                                           fetched=timezone.now())
+    now = timezone.now()
+    Tree.objects.filter(id=tree.id).update(state=READY, error="", mirror_path=str(path), fetched=now)
+    _mark_fetched(path, now)
     tree.refresh_from_db()
     return tree
+
+
+def _mirror_add(tree: Tree) -> Path:
+    return gitrepo_mirror.mirror_add(Path(settings.DATA_DIR), tree.name, tree.source, tree.branches or None,
+                                     references=settings.GIT_REFERENCES)
+
+
+# Each host keeps its own mirror (a cache). The row's `fetched` says when some host last
+# fetched the tree; a mirror records which of those fetches it has caught up with.
+FETCHED_MARK = "reviewapp-fetched"
+
+
+def _mark_fetched(path: Path, when) -> None:
+    (path / FETCHED_MARK).write_text(when.isoformat())
+
+
+def _behind(tree: Tree, path: Path) -> bool:
+    if tree.fetched is None:
+        return False
+    try:
+        return (path / FETCHED_MARK).read_text().strip() < tree.fetched.isoformat()
+    except OSError:
+        return True
+
+
+@contextlib.contextmanager
+def _host_lock(tree: Tree):
+    """One process of this host at a time makes or fetches a mirror (git races on refs)."""
+    mirrors_dir().mkdir(parents=True, exist_ok=True)
+    with open(mirrors_dir() / f".{tree.name}.lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield
 
 
 def _git_message(exc: Exception) -> str:
@@ -107,12 +144,35 @@ def request_fetch(tree: Tree) -> bool:
 
 
 def ensure_mirror(tree: Tree) -> Path:
-    """The mirror path, building it in-process first if it was never fetched."""
+    """This host's mirror, made (or caught up with the last fetch any host recorded) first
+    when needed. A tree no host has fetched yet is fetched as by `tree fetch`."""
     path = mirror_of(tree)
-    if not path.is_dir():
+    if path.is_dir() and not _behind(tree, path):
+        return path
+    if tree.fetched is None:
         if tree.state == FETCHING:
             raise TreeError(f"tree {tree.name} is being fetched; try again shortly")
         fetch_tree(tree.id)
+        return path
+    try:
+        with _host_lock(tree):
+            if not path.is_dir() or _behind(tree, path):
+                _mirror_add(tree)
+                _mark_fetched(path, tree.fetched)
+    except Exception as exc:  # noqa: BLE001 - git's message
+        raise TreeError(f"making this host's mirror of {tree.name} from {tree.source} failed: "
+                        f"{_git_message(exc)}") from exc
+    return path
+
+
+def catch_up(tree: Tree) -> Path:
+    """Fetch this host's mirror now (a base it lacks may be newer than the last fetch any
+    host recorded); the row is left alone."""
+    path = mirror_of(tree)
+    with _host_lock(tree):
+        _mirror_add(tree)
+        if tree.fetched:
+            _mark_fetched(path, tree.fetched)
     return path
 
 

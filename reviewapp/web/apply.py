@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 from ..models import ApplyRun, Patch, Revision, Tree
 from ..permissions import is_maintainer, maintainer_required
 from ..selectors import revision_or_404
-from ..services import apply as service, trees
+from ..services import apply as service, results, trees
 
 log = logging.getLogger("reviewapp.web.apply")
 RECENT_RUNS = 10
@@ -117,8 +117,16 @@ def git_http(request, name, rest):
     if request.method not in ("GET", "HEAD", "POST"):
         return HttpResponseNotAllowed(["GET", "POST"])
     tree = Tree.objects.filter(name=name).first()
-    if tree is None or not trees.mirror_of(tree).is_dir() or ".." in rest.split("/"):
+    if tree is None or ".." in rest.split("/"):
         raise Http404(f"no tree {name}")
+    if rest == "info/refs":
+        # This host's mirror takes in what workers elsewhere published (a cache; no row written).
+        try:
+            results.import_published(tree)
+        except trees.TreeError as exc:
+            log.warning("git %s: %s", name, exc)
+    if not trees.mirror_of(tree).is_dir():
+        raise Http404(f"no mirror of {name} on this host")
     errors = tempfile.TemporaryFile()
     proc = subprocess.Popen(["git", "http-backend"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=errors, env=_cgi_env(request, name, rest))

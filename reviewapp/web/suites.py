@@ -1,5 +1,7 @@
 """Suite runs on the web: a run's page, a maintainer's start button, the series panel,
 a badge for the graph page and the admin form that validates suite definitions."""
+import io
+
 from django import forms
 from django.contrib import messages
 from django.http import FileResponse, Http404, JsonResponse
@@ -9,7 +11,7 @@ from django.views.decorators.http import require_POST
 
 from ..models import ApplyRun, Suite, SuiteRun
 from ..permissions import is_maintainer, maintainer_required
-from ..services import suites
+from ..services import results, suites
 
 FINISHED = set(suites.VERDICTS)
 
@@ -36,20 +38,17 @@ def _run_context(run: SuiteRun) -> dict:
             "failed": [t for t in tests if t.get("result") == "not ok"],
             "finished": run.status in FINISHED, "problems": suites.problems(run),
             "log": suites.log_parts(run),
-            "artifacts": [n for n in ARTIFACTS if (suites.artifacts_dir(run) / n).is_file()]}
-
-
-ARTIFACTS = ("bzImage", "config")  # what a kernel-building suite keeps for download
+            "artifacts": results.artifact_names(run)}
 
 
 def artifact(request, run_id, name):
-    """The built kernel's bzImage or .config (uffd-kernel runs)."""
+    """The built kernel's bzImage or .config (uffd-kernel runs), from the database."""
     run = get_object_or_404(SuiteRun, id=run_id)
-    path = suites.artifacts_dir(run) / name
-    if name not in ARTIFACTS or not path.is_file():
+    data = results.artifact(run, name) if name in suites.KEPT_ARTIFACTS else None
+    if data is None:
         raise Http404("no such artifact for this run")
     filename = "bzImage" if name == "bzImage" else f"config-suite-run-{run.id}"
-    return FileResponse(open(path, "rb"), as_attachment=True, filename=filename,
+    return FileResponse(io.BytesIO(data), as_attachment=True, filename=filename,
                         content_type="application/octet-stream" if name == "bzImage" else "text/plain")
 
 

@@ -1,9 +1,11 @@
 """The uffd-kernel run page: live build progress, the kernel's downloads, the CLI name."""
+import shutil
+
 import pytest
 from django.urls import reverse
 
 from reviewapp.models import ApplyRun, Revision, SuiteRun
-from reviewapp.services import apply, suites
+from reviewapp.services import apply, results, suites
 
 UFFD_V3 = "20250404132740.18342-1-kalyazin@amazon.com"
 
@@ -25,7 +27,7 @@ def test_running_kernel_build_shows_its_step_and_compile_percentage(client, kern
 
 
 @pytest.mark.django_db
-def test_built_kernel_and_config_are_offered_for_download_only_when_kept(client, kernel_run):
+def test_built_kernel_and_config_are_offered_for_download_only_when_kept(client, kernel_run, settings):
     url = reverse("suite-run-artifact", kwargs={"run_id": kernel_run.id, "name": "bzImage"})
     assert client.get(url).status_code == 404
     page = client.get(reverse("suite-run", kwargs={"run_id": kernel_run.id})).content.decode()
@@ -34,6 +36,12 @@ def test_built_kernel_and_config_are_offered_for_download_only_when_kept(client,
     kept.mkdir(parents=True)
     (kept / "bzImage").write_bytes(b"\x4d\x5a" + b"\0" * 100)
     (kept / "config").write_text("CONFIG_USERFAULTFD=y\n")
+    settings.RESULT_MAX_BYTES = 1024
+    (kept / "bzImage.big").write_bytes(b"x" * 2048)
+    assert results.store_artifacts(kernel_run, kept, ("bzImage", "config", "bzImage.big")) == [
+        "artifact bzImage.big: 2048 bytes, over the limit of 1024; not kept"]
+    shutil.rmtree(kept)  # the worker's disk is gone: the web host serves them from the database
+    assert results.artifact_names(kernel_run) == ["bzImage", "config"]
     page = client.get(reverse("suite-run", kwargs={"run_id": kernel_run.id})).content.decode()
     assert url in page and ".config" in page
     response = client.get(url)

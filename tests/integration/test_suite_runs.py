@@ -103,7 +103,7 @@ def test_missing_head_or_kernel_ends_as_error_and_is_not_reused(demo, settings, 
     assert first.status == "error" and "kernel image not found" in first.log
     bogus = ApplyRun.objects.create(tree=demo, root=good.root, status=ApplyRun.APPLIED, head="f" * 40)
     broken = suites.run(bogus)
-    assert broken.status == "error" and "unknown revision" in broken.log
+    assert broken.status == "error" and "are not on this host and no host published them" in broken.log
     assert broken.finished is not None
     second = suites.run(good)  # an error is about the host, so it is tried again
     assert second.id != first.id

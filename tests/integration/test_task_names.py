@@ -18,6 +18,20 @@ def test_beat_and_routes_name_registered_tasks_only():
     assert named <= set(taskqueue.ALL), named - set(taskqueue.ALL)
 
 
+def test_every_task_goes_to_the_queue_of_the_role_that_can_run_it():
+    from reviewapp import tasknames
+    roles = [name for names in tasknames.ROLES.values() for name in names]
+    assert sorted(roles) == sorted(taskqueue.ALL)  # each task in exactly one role
+    routes = tasknames.routes("ci-")
+    assert routes[taskqueue.APPLY_RUN] == {"queue": "ci-apply"}
+    assert routes[taskqueue.COMPUTE_INFLIGHT] == {"queue": "ci-apply"}  # applies: needs tree mirrors
+    assert routes[taskqueue.RUN_SUITE] == {"queue": "ci-kernel"}
+    assert routes[taskqueue.SEND_DUE_DIGESTS] == {"queue": "ci-mail"}
+    assert routes[taskqueue.SYNC_LIST] == {"queue": "ci-ingest"}
+    assert tasknames.queues("ci-") == ["ci-ingest", "ci-apply", "ci-kernel", "ci-mail"]
+    assert settings.CELERY_TASK_ROUTES == tasknames.routes(settings.QUEUE_PREFIX)
+
+
 def test_a_process_without_the_worker_sends_into_a_fresh_filesystem_broker(tmp_path):
     """A web host has no worker code loaded: its first send must still find (make) the
     broker's folders, and the message must name the task for the worker to run."""

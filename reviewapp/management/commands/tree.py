@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand
 
 from ...models import Tree
-from ...services import trees
+from ...services import results, trees
 from ._cli import add_json_flag, emit, fail
 
 
@@ -19,7 +19,11 @@ class Command(BaseCommand):
         sub.add_parser("list", help="list trees")
         fetch = sub.add_parser("fetch", help="fetch a tree's mirror now")
         fetch.add_argument("name")
-        add_json_flag(add, sub.choices["list"], fetch)
+        about = ("make or catch up this host's mirrors (every tree unless named) and take in the chains "
+                 "other hosts published; run it at a host's start")
+        local = sub.add_parser("local", help=about, description=about)
+        local.add_argument("names", nargs="*")
+        add_json_flag(add, sub.choices["list"], fetch, local)
 
     def handle(self, *args, **opts):
         try:
@@ -32,6 +36,11 @@ class Command(BaseCommand):
                 if not trees.claim_fetch(tree.id):
                     raise fail(f"tree {tree.name} is being fetched by another process")
                 return self._show([trees.fetch_tree(tree.id, claimed=True)], opts)
+            if opts["action"] == "local":
+                rows = [trees.get_tree(n) for n in opts["names"]] or list(Tree.objects.order_by("name"))
+                for tree in rows:
+                    results.import_published(tree)
+                return self._show(rows, opts, listing=True)
             return self._show(list(Tree.objects.order_by("name")), opts, listing=True)
         except trees.TreeError as exc:
             raise fail(str(exc))
