@@ -29,7 +29,7 @@ from django.utils import timezone
 from untangle import gitinbox, lore
 
 from ..models import MailingList, Message, SyncCursor, SyncRun, Tree
-from . import leases
+from . import dbstats, leases
 from .ingest import ingest
 
 log = logging.getLogger("reviewapp.sync")
@@ -51,6 +51,12 @@ class SyncResult:
     duplicates: int = 0
     revisions: set[int] = field(default_factory=set)
     error: str = ""
+    analyzed_at: int = 0  # `stored` when planner statistics were last refreshed
+
+
+def _refresh_stats(result: SyncResult) -> None:
+    if dbstats.refresh_after(result.stored - result.analyzed_at):
+        result.analyzed_at = result.stored
 
 
 def register(name: str, url: str) -> MailingList:
@@ -169,6 +175,7 @@ def _sync_epoch(mlist: MailingList, epoch: gitinbox.Epoch, run_id: int, result: 
         batch = commits[start:start + settings.SYNC_BATCH]
         raws = [raw for _, raw in gitinbox.read_mails(mirror, batch) if raw is not None]
         _store_batch(mlist, cursor.pk, batch[-1], raws, run_id, result)
+        _refresh_stats(result)
 
 
 def _store_batch(mlist: MailingList, cursor_id: int, last: str, raws: list[bytes],
@@ -208,6 +215,7 @@ def _sync_by_search(mlist: MailingList, run_id: int, result: SyncResult) -> None
             result.duplicates += got.duplicates
             result.revisions |= got.revisions
             _save_counts(run_id, result)
+        _refresh_stats(result)
 
 
 def sync_all() -> list[SyncResult]:

@@ -485,6 +485,23 @@ def test_fetch_of_every_ref_keeps_the_chain_and_integration_refs_the_mirror_wrot
     assert gitrepo.resolve(m, "refs/heads/integration/linux-mm") == c1
 
 
+def test_a_new_mirror_borrows_the_objects_of_a_local_copy_and_fetches_only_what_it_lacks(repo: Path, tmp_path: Path):
+    for i in range(20):
+        commit(repo, f"c{i}", {f"f{i}": lines(50, f"v{i}")})
+    copy = tmp_path / "local-copy.git"
+    git(tmp_path, "clone", "-q", "--bare", str(repo), str(copy))
+    newer = commit(repo, "after the copy", {"late": "new\n"})
+    m = gitrepo.mirror_add(tmp_path / "data", "borrowed", str(repo),
+                           references=[str(copy), str(tmp_path / "no-such-copy")])
+    assert (m / "objects" / "info" / "alternates").read_text().strip() == str((copy / "objects").resolve())
+    assert gitrepo.resolve(m, "master") == newer
+    own = dict(line.split(": ") for line in git(m, "count-objects", "-v").splitlines())
+    total = int(git(m, "rev-list", "--objects", "--all").count("\n"))
+    assert int(own["count"]) + int(own["in-pack"]) < 10 < total  # the late commit's few objects only
+    plain = gitrepo.mirror_add(tmp_path / "data", "plain", str(repo))
+    assert not (plain / "objects" / "info" / "alternates").exists()
+
+
 def test_resolve_unknown_revision_is_none(repo: Path):
     commit(repo, "one", {"a": "1\n"})
     assert gitrepo.resolve(repo, "nope") is None

@@ -7,7 +7,7 @@ from untangle import lore
 from untangle.mbox import MboxError, messages_from_path
 
 from ...selectors import revision_dict, revisions
-from ...services import fetch
+from ...services import dbstats, fetch
 from ...services.ingest import ingest
 from ._cli import emit, fail
 
@@ -34,6 +34,7 @@ class Command(BaseCommand):
                 result = fetch.fetch_thread(lore.parse_ref(opts["msgid"]))
         except (MboxError, ValueError, lore.FetchError) as exc:
             raise fail(str(exc))
+        dbstats.refresh_after(result.stored)  # an archive's worth: the graphs that follow need fresh plans
         for error in result.errors:
             self.stderr.write(f"quarantined: {error}")
         # Some mails refused is a normal import; none readable at all is a failure.
