@@ -15,13 +15,18 @@ from django.db import connection
 from ..models import Dependency, Message, Patch, PatchFile, Revision, Series, Trailer
 
 log = logging.getLogger("reviewapp.dbstats")
-AFTER_ROWS = 1000  # mails stored in one go before statistics are refreshed
+AFTER_ROWS = 1000  # mails stored in one go before statistics are refreshed, at least
+GROWTH = 0.2  # ... and at least this share of the mail already held (the cost of ANALYZE grows with it)
 GROWING = (Message, Revision, Series, Patch, PatchFile, Trailer, Dependency)
 
 
 def refresh_after(stored: int) -> bool:
-    """Refresh the mail tables' statistics when `stored` mails were just written."""
+    """Refresh the mail tables' statistics when `stored` mails were just written and they
+    are a large share of what the tables hold (statistics that far off mislead the planner)."""
     if stored < AFTER_ROWS:
+        return False
+    held = Message.objects.order_by("-id").values_list("id", flat=True).first() or 0  # an index read
+    if stored < GROWTH * (held - stored):
         return False
     tables = [m._meta.db_table for m in GROWING]
     start = time.monotonic()

@@ -21,10 +21,9 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import copy
 import logging
 import re
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 
 from django.conf import settings
 from django.db import transaction
@@ -75,7 +74,7 @@ def _memo(key: tuple, compute, fetching: bool = False):
     if key not in memo:
         memo[key] = compute()
     value = memo[key]
-    return value if isinstance(value, (Revision, type(None), bool)) else copy.deepcopy(value)
+    return value if isinstance(value, (Revision, type(None), bool)) else g.copied(value)
 
 
 class GraphError(Exception):
@@ -509,17 +508,7 @@ def _preload_chunk(memo: dict, revs: list[Revision]) -> None:
                              .values_list("revision_id", "msgid", "body").order_by("number").iterator()):
         patches[rid].append((msgid, body))
     names = {r.id: {r.msgid, r.anchor, *msgids[r.id]} for r in revs}
-    stated: dict[str, list[Revision]] = {}
-    for target, source in ((d.target, d.source) for d in Dependency.objects.filter(
-            kind=Dependency.SUPERSEDES, target__in=set().union(*names.values()))
-            .exclude(source__msgid__startswith=Revision.STALE_PREFIX).select_related("source")):
-        stated.setdefault(target, []).append(source)
-    nexts: dict[int, list[Revision]] = {}
-    for n in Revision.objects.filter(previous_id__in=ids).live():
-        nexts.setdefault(n.previous_id, []).append(n)
-    family: dict[int, list[Revision]] = {}
-    for f in Revision.objects.filter(series_id__in={r.series_id for r in revs}).live():
-        family.setdefault(f.series_id, []).append(f)
+    _preload_newer(memo, revs, names)
     _preload_blob_edges(memo, revs)
     owner = {m: r.id for r in revs for m in names[r.id]}
     dependents: dict[int, list[Dependency]] = {r.id: [] for r in revs}
@@ -532,12 +521,45 @@ def _preload_chunk(memo: dict, revs: list[Revision]) -> None:
         memo[("files", r.id)] = sorted(files[r.id])
         memo[("stored-edges", r.id)] = _edges_from(rows[r.id], patches.pop(r.id))
         memo[("msgids", r.id)] = msgids[r.id]
-        claimed = {s.id: s for m in names[r.id] for s in stated.get(m, []) if s.id != r.id}
-        newer = (_first_by_date(list(claimed.values())) or _first_by_date(nexts.get(r.id, []), "version")
-                 or _first_by_date([f for f in family.get(r.series_id, []) if f.version > r.version], "version"))
-        memo[("newer", r.id)] = newer
     _preload_patch_ids(memo, [e["target"] for r in revs for e in memo[("stored-edges", r.id)]
                               if e["target_type"] == "patch-id"])
+
+
+def _preload_newer(memo: dict, revs: list[Revision], names: dict[int, set[str]]) -> None:
+    """The next revision of each (as _read_newer_of finds it), in three queries."""
+    stated: dict[str, list[Revision]] = {}
+    for part in chunked(sorted(set().union(*names.values()))):
+        for d in (Dependency.objects.filter(kind=Dependency.SUPERSEDES, target__in=part)
+                  .exclude(source__msgid__startswith=Revision.STALE_PREFIX).select_related("source")):
+            stated.setdefault(d.target, []).append(d.source)
+    nexts: dict[int, list[Revision]] = {}
+    for n in Revision.objects.filter(previous_id__in=[r.id for r in revs]).live():
+        nexts.setdefault(n.previous_id, []).append(n)
+    family: dict[int, list[Revision]] = {}
+    for f in Revision.objects.filter(series_id__in={r.series_id for r in revs}).live():
+        family.setdefault(f.series_id, []).append(f)
+    for r in revs:
+        claimed = {s.id: s for m in names[r.id] for s in stated.get(m, []) if s.id != r.id}
+        memo[("newer", r.id)] = (
+            _first_by_date(list(claimed.values())) or _first_by_date(nexts.get(r.id, []), "version")
+            or _first_by_date([f for f in family.get(r.series_id, []) if f.version > r.version], "version"))
+
+
+def _newer_of_all(revs: list[Revision]) -> None:
+    """Before a graph asks each of its revisions for the next one: those the batch has not
+    read yet, read together."""
+    memo = _MEMO.get()
+    if memo is None:
+        return
+    todo = [r for r in revs if ("newer", r.id) not in memo]
+    if len(todo) < 2:
+        return
+    msgids: dict[int, list[str]] = {r.id: [] for r in todo}
+    for rid, msgid in Message.objects.filter(revision__in=[r.id for r in todo]).values_list("revision_id", "msgid"):
+        msgids[rid].append(msgid)
+    for r in todo:
+        memo.setdefault(("msgids", r.id), msgids[r.id])
+    _preload_newer(memo, todo, {r.id: {r.msgid, r.anchor, *msgids[r.id]} for r in todo})
 
 
 def _preload_patch_ids(memo: dict, targets: list[str]) -> None:
@@ -560,6 +582,7 @@ def _add_newer(c: _Collector) -> list[g.Edge]:
     """
     family: list[g.Edge] = []
     todo = [m for m, n in c.nodes.items() if n.kind == "revision"]
+    _newer_of_all([c.revs[m] for m in todo if m not in c.supersede_newer and m in c.revs])
     while todo:
         msgid = todo.pop()
         rev = c.revs[msgid]
@@ -793,7 +816,7 @@ def _assemble(c: _Collector) -> dict:
     candidates = [m for m, n in c.nodes.items()
                   if n.kind == "revision" and m not in order and n.role in ("related", "dependent", "mentioned")
                   and n.series != c.nodes[root].series]
-    nodes = [asdict(_graph_node(m, built, c, order)) for m in sorted(c.nodes)]
+    nodes = [g.plain(_graph_node(m, built, c, order)) for m in sorted(c.nodes)]
     edges = [{k: v for k, v in e.to_json().items() if k in _EDGE_FIELDS} for e in built.edges]
     return {"root": root, "nodes": nodes, "edges": edges, "order": order,
             "newest_order": newest if newest != order else order,

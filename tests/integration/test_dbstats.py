@@ -36,3 +36,11 @@ def test_a_bulk_write_refreshes_the_planners_row_counts_and_a_small_one_does_not
     assert _known_rows(table) == before
     assert dbstats.refresh_after(dbstats.AFTER_ROWS)
     assert _known_rows(table) == 40
+
+
+def test_a_bulk_write_small_beside_what_the_tables_hold_leaves_the_statistics_alone():
+    from reviewapp.models import Message
+    Message.objects.create(id=100_000, msgid="old-archive@example.org", subject="s", kind="reply", body="b")
+    stored = dbstats.AFTER_ROWS * 2  # 2,000 new beside ~98,000 held: under a fifth
+    assert not dbstats.refresh_after(stored)
+    assert dbstats.refresh_after(30_000)  # a third of it new: the plans would be off
