@@ -42,7 +42,7 @@ STAGES = [
         ['(within fetch / sync tasks)', 'manage.py ingest'],
         ['raw mails'],
         ['mail.py, subject.py', 'patchid.py, grouping.py', 'deps.py (edges in mail)', 'msgid.py, address.py'],
-        ['ingest.py', 'demo.py'],
+        ['ingest.py', 'demo.py', 'dbstats.py (after bulk writes)'],
         ['Message, Series, Revision', 'Patch, PatchFile, Trailer', 'Dependency'],
         ['series list (paged)', 'series page', 'pagecache.py (kept until a write)'],
     ]),

@@ -29,3 +29,12 @@ def test_every_worker_task_is_in_the_picture():
 def test_the_committed_picture_is_what_the_script_draws():
     done = subprocess.run([sys.executable, "docs/dataflow.py", "--check"], cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout
+
+
+def test_the_deploy_picture_is_what_its_script_draws_from_the_queue_roles():
+    done = subprocess.run([sys.executable, "docs/deploy_picture.py", "--check"], cwd=REPO, capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr
+    svg = (REPO / "docs/deploy.svg").read_text()
+    from reviewapp.tasknames import ROLES
+    assert all(f"-Q {role}" in svg for role in ROLES)
