@@ -43,18 +43,13 @@ def _round(n_workers: int, applies: int, tmp: Path, series) -> dict:
     from django.core.management import call_command
     from django.db import transaction
 
-    from reviewapp import tasknames
     from reviewapp.models import ApplyRun, Revision
     from reviewapp.services import apply, trees
     from reviewapp.services.ingest import ingest
-    from worker.celery import app
     call_command("flush", interactive=False, verbosity=0)
     ingest([m for s in series for m in s], LIST, workers=0)
     tree = trees.register_tree(LIST, str(TREE))
-    prefix = f"bench-{uuid.uuid4().hex[:6]}-"
-    app.conf.task_routes = tasknames.routes(prefix)  # what this round's workers serve
-    for cached in ("router", "default_queue", "queues"):
-        app.amqp.__dict__.pop(cached, None)
+    prefix = os.environ["REVIEWAPP_QUEUE_PREFIX"]  # this bench's queues (set before Django started)
     env = dict(os.environ)
     hosts = [tmp / f"r{n_workers}-host{i}" for i in range(n_workers)]
     mirror_s = []
@@ -97,6 +92,7 @@ def main() -> None:
         tmp = Path(t)
         os.environ.setdefault("DATABASE_URL", f"sqlite:///{tmp}/bench.sqlite3")
         os.environ["REVIEWAPP_DATA_DIR"] = str(tmp / "bench-process")
+        os.environ["REVIEWAPP_QUEUE_PREFIX"] = f"bench-{uuid.uuid4().hex[:6]}-"
         import django
         django.setup()
         from django.core.management import call_command

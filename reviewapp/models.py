@@ -536,4 +536,8 @@ class InflightState(models.Model):
     pairs_left_out = models.PositiveIntegerField(default=0)
     # The integration branch: {"ref", "branch", "base", "head", "included": [...], "skipped": [...]}
     integration = models.JSONField(default=dict)
+    # What the next computation may reuse (merges and diffs are functions of commit ids):
+    # each applied head's changed paths, and the pairs of heads that merged cleanly.
+    changed = models.JSONField(default=dict)  # {"<base>..<head>": [paths]}
+    clean_pairs = models.JSONField(default=list)  # ["<ours head>:<theirs head>"]
     computed = models.DateTimeField(auto_now=True)

@@ -118,26 +118,31 @@ def compute(list_name: str, tree_name: str | None = None, days: int | None = Non
         if run.status == ApplyRun.APPLIED and run.head:
             results.local_mirror(run)  # its commits may have been made on another host
             applied[rev.msgid] = run
-    files = {m: set(gitrepo.changed_paths(repo, run.base, run.head)) for m, run in applied.items()}
+    last = InflightState.objects.filter(mailing_list=mlist, tree=tree.name).first()
+    known = _Known.of(last, mlist)
+    changed = {f"{run.base}..{run.head}": known.changed.get(f"{run.base}..{run.head}")
+               or gitrepo.changed_paths(repo, run.base, run.head) for run in applied.values()}
+    files = {m: set(changed[f"{run.base}..{run.head}"]) for m, run in applied.items()}
     pairs = pure.candidate_pairs(files)
     result.compared, result.left_out = len(pairs.pairs), pairs.left_out
-    rows = []
+    rows, clean = [], []
     for a, b in pairs.pairs:
         # Stored and shown older revision first: its side is "ours" in every hunk.
         first, second = sorted([(revs[a], applied[a]), (revs[b], applied[b])], key=lambda x: x[0].id)
         ours, theirs = first[1], second[1]
-        ancestor = gitrepo.merge_base(repo, ours.head, theirs.head) or ours.base
-        check = gitrepo.merge_check(repo, ancestor, ours.head, theirs.head)
-        if check.clean:
+        pair = f"{ours.head}:{theirs.head}"
+        if pair in known.clean:
+            clean.append(pair)
             continue
-        files_json = [{"path": f.path, "kind": f.kind, "hunk_count": f.hunk_count,
-                       "hunks": [{"ours": h.ours, "theirs": h.theirs, "truncated": h.truncated} for h in f.hunks]}
-                      for f in check.files]
+        ancestor, files_json, file_count, hunk_count = known.conflicts.get(pair) or _merge(repo, ours, theirs)
+        if files_json is None:
+            clean.append(pair)
+            continue
         rows.append(InflightConflict(mailing_list=mlist, a=first[0], b=second[0], a_run=first[1], b_run=second[1],
-                                     ancestor=ancestor, files=files_json, file_count=check.file_count,
-                                     hunk_count=check.hunk_count))
+                                     ancestor=ancestor, files=files_json, file_count=file_count,
+                                     hunk_count=hunk_count))
         result.conflicts.append({"a": first[0].msgid, "b": second[0].msgid, "ancestor": ancestor,
-                                 "files": files_json, "hunk_count": check.hunk_count})
+                                 "files": files_json, "hunk_count": hunk_count})
     result.integration, stacked = _integration(repo, mlist, revs, applied, result)
     seen = {(a, b): at for a, b, at in InflightConflict.objects.filter(mailing_list=mlist)
             .values_list("a_id", "b_id", "first_seen")}
@@ -151,10 +156,40 @@ def compute(list_name: str, tree_name: str | None = None, days: int | None = Non
             result.integration["run"] = run.id
         InflightState.objects.update_or_create(mailing_list=mlist, defaults={
             "tree": tree.name, "open": result.open, "pairs_compared": result.compared,
-            "pairs_left_out": result.left_out, "integration": result.integration})
+            "pairs_left_out": result.left_out, "integration": result.integration,
+            "changed": changed, "clean_pairs": clean})
     log.info("in flight on %s: %d open, %d pairs compared, %d conflicts", mlist.name, len(result.open),
              result.compared, len(rows))
     return result
+
+
+@dataclass
+class _Known:
+    """What the last computation found that still holds: merges and diffs depend only on
+    the commits, so a pair of heads merged before merges the same way again."""
+    changed: dict[str, list[str]]
+    clean: set[str]
+    conflicts: dict[str, tuple]
+
+    @classmethod
+    def of(cls, state: InflightState | None, mlist: MailingList) -> "_Known":
+        if state is None:
+            return cls({}, set(), {})
+        conflicts = {f"{c.a_run.head}:{c.b_run.head}": (c.ancestor, c.files, c.file_count, c.hunk_count)
+                     for c in InflightConflict.objects.filter(mailing_list=mlist).select_related("a_run", "b_run")}
+        return cls(state.changed or {}, set(state.clean_pairs or []), conflicts)
+
+
+def _merge(repo, ours: ApplyRun, theirs: ApplyRun) -> tuple:
+    """(ancestor, files with hunks or None when clean, file count, hunk count)."""
+    ancestor = gitrepo.merge_base(repo, ours.head, theirs.head) or ours.base
+    check = gitrepo.merge_check(repo, ancestor, ours.head, theirs.head)
+    if check.clean:
+        return ancestor, None, 0, 0
+    files_json = [{"path": f.path, "kind": f.kind, "hunk_count": f.hunk_count,
+                   "hunks": [{"ours": h.ours, "theirs": h.theirs, "truncated": h.truncated} for h in f.hunks]}
+                  for f in check.files]
+    return ancestor, files_json, check.file_count, check.hunk_count
 
 
 INTEGRATION_REF = "refs/heads/integration/{list}"

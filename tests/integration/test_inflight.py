@@ -269,3 +269,29 @@ def test_the_integration_branch_is_a_tree_browsed_line_by_line_to_its_series(tre
     page = client.get("/series/ann-0@example.org/").content.decode()
     assert f"/tree/{run.id}/" not in page
     assert inflight.compute(LIST).integration["run"] == run.id  # nothing changed: the same run, same permalinks
+
+
+def test_a_recompute_merges_only_the_pairs_whose_heads_are_new(tree, monkeypatch):
+    shmem = _file(tree, "mm/shmem.c")
+    line = len(shmem.splitlines()) // 2
+    a_text = _replace_line(shmem, line, "/* Ann */")
+    ingest(_posting("ann", "mm: shmem rework", "Ann Dev <ann@example.org>", [("mm/shmem.c", shmem, a_text)], 5),
+           LIST)
+    ingest(_posting("bob", "mm: shmem cleanup", "Bob Hack <bob@example.org>",
+                    [("mm/shmem.c", shmem, _replace_line(shmem, line, "/* Bob */"))], 4), LIST)
+    ingest(_posting("eve", "mm: shmem far away", "Eve Lin <eve@example.org>",
+                    [("mm/shmem.c", shmem, _replace_line(shmem, 5, "/* Eve */"))], 3), LIST)
+    first = inflight.compute(LIST)
+    assert first.compared == 3 and len(first.conflicts) == 1
+    merges = []
+    real = gitrepo.merge_check
+    monkeypatch.setattr(gitrepo, "merge_check", lambda *a, **k: merges.append(a[2:]) or real(*a, **k))
+    again = inflight.compute(LIST)
+    assert merges == [] and again.conflicts == first.conflicts  # the same heads: nothing merged again
+    assert InflightConflict.objects.get().hunk_count == 1
+    ingest([m.replace(b"[PATCH ", b"[PATCH v2 ").replace(b"bob-", b"bob2-").replace(b"/* Bob */", b"/* Bob v2 */")
+            for m in _posting("bob", "mm: shmem cleanup", "Bob Hack <bob@example.org>",
+                              [("mm/shmem.c", shmem, _replace_line(shmem, line, "/* Bob */"))], 1)], LIST)
+    third = inflight.compute(LIST)
+    assert len(merges) == 2  # Bob v2 with Ann and with Eve; Ann with Eve is known clean
+    assert [(c["a"], c["b"]) for c in third.conflicts] == [("ann-0@example.org", "bob2-0@example.org")]
