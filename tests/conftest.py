@@ -93,8 +93,8 @@ def celery_worker_proc_factory(settings, transactional_db, tmp_path, data_dir):
     workers = []
 
     def start(prefix: str | None = None, roles: tuple[str, ...] | None = None, data_dir: Path | None = None,
-              name: str = "worker", env: dict | None = None):
-        gen = _worker(settings, tmp_path, prefix, roles, data_dir, name, env or {})
+              name: str = "worker", env: dict | None = None, host=None):
+        gen = _worker(settings, tmp_path, prefix, roles, data_dir, name, env or {}, host)
         worker = next(gen)
         workers.append(gen)
         return worker
@@ -112,7 +112,7 @@ def _route_tasks(app, default_queue: str, routes: dict) -> None:
     app.amqp._rtable = None
 
 
-def _worker(settings, tmp_path, prefix, roles, data_dir, name, extra_env):
+def _worker(settings, tmp_path, prefix, roles, data_dir, name, extra_env, host=None):
     import os
     import subprocess
     import sys
@@ -138,13 +138,17 @@ def _worker(settings, tmp_path, prefix, roles, data_dir, name, extra_env):
                REVIEWAPP_LEASE_S=str(settings.LEASE_S),
                REVIEWAPP_LEASE_HEARTBEAT_S=str(settings.LEASE_HEARTBEAT_S),
                REVIEWAPP_LEASE_MAX_REQUEUES=str(settings.LEASE_MAX_REQUEUES),
+               REVIEWAPP_SUITE_AFTER_APPLY=str(settings.SUITE_AFTER_APPLY).lower(),
                REVIEWAPP_QUEUE_PREFIX=prefix, **extra_env)
+    if host is not None:  # tests/support/netns.py: the shared services as that host reaches them
+        env.update(DATABASE_URL=host.url(env["DATABASE_URL"]), CELERY_BROKER_URL=host.url(env["CELERY_BROKER_URL"]))
     log_path = tmp_path / f"{name}-{uuid.uuid4().hex[:6]}.log"
     with open(log_path, "wb") as log:
+        argv = [sys.executable, "-m", "celery", "-A", "worker", "worker", "-Q", ",".join(queues), "--pool", "solo",
+                "-n", f"{name}-{uuid.uuid4().hex[:6]}@%h",
+                "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"]
         proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "worker", "worker", "-Q", ",".join(queues), "--pool", "solo",
-             "-n", f"{name}-{uuid.uuid4().hex[:6]}@%h",
-             "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+            host.argv(argv) if host is not None else argv,
             cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     worker = WorkerProcess(proc, prefix, log_path)
     try:

@@ -1,9 +1,11 @@
 """Web and workers that share only the database and the broker (docs/deploy.md).
 
 A web process (gunicorn) and worker processes, each on a data directory of its own that no
-other sees: what one host makes reaches the others through the database alone. The
-broker (Redis, or the filesystem transport's folders outside every data directory) and the
-tree's upstream repository are what real hosts share too.
+other sees and, where the machine allows, in a network namespace of its own reaching
+PostgreSQL and Redis over a veth pair (tests/support/netns.py): what one host makes reaches
+the others through the database alone. The broker (Redis, or the filesystem transport's
+folders outside every data directory) and the tree's upstream repository are what real
+hosts share too.
 """
 import os
 import signal
@@ -23,6 +25,7 @@ from reviewapp.models import ApplyRun, ChainBundle, Patch, SuiteRun
 from reviewapp.permissions import MAINTAINERS
 from reviewapp.services import trees
 from tests.conftest import REPO, _database_url, wait_for
+from tests.support import netns
 from tests.support.demo import ingest_demo_mails
 
 UFFD_V3 = "20250404132740.18342-1-kalyazin@amazon.com"
@@ -42,20 +45,34 @@ def prefix() -> str:
     return f"hosts-{uuid.uuid4().hex[:8]}-"
 
 
+HOSTS = ["web-host", "apply-host-1", "apply-host-2", "kernel-host"]
+
+
 @pytest.fixture
-def web_host(settings, tmp_path, prefix):
-    """A web process on a data directory of its own, serving on a free port."""
+def network():
+    net = netns.make(HOSTS, ports=(5432, 6379))  # PostgreSQL and Redis, relayed to each host
+    try:
+        yield net
+    finally:
+        net.close()
+
+
+@pytest.fixture
+def web_host(settings, tmp_path, prefix, network):
+    """A web process on a data directory (and a network) of its own, serving on a free port."""
     from django.db import connection
+    host = network.hosts["web-host"]
     data = tmp_path / "web-host"
     data.mkdir()
     port = _free_port()
-    env = dict(os.environ, DATABASE_URL=_database_url(connection.settings_dict), REVIEWAPP_DATA_DIR=str(data),
-               CELERY_BROKER_URL=settings.CELERY_BROKER_URL, REVIEWAPP_QUEUE_PREFIX=prefix)
+    env = dict(os.environ, DATABASE_URL=host.url(_database_url(connection.settings_dict)),
+               REVIEWAPP_DATA_DIR=str(data), CELERY_BROKER_URL=host.url(settings.CELERY_BROKER_URL),
+               REVIEWAPP_QUEUE_PREFIX=prefix, ALLOWED_HOSTS=f"{host.inside},127.0.0.1")
     log = open(tmp_path / "web.log", "wb")
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "reviewapp.wsgi:application",
-                             "--bind", f"127.0.0.1:{port}", "--workers", "2", "--timeout", "120"],
+    proc = subprocess.Popen(host.argv([str(Path(sys.executable).parent / "gunicorn"), "reviewapp.wsgi:application",
+                                       "--bind", f"{host.inside}:{port}", "--workers", "2", "--timeout", "120"]),
                             cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://{host.inside}:{port}"
     try:
         wait_for(lambda: _up(url), timeout=60)
         yield url, data
@@ -84,7 +101,7 @@ def _sigkill(worker) -> None:
 
 
 def test_an_apply_on_one_host_a_suite_on_another_and_the_web_on_a_third_see_each_others_work(
-        settings, tmp_path, demo_source, kernel, prefix, web_host, celery_worker_proc_factory):
+        settings, tmp_path, demo_source, kernel, prefix, network, web_host, celery_worker_proc_factory):
     settings.KERNEL_IMAGE = str(kernel)
     settings.SUITE_AFTER_APPLY = False
     settings.LEASE_HEARTBEAT_S, settings.LEASE_S, settings.LEASE_MAX_REQUEUES = 1, 3, 1
@@ -96,8 +113,10 @@ def test_an_apply_on_one_host_a_suite_on_another_and_the_web_on_a_third_see_each
     for d in dirs.values():
         d.mkdir()
     start = celery_worker_proc_factory
-    apply_1 = start(prefix=prefix, roles=("apply",), data_dir=dirs["apply-host-1"], name="apply-host-1")
-    kernel_host = start(prefix=prefix, roles=("kernel",), data_dir=dirs["kernel-host"], name="kernel-host")
+    def host(name: str, role: str):
+        return start(prefix=prefix, roles=(role,), data_dir=dirs[name], name=name, host=network.hosts[name])
+    apply_1 = host("apply-host-1", "apply")
+    kernel_host = host("kernel-host", "kernel")
 
     # An apply through the API; its host is killed mid-apply (making its mirror, or applying).
     r = requests.post(f"{web}/api/apply-runs/", json={"revision": UFFD_V3, "tree": "demo"}, headers=auth, timeout=30)
@@ -108,7 +127,7 @@ def test_an_apply_on_one_host_a_suite_on_another_and_the_web_on_a_third_see_each
     if ApplyRun.objects.get(id=run_id).status != "running":
         pytest.fail("the apply finished before the kill: the drill did not bite")
     time.sleep(settings.LEASE_S + 1)  # its lease runs out
-    apply_2 = start(prefix=prefix, roles=("apply",), data_dir=dirs["apply-host-2"], name="apply-host-2")
+    apply_2 = host("apply-host-2", "apply")
     run = wait_for(lambda: ApplyRun.objects.filter(id=run_id).exclude(status__in=["queued", "running"]).first(),
                    timeout=120)
     assert run.status == "applied" and run.requeues == 1, run.error + apply_2.log()
@@ -141,3 +160,5 @@ def test_an_apply_on_one_host_a_suite_on_another_and_the_web_on_a_third_see_each
     subprocess.run(["git", "-C", str(clone), "fetch", "-q", f"{web}/git/demo.git", run.ref], check=True, timeout=120)
     fetched = subprocess.run(["git", "-C", str(clone), "rev-parse", "FETCH_HEAD"], capture_output=True, text=True)
     assert fetched.stdout.strip() == run.head
+    if network.isolated:  # each host had its own network: the web answered on its veth address only
+        assert web.startswith(f"http://{network.hosts['web-host'].inside}:")
