@@ -74,7 +74,7 @@ def web_host(settings, tmp_path, prefix, network):
                             cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://{host.inside}:{port}"
     try:
-        wait_for(lambda: _up(url), timeout=60)
+        wait_for(lambda: _up(url), timeout=120)
         yield url, data
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -84,8 +84,8 @@ def web_host(settings, tmp_path, prefix, network):
 
 def _up(url: str) -> bool:
     try:
-        return requests.get(url + "/healthz", timeout=2).status_code == 200
-    except requests.ConnectionError:
+        return requests.get(url + "/healthz", timeout=5).status_code == 200
+    except requests.RequestException:  # not listening yet, or still starting (slow on a busy machine)
         return False
 
 
