@@ -79,14 +79,15 @@ def _relay(address: str, port: int):
     """Forward address:port to 127.0.0.1:port (the shared service), one thread a connection."""
     server = socket.create_server((address, port))
     stop = threading.Event()
+    open_sockets: list[socket.socket] = []
 
     def pipe(a, b):
         with contextlib.suppress(OSError):
             while data := a.recv(65536):
                 b.sendall(data)
-        for s in (a, b):
+        for end in (a, b):
             with contextlib.suppress(OSError):
-                s.shutdown(socket.SHUT_RDWR)
+                end.shutdown(socket.SHUT_RDWR)
 
     def serve():
         while not stop.is_set():
@@ -95,12 +96,16 @@ def _relay(address: str, port: int):
             except OSError:
                 return
             upstream = socket.create_connection(("127.0.0.1", port))
+            open_sockets.extend((client, upstream))
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=pipe, args=(a, b), daemon=True).start()
 
     threading.Thread(target=serve, daemon=True).start()
 
-    def close():
+    def close():  # the server and every relayed connection: no session outlives the test
         stop.set()
         server.close()
+        for sock in open_sockets:
+            with contextlib.suppress(OSError):
+                sock.close()
     return close
